@@ -1,0 +1,93 @@
+"""collect: plan partitions, fetch what is due (bounded concurrency), checksum, detect changes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from prefect import flow, get_run_logger, unmapped
+from prefect.tasks import exponential_backoff
+
+from gridiron.config import PipelineConfig
+from gridiron.planning import CollectedPartition, CollectResult, mark_changes, plan_fetches, plan_partitions
+from gridiron.sources import ApiSource, AuthError, QuotaExceededError, make_source
+from gridiron.transforms import fingerprint
+from tasks.collect import fetch_partition, read_collect_state, restore_raw_payload
+
+
+@flow(name="collect")
+def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult:
+    logger = get_run_logger()
+    home, warehouse = str(config.home), str(config.warehouse_path)
+    manifest, calls_remaining = read_collect_state(warehouse)
+    source = make_source(config)
+    try:
+        costs_quota = isinstance(source, ApiSource)
+        budget = None
+        if costs_quota and calls_remaining is not None:
+            budget = calls_remaining - config.source.min_calls_reserve
+        partitions = plan_partitions(config.seasons, source.seasons_available)
+        plan = plan_fetches(
+            partitions, manifest, now=datetime.now(timezone.utc),
+            refresh_age=timedelta(days=config.source.refresh_age_days),
+            costs_quota=costs_quota, calls_budget=budget, full_refresh=full_refresh,
+        )
+        logger.info(
+            "collect: %d partitions from %s, %d to fetch, %d not due",
+            len(partitions), source.name, len(plan.fetch), len(plan.skipped),
+        )
+        for partition, reason in plan.skipped:
+            logger.info("not fetching %s: %s", partition.key, reason)
+
+        fetch = fetch_partition.with_options(
+            retries=config.max_retries,
+            retry_delay_seconds=exponential_backoff(backoff_factor=config.retry_delay),
+            retry_jitter_factor=0.5 if config.retry_delay else None,
+        )
+        futures = fetch.map(partition=plan.fetch, source=unmapped(source), home=unmapped(home))
+        collected: list[CollectedPartition] = []
+        failed: dict[str, str] = {}
+        for partition, future in zip(plan.fetch, futures):
+            future.wait()
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, (AuthError, QuotaExceededError)):
+                raise outcome  # every other call would fail the same way: stop now
+            if isinstance(outcome, BaseException):
+                failed[partition.key] = str(outcome)
+                logger.error("partition %s failed: %s", partition.key, outcome)
+            else:
+                collected.append(outcome)
+    finally:
+        source.close()
+
+    # partitions not fetched this run keep their loaded checksum
+    fetched_keys = {c.key for c in collected} | set(failed)
+    for partition, _ in plan.skipped:
+        entry = manifest.get(partition.key)
+        if entry and partition.key not in fetched_keys:
+            collected.append(CollectedPartition(
+                key=entry.key, checksum=entry.checksum, rows=entry.rows,
+                fetched_at=entry.fetched_at, source="warehouse", was_fetched=False,
+            ))
+    fingerprints = {
+        endpoint: fingerprint(endpoint, conferences=config.conferences)
+        for endpoint in {p.endpoint for p in partitions}
+    }
+    mark_changes(collected, manifest, fingerprints, full_refresh=full_refresh)
+    for partition in collected:  # changed by new code or settings, not new data: reuse the payload
+        if partition.is_changed and partition.raw_path is None:
+            partition.raw_path = restore_raw_payload(warehouse, partition.key, home)
+
+    changed = [c.key for c in collected if c.is_changed]
+    logger.info(
+        "collect: %d partitions changed%s", len(changed), f" ({', '.join(changed)})" if changed else ""
+    )
+    if costs_quota:
+        calls_remaining = min(
+            (c.calls_remaining for c in collected if c.was_fetched and c.calls_remaining is not None),
+            default=calls_remaining,
+        )
+        logger.info("CFBD calls remaining this month: %s", calls_remaining)
+    return CollectResult(
+        source=source.name, partitions=collected, failed=failed,
+        skipped={p.key: reason for p, reason in plan.skipped}, calls_remaining=calls_remaining,
+    )

@@ -1,0 +1,34 @@
+"""load: migrate the schema, commit the run's changed partitions in one transaction, check."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from gridiron.config import PipelineConfig
+from gridiron.storage import FetchRecord, LoadReport, PartitionLoad
+from tasks.load import check_warehouse, commit_changes, migrate_warehouse
+
+
+@flow(name="load")
+def load(
+    config: PipelineConfig, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None
+) -> LoadReport:
+    logger = get_run_logger()
+    warehouse = str(config.warehouse_path)
+    applied = migrate_warehouse(warehouse)
+    if applied:
+        logger.info("load: schema migrated to version %d", applied[-1])
+    if not loads and not fetches:
+        logger.info("load: nothing changed, nothing loaded")
+        return LoadReport(partitions=[], rows_by_table={})
+    report = commit_changes(warehouse, loads, fetches, run_id)
+    if report.partitions:
+        logger.info(
+            "load: committed %d partitions, %d rows (%s)", len(report.partitions), report.rows,
+            ", ".join(f"{table} {rows}" for table, rows in sorted(report.rows_by_table.items())),
+        )
+    else:
+        logger.info("load: nothing changed, nothing loaded")
+    checks = check_warehouse(warehouse)
+    logger.info("load: warehouse holds %s", ", ".join(f"{t} {n}" for t, n in checks["tables"].items()))
+    return report

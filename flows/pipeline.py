@@ -1,0 +1,78 @@
+"""ncaa-pipeline: the parent flow. Each phase is a subflow; small values pass between them."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from gridiron.config import load_config
+from gridiron.runs import RunTracker
+from gridiron.storage import FetchRecord
+from flows.collect import collect
+from flows.load import load
+from flows.process import process
+from tasks.load import record_pipeline_run
+
+
+class PartitionsFailed(RuntimeError):
+    """Some partitions failed; the others were loaded. The run still ends Failed so people hear."""
+
+
+@flow(name="ncaa-pipeline")
+def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) -> dict:
+    """Collect, process and load college football data into the DuckDB warehouse.
+
+    `full_refresh` refetches every partition and rebuilds every table; `config_path` overrides
+    `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run.
+    """
+    logger = get_run_logger()
+    config = load_config(config_path)
+    run = RunTracker(run_id=str(flow_run.get_id() or "local"), flow_run_name=flow_run.get_name())
+    warehouse = str(config.warehouse_path)
+    status, error, collected, processed = "failed", None, None, {"loads": [], "failed": {}}
+    try:
+        with run.phase("collect") as phase:
+            collected = collect(config, full_refresh)
+            phase.records = collected.rows_fetched
+        with run.phase("process") as phase:
+            processed = process(config, collected, full_refresh)
+            phase.records = processed["rows"]
+        with run.phase("load") as phase:
+            fetches = [
+                FetchRecord(p.key, p.fetched_at, p.source, p.checksum, p.rows, p.calls_remaining, p.is_changed)
+                for p in collected.partitions
+                if p.was_fetched and p.source == "api"
+            ]
+            report = load(config, processed["loads"], fetches, run.run_id)
+            phase.records = report.rows
+        failures = {**collected.failed, **processed["failed"]}
+        if failures:
+            raise PartitionsFailed(
+                f"{len(failures)} partition(s) failed and were not loaded: "
+                + "; ".join(f"{key}: {message}" for key, message in sorted(failures.items()))
+            )
+        status = "completed"
+        logger.info(
+            "ncaa-pipeline: %s; %d partitions loaded (%d rows) from %s",
+            "full refresh" if full_refresh else "incremental", len(report.partitions), report.rows,
+            collected.source,
+        )
+        return {
+            "run_id": run.run_id, "source": collected.source,
+            "partitions_loaded": report.partitions, "rows_loaded": report.rows,
+            "rows_by_table": report.rows_by_table, "warehouse": warehouse,
+        }
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary = run.summary(
+            status=status, error=error, source=collected.source if collected else None,
+            is_full_refresh=full_refresh,
+            partitions_total=len(collected.partitions) if collected else None,
+            partitions_changed=len(collected.changed) if collected else None,
+        )
+        try:
+            record_pipeline_run(warehouse, summary, [p.as_row() for p in run.phases])
+        except Exception as record_error:  # never hide the run's own error behind this one
+            logger.error("could not record the run in pipeline_runs: %s", record_error)

@@ -1,0 +1,5 @@
+import sys
+
+from gridiron.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""`gridiron` command line (also `python -m gridiron`).
+
+Every command exits 0 on success and non-zero with one clear line on stderr on failure. This is the
+one module of the package that reaches the Prefect flows, and only inside a command, after the
+environment Prefect reads at import is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from gridiron import __version__
+from gridiron.config import ConfigError, PipelineConfig, load_config
+
+COMMANDS_HELP = """\
+commands:
+  run [--full-refresh]   run the pipeline once, now (incremental; --full-refresh refetches
+                         every partition and rebuilds every table)
+  status                 what the warehouse holds and how the last runs went
+  help                   this text
+
+environment:
+  CFBD_API_KEY           with it the source is the live CFBD API; without it, the bundled snapshot
+  CFBD_BASE_URL          the API's base URL (default https://api.collegefootballdata.com)
+  GRIDIRON_SNAPSHOT_DIR  read the snapshot from this directory instead of the bundled one
+  GRIDIRON_CONFIG        another config file (default config/pipeline_config.yaml)
+  GRIDIRON_HOME          the data directory (default ./data): gridiron.duckdb, staging, cache
+"""
+
+
+class CommandError(RuntimeError):
+    """A failure to report as one line."""
+
+
+def _prefect_environment(config: PipelineConfig) -> None:
+    """Settings Prefect reads when it is imported: set before the flows are imported."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gridiron")
+    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(config.home / "results"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridiron",
+        description="College football data pipeline: CFBD -> polars -> DuckDB, on Prefect 3.",
+        epilog=COMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gridiron {__version__}")
+    parser.add_argument("--config", help="config file (default: $GRIDIRON_CONFIG or config/pipeline_config.yaml)")
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    run = commands.add_parser("run", help="run the pipeline once, now")
+    run.add_argument("--full-refresh", action="store_true", help="refetch and rebuild everything")
+    commands.add_parser("status", help="what the warehouse holds, recent runs")
+    commands.add_parser("help", help="show this help")
+    return parser
+
+
+def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
+    _prefect_environment(config)
+    from flows import ncaa_pipeline  # after the environment is set
+
+    result = ncaa_pipeline(full_refresh=args.full_refresh, config_path=args.config)
+    tables = ", ".join(f"{t} {n}" for t, n in sorted(result["rows_by_table"].items())) or "nothing changed"
+    print(
+        f"ncaa-pipeline completed: {len(result['partitions_loaded'])} partitions loaded from "
+        f"{result['source']} ({tables}); warehouse {result['warehouse']}"
+    )
+    return 0
+
+
+def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
+    from gridiron.storage import connect, schema_version, table_counts
+
+    path = config.warehouse_path
+    if not path.exists():
+        raise CommandError(f"no warehouse at {path} yet: run 'gridiron run' first")
+    with connect(path, read_only=True) as con:
+        if schema_version(con) == 0:
+            raise CommandError(f"{path} is not a gridiron warehouse (no schema_version table)")
+        print(f"warehouse {path} (schema version {schema_version(con)})")
+        for table, count in table_counts(con).items():
+            print(f"  {table:<20} {count:>8} rows")
+        seasons = con.execute(
+            "SELECT min(season), max(season), count(DISTINCT season) FROM games"
+        ).fetchone()
+        print(f"  seasons {seasons[0]}-{seasons[1]} ({seasons[2]})" if seasons[2] else "  no games yet")
+        runs = con.execute(
+            "SELECT started_at, status, duration_seconds, partitions_changed, records_loaded, error "
+            "FROM pipeline_runs ORDER BY started_at DESC LIMIT 5"
+        ).fetchall()
+    print("recent runs:" if runs else "no runs recorded")
+    for started, status, seconds, changed, loaded, error in runs:
+        line = f"  {started:%Y-%m-%d %H:%M:%S} {status:<9} {seconds or 0:7.1f}s  {changed or 0} changed, {loaded or 0} rows"
+        print(line + (f"  ({error.splitlines()[0][:100]})" if error else ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command in (None, "help"):
+        parser.print_help()
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):  # one line per request to Prefect's own API otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+        handler = {"run": cmd_run, "status": cmd_status}[args.command]
+        return handler(config, args)
+    except ConfigError as error:
+        print(f"gridiron: config error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gridiron: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for people; the flow logs hold the traceback
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"gridiron: {args.command} failed: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

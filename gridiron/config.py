@@ -1,0 +1,229 @@
+"""Pipeline configuration: `config/pipeline_config.yaml` validated into one typed model.
+
+Every key of the original documented config keeps its meaning; the project's own settings live in the
+`source` and `storage` sections. Environment variables win over the YAML (see `load_config`). Secrets
+(the CFBD key, SMTP and Slack credentials) are never read from the YAML.
+
+Nothing here runs at import time: call `load_config()` at the start of every run so an edited file
+takes effect at the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_PATH = Path("config/pipeline_config.yaml")
+DEFAULT_BASE_URL = "https://api.collegefootballdata.com"
+SECRET_KEYS = {"api_key", "cfbd_api_key", "smtp_password", "password"}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as one line that names the key and the value."""
+
+
+class _Section(BaseModel):
+    # strict: a string where a number belongs is an error, not a silent coercion
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SourceSettings(_Section):
+    """Where the data comes from and how politely we ask for it."""
+
+    kind: Literal["auto", "api", "snapshot"] = "auto"  # auto: the API when CFBD_API_KEY is set
+    base_url: str = DEFAULT_BASE_URL
+    snapshot_dir: str | None = None  # None: the snapshot bundled with the package
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    max_concurrent_requests: Annotated[int, Field(ge=1, le=16)] = 4
+    min_request_interval: Annotated[float, Field(ge=0)] = 0.25  # seconds between request starts
+    http_max_attempts: Annotated[int, Field(ge=1, le=10)] = 4  # per call, inside the client
+    http_backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
+    max_retry_after_seconds: Annotated[float, Field(ge=0)] = 120.0
+    refresh_age_days: Annotated[float, Field(ge=0)] = 7.0  # completed seasons: refetch after this
+    min_calls_reserve: Annotated[int, Field(ge=0)] = 50  # monthly calls left for other tools
+
+
+class StorageSettings(_Section):
+    """Where generated data lives (all of it under `home`)."""
+
+    home: str = "data"
+    warehouse: str | None = None  # default: <home>/gridiron.duckdb
+
+
+class PipelineConfig(_Section):
+    """The whole pipeline configuration (one run reads it once, at its start)."""
+
+    # data collection
+    start_year: Annotated[int, Field(ge=1869, le=2100)] = 2014
+    end_year: Annotated[int, Field(ge=1869, le=2100)] = 2023
+    conferences: list[str] = Field(default_factory=list)  # scopes marts and reports; [] = all
+    # scheduling (UTC)
+    schedule_interval: Literal["daily", "weekly", "monthly"] = "daily"
+    schedule_time: str = "06:00"
+    # performance
+    batch_size: Annotated[int, Field(ge=1)] = 100  # records per row group of staged Parquet
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 3  # task retries on recoverable errors
+    retry_delay: Annotated[float, Field(ge=0)] = 60.0  # first retry delay (s), doubling, jittered
+    # notifications
+    enable_notifications: bool = False
+    notification_email: list[str] = Field(default_factory=list)
+    slack_webhook: str | None = None
+    webhook_url: str | None = None
+    escalation_email: list[str] = Field(default_factory=list)
+    escalation_webhook: str | None = None
+    escalation_failures: Annotated[int, Field(ge=1)] = 3
+    escalation_window: Annotated[int, Field(ge=10)] = 3600
+    # data validation
+    min_data_quality_score: Annotated[float, Field(ge=0, le=1)] = 0.8
+    max_null_percentage: Annotated[float, Field(ge=0, le=1)] = 0.1
+    # backup
+    enable_backup: bool = True
+    backup_retention_days: Annotated[int, Field(ge=0)] = 30
+    # health
+    health_check_interval: Annotated[int, Field(ge=10)] = 300
+    max_pipeline_duration: Annotated[int, Field(ge=10)] = 3600
+    # the project's own
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+
+    # Secrets come from the environment only; excluded from dumps and reprs.
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("notification_email", "escalation_email", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("schedule_time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError("must be HH:MM (24-hour, UTC)")
+        return f"{int(match[1]):02d}:{match[2]}"
+
+    @model_validator(mode="after")
+    def _years_in_order(self) -> PipelineConfig:
+        if self.start_year > self.end_year:
+            raise ValueError(
+                f"start_year ({self.start_year}) is after end_year ({self.end_year})"
+            )
+        return self
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def seasons(self) -> list[int]:
+        return list(range(self.start_year, self.end_year + 1))
+
+    @property
+    def home(self) -> Path:
+        return Path(self.storage.home).expanduser().resolve()
+
+    @property
+    def warehouse_path(self) -> Path:
+        if self.storage.warehouse:
+            return Path(self.storage.warehouse).expanduser().resolve()
+        return self.home / "gridiron.duckdb"
+
+    @property
+    def uses_api(self) -> bool:
+        if self.source.kind == "auto":
+            return self.api_key is not None
+        return self.source.kind == "api"
+
+
+def _format_error(error: ValidationError, origin: str) -> str:
+    """The first validation error as one line: where, which key, what is wrong, what was given."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    kind, message = first["type"], first["msg"]
+    if kind == "extra_forbidden":
+        return f"{origin}: unknown key '{key}'"
+    if kind == "value_error" and not first["loc"]:
+        return f"{origin}: {message.removeprefix('Value error, ')}"
+    message = message.removeprefix("Value error, ")
+    return f"{origin}: {key}: {message} (got {first.get('input')!r})"
+
+
+def parse_config(raw: Mapping[str, Any] | None, origin: str = "config") -> PipelineConfig:
+    """Validate a mapping (as read from YAML) into a `PipelineConfig`; `ConfigError` on any problem."""
+    raw = dict(raw or {})
+    for key in raw:
+        if key.lower() in SECRET_KEYS:
+            raise ConfigError(
+                f"{origin}: '{key}' is a secret and is never read from the config file; "
+                "set CFBD_API_KEY in the environment"
+            )
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_error(error, origin)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys to values")
+    return data
+
+
+def load_config(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> PipelineConfig:
+    """Read the config file and apply the environment over it.
+
+    The file is `path`, else `$GRIDIRON_CONFIG`, else `config/pipeline_config.yaml` (defaults when
+    that default file does not exist). Environment overrides: `CFBD_API_KEY` (secret, env only),
+    `CFBD_BASE_URL`, `GRIDIRON_SNAPSHOT_DIR`, `GRIDIRON_HOME`.
+    """
+    env = os.environ if env is None else env
+    explicit = path or env.get("GRIDIRON_CONFIG")
+    config_path = Path(explicit) if explicit else DEFAULT_CONFIG_PATH
+    if explicit or config_path.exists():
+        raw = _read_yaml(config_path)
+        origin = str(config_path)
+    else:
+        raw, origin = {}, "defaults"
+
+    overrides = {
+        "source": {"base_url": env.get("CFBD_BASE_URL"), "snapshot_dir": env.get("GRIDIRON_SNAPSHOT_DIR")},
+        "storage": {"home": env.get("GRIDIRON_HOME")},
+    }
+    for section, values in overrides.items():
+        current = raw.get(section) or {}
+        if not isinstance(current, dict):
+            continue  # validation names the bad section
+        raw[section] = {**current, **{key: value for key, value in values.items() if value}}
+
+    config = parse_config(raw, origin)
+    api_key = (env.get("CFBD_API_KEY") or "").strip()
+    if api_key:
+        config = config.model_copy(update={"api_key": SecretStr(api_key)})
+    if config.source.kind == "api" and config.api_key is None:
+        raise ConfigError(f"{origin}: source.kind is 'api' but CFBD_API_KEY is not set")
+    return config

@@ -1,0 +1,183 @@
+"""Which partitions a run covers, which it fetches, and which changed. Pure functions, no I/O.
+
+- Every season in `start_year..end_year` that the source can serve, for each seasonal endpoint, plus
+  the reference lists (`teams`, `conferences`).
+- The snapshot costs nothing: every partition is read every run. The API costs quota (1,000 calls a
+  month on the free tier, shared with other tools): a completed season fetched less than
+  `refresh_age` ago is not fetched again, and when the calls left (minus a reserve) do not cover the
+  plan, what matters most is fetched first: seasons in progress, then never-fetched partitions, then
+  stale ones, newest season first.
+- A partition has changed when its signature differs from the one last loaded. The signature covers
+  its checksum, the checksums of the partitions its processing reads, and the processing
+  fingerprint (transform code and the settings it reads), so new code or settings rebuild too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from gridiron.sources.base import ENDPOINTS, REFERENCE, SEASONAL, Partition
+
+# endpoint -> endpoints of the same season its processing also reads
+DEPENDENCIES: dict[str, tuple[str, ...]] = {"stats_season": ("teams_fbs",)}
+_ENDPOINT_ORDER = {name: index for index, name in enumerate(ENDPOINTS)}
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """What the warehouse last recorded of a partition."""
+
+    key: str
+    checksum: str
+    fetched_at: datetime
+    signature: str | None = None
+    rows: int = 0
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    fetch: list[Partition]
+    skipped: list[tuple[Partition, str]]  # (partition, reason)
+
+
+def current_season(today: date) -> int:
+    """The season being played or most recently played: a season starts in August."""
+    return today.year if today.month >= 8 else today.year - 1
+
+
+def is_season_complete(season: int, today: date) -> bool:
+    """A season is complete once its bowls and playoff are over (from February 1 after it)."""
+    return today >= date(season + 1, 2, 1)
+
+
+def plan_partitions(
+    seasons: Iterable[int], seasons_available: Callable[[str], set[int] | None]
+) -> list[Partition]:
+    """Every partition of the configured seasons that the source can serve, in a stable order."""
+    seasons = sorted(set(seasons))
+    partitions: list[Partition] = []
+    for endpoint in SEASONAL:
+        available = seasons_available(endpoint)
+        for season in seasons:
+            if available is None or season in available:
+                partitions.append(Partition(endpoint, season))
+    partitions.extend(Partition(endpoint) for endpoint in REFERENCE)
+    return partitions
+
+
+def plan_fetches(
+    partitions: Iterable[Partition],
+    manifest: Mapping[str, ManifestEntry],
+    *,
+    now: datetime,
+    refresh_age: timedelta,
+    costs_quota: bool,
+    calls_budget: int | None = None,
+    full_refresh: bool = False,
+) -> FetchPlan:
+    """Choose what to fetch. `calls_budget` is the calls we may spend (None: unknown, no cap)."""
+    partitions = list(partitions)
+    if not costs_quota:
+        return FetchPlan(fetch=partitions, skipped=[])
+
+    wanted: list[tuple[tuple, Partition]] = []
+    skipped: list[tuple[Partition, str]] = []
+    for partition in partitions:
+        entry = manifest.get(partition.key)
+        in_progress = partition.season is not None and not is_season_complete(
+            partition.season, now.date()
+        )
+        if full_refresh or entry is None:
+            rank = 0 if in_progress else 1
+        elif in_progress:
+            rank = 0
+        elif now - entry.fetched_at >= refresh_age:
+            rank = 2
+        else:
+            age_days = (now - entry.fetched_at).total_seconds() / 86400
+            skipped.append(
+                (partition, f"complete season, fetched {age_days:.1f} days ago "
+                            f"(refresh age {refresh_age.total_seconds() / 86400:g} days)")
+            )
+            continue
+        season_order = -(partition.season if partition.season is not None else now.year + 1)
+        wanted.append(((rank, season_order, _ENDPOINT_ORDER[partition.endpoint]), partition))
+
+    wanted.sort(key=lambda item: item[0])
+    ordered = [partition for _, partition in wanted]
+    if calls_budget is not None and len(ordered) > calls_budget:
+        budget = max(0, calls_budget)
+        for partition in ordered[budget:]:
+            skipped.append((partition, f"over the API call budget ({budget} calls may be spent)"))
+        ordered = ordered[:budget]
+    return FetchPlan(fetch=ordered, skipped=skipped)
+
+
+def dependencies_of(partition: Partition) -> list[Partition]:
+    return [Partition(endpoint, partition.season) for endpoint in DEPENDENCIES.get(partition.endpoint, ())]
+
+
+def partition_signature(
+    partition: Partition, checksums: Mapping[str, str], fingerprint: str
+) -> str:
+    """sha256 over the partition's checksum, its dependencies' checksums and the fingerprint."""
+    parts = [partition.key, checksums[partition.key], fingerprint]
+    for dependency in dependencies_of(partition):
+        parts.append(f"{dependency.key}={checksums.get(dependency.key, '')}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class CollectedPartition:
+    """What collect knows of one partition after this run's fetch (or skip)."""
+
+    key: str
+    checksum: str
+    rows: int
+    fetched_at: datetime
+    source: str
+    calls_remaining: int | None = None
+    raw_path: str | None = None  # the normalised payload in the staging area, when at hand
+    was_fetched: bool = True
+    signature: str = ""
+    is_changed: bool = False
+
+
+@dataclass
+class CollectResult:
+    source: str
+    partitions: list[CollectedPartition]
+    failed: dict[str, str]  # partition key -> error
+    skipped: dict[str, str]  # partition key -> reason it was not fetched
+    calls_remaining: int | None = None
+
+    @property
+    def changed(self) -> list[CollectedPartition]:
+        return [partition for partition in self.partitions if partition.is_changed]
+
+    @property
+    def rows_fetched(self) -> int:
+        return sum(partition.rows for partition in self.partitions if partition.was_fetched)
+
+
+def mark_changes(
+    partitions: list[CollectedPartition],
+    manifest: Mapping[str, ManifestEntry],
+    fingerprints: Mapping[str, str],
+    *,
+    full_refresh: bool = False,
+) -> list[CollectedPartition]:
+    """Set each partition's signature, and `is_changed` where it differs from the loaded one."""
+    checksums = {entry.key: entry.checksum for entry in manifest.values()}
+    checksums.update({partition.key: partition.checksum for partition in partitions})
+    for collected in partitions:
+        partition = Partition.from_key(collected.key)
+        collected.signature = partition_signature(
+            partition, checksums, fingerprints[partition.endpoint]
+        )
+        entry = manifest.get(collected.key)
+        collected.is_changed = full_refresh or entry is None or entry.signature != collected.signature
+    return partitions

@@ -1,0 +1,231 @@
+"""A thin httpx client for the College Football Data API v2, and the `Source` built on it.
+
+One `httpx.Client` per `CFBDClient` (base URL, Bearer auth, timeouts), safe to share between threads.
+The client bounds requests in flight, spaces request starts, retries recoverable faults itself with
+jittered exponential backoff (honouring `Retry-After`, which Prefect's retry delays do not read), and
+records the `X-CallLimit-Remaining` header of every response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from gridiron import __version__
+from gridiron.sources.base import FetchResult, Partition, check_shape
+from gridiron.sources.errors import (
+    AuthError,
+    PayloadError,
+    QuotaExceededError,
+    RateLimitedError,
+    RecoverableSourceError,
+    RequestError,
+    ServerError,
+    TransportError,
+)
+from gridiron.sources.retry import backoff_delay, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+
+class _Pacer:
+    """Spaces request starts at least `interval` seconds apart, across threads."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if self.interval <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class CFBDClient:
+    """HTTP access to the CFBD routes we use. Raises `SourceError` subclasses, never httpx errors."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        *,
+        timeout_seconds: float = 30.0,
+        max_in_flight: int = 4,
+        min_request_interval: float = 0.25,
+        max_attempts: int = 4,
+        backoff_seconds: float = 1.0,
+        max_retry_after_seconds: float = 120.0,
+        jitter: float = 0.5,
+        rng: random.Random | None = None,
+    ):
+        if not api_key:
+            raise AuthError("CFBD API key is missing: set CFBD_API_KEY")
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Accept": "application/json",
+                "User-Agent": f"gridiron/{__version__}",
+            },
+            timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
+        )
+        self._in_flight = threading.BoundedSemaphore(max_in_flight)
+        self._pacer = _Pacer(min_request_interval)
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_retry_after_seconds = max_retry_after_seconds
+        self.jitter = jitter
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self.calls_made = 0
+        self.calls_remaining: int | None = None
+        self.retry_delays: list[float] = []  # every delay slept, for logs and tests
+
+    # -- public ------------------------------------------------------------------------------
+    def get(self, path: str, params: dict[str, Any] | None = None, *, partition: str | None = None) -> Any:
+        """GET a route and return its parsed JSON, retrying recoverable faults."""
+        attempt = 0
+        while True:
+            try:
+                return self._get_once(path, params or {}, partition)
+            except RecoverableSourceError as error:
+                attempt += 1
+                if attempt >= self.max_attempts:
+                    raise
+                delay = backoff_delay(
+                    attempt - 1, self.backoff_seconds, jitter=self.jitter, rng=self._rng
+                )
+                retry_after = getattr(error, "retry_after", None)
+                if retry_after is not None:
+                    if retry_after > self.max_retry_after_seconds:
+                        raise  # the server asks for longer than we wait inside one call
+                    delay = max(delay, retry_after)
+                log.warning(
+                    "CFBD %s: %s; retry %d/%d in %.2fs",
+                    path, error, attempt, self.max_attempts - 1, delay,
+                )
+                with self._lock:
+                    self.retry_delays.append(delay)
+                time.sleep(delay)
+
+    def info(self) -> dict[str, Any] | None:
+        """`/info`: patron level and remaining calls (None when the key is not recognised)."""
+        return self.get("/info")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CFBDClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one request ---------------------------------------------------------------------------
+    def _get_once(self, path: str, params: dict[str, Any], partition: str | None) -> Any:
+        if self.calls_remaining is not None and self.calls_remaining <= 0:
+            raise QuotaExceededError(
+                "CFBD monthly call quota is used up (X-CallLimit-Remaining: 0); not calling",
+                partition=partition,
+            )
+        url = f"{self.base_url}{path}"
+        with self._in_flight:
+            self._pacer.wait()
+            try:
+                response = self._http.get(path, params=params)
+            except httpx.TimeoutException as error:
+                raise TransportError(f"timeout ({type(error).__name__})", partition=partition, url=url) from error
+            except httpx.TransportError as error:
+                raise TransportError(f"connection failed ({error})", partition=partition, url=url) from error
+        with self._lock:
+            self.calls_made += 1
+            remaining = response.headers.get("X-CallLimit-Remaining")
+            if remaining is not None:
+                try:
+                    self.calls_remaining = int(float(remaining))
+                except ValueError:
+                    log.warning("ignoring malformed X-CallLimit-Remaining %r", remaining)
+        self._raise_for_status(response, partition, str(response.request.url))
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise PayloadError(
+                f"response is not valid JSON ({error})", partition=partition, url=url
+            ) from error
+
+    @staticmethod
+    def _message(response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text.strip()[:200]
+        if isinstance(body, dict) and "message" in body:
+            return str(body["message"])
+        return response.text.strip()[:200]
+
+    def _raise_for_status(self, response: httpx.Response, partition: str | None, url: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        message = self._message(response)
+        where = {"partition": partition, "url": url}
+        if status in (401, 403):
+            raise AuthError(
+                f"CFBD API key is missing or invalid (HTTP {status}: {message or 'unauthorized'}); "
+                "check CFBD_API_KEY",
+                **where,
+            )
+        if status == 429:
+            if "quota" in message.lower():
+                raise QuotaExceededError(
+                    f"CFBD monthly call quota exceeded (HTTP 429: {message}); not retrying", **where
+                )
+            raise RateLimitedError(
+                f"rate limited (HTTP 429{': ' + message if message else ''})",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                **where,
+            )
+        if status >= 500:
+            raise ServerError(f"server error (HTTP {status}{': ' + message if message else ''})", **where)
+        raise RequestError(f"request refused (HTTP {status}{': ' + message if message else ''})", **where)
+
+
+class ApiSource:
+    """`Source` over the live API (or any server speaking its routes)."""
+
+    name = "api"
+
+    def __init__(self, client: CFBDClient):
+        self.client = client
+
+    def seasons_available(self, endpoint: str) -> set[int] | None:
+        return None
+
+    def fetch(self, partition: Partition) -> FetchResult:
+        payload = self.client.get(partition.spec.path, partition.params, partition=partition.key)
+        rows = check_shape(partition, payload)
+        return FetchResult(
+            partition=partition,
+            payload=rows,
+            fetched_at=datetime.now(timezone.utc),
+            source=self.name,
+            calls_remaining=self.client.calls_remaining,
+            meta={"url": f"{self.client.base_url}{partition.spec.path}"},
+        )
+
+    def close(self) -> None:
+        self.client.close()

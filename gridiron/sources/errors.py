@@ -1,0 +1,63 @@
+"""Errors of the data sources, split into recoverable (retry later) and fatal (retrying cannot help).
+
+Every error names what failed: the endpoint and season (the partition), and the URL where there is one.
+"""
+
+from __future__ import annotations
+
+
+class SourceError(Exception):
+    """Base of every data-source error."""
+
+    recoverable = False
+
+    def __init__(self, message: str, *, partition: str | None = None, url: str | None = None):
+        self.partition = partition
+        self.url = url
+        where = ", ".join(part for part in (partition, url) if part)
+        super().__init__(f"{message} [{where}]" if where else message)
+
+
+class RecoverableSourceError(SourceError):
+    """A fault that may pass: rate limiting, server errors, timeouts, dropped connections."""
+
+    recoverable = True
+
+
+class RateLimitedError(RecoverableSourceError):
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ServerError(RecoverableSourceError):
+    """HTTP 5xx."""
+
+
+class TransportError(RecoverableSourceError):
+    """Connect or read timeout, connection refused or reset."""
+
+
+class FatalSourceError(SourceError):
+    """Retrying cannot help: a person has to act."""
+
+
+class AuthError(FatalSourceError):
+    """401/403: the API key is missing, invalid or lacks access."""
+
+
+class QuotaExceededError(FatalSourceError):
+    """The monthly call quota is spent: retrying only burns goodwill until the month turns."""
+
+
+class RequestError(FatalSourceError):
+    """Any other 4xx: the request itself is wrong."""
+
+
+class PayloadError(FatalSourceError):
+    """The response is not JSON, or not the shape the endpoint promises."""
+
+
+def is_recoverable(error: BaseException) -> bool:
+    """True for errors worth retrying (the task retry condition uses this)."""
+    return isinstance(error, RecoverableSourceError)

@@ -1,0 +1,29 @@
+"""Storage: the Parquet staging area and the DuckDB warehouse."""
+
+from gridiron.storage.staging import StagingArea
+from gridiron.storage.warehouse import (
+    SCHEMA_VERSION,
+    TABLES,
+    FetchRecord,
+    LoadError,
+    LoadReport,
+    PartitionLoad,
+    TableOutput,
+    check_queries,
+    commit_partitions,
+    connect,
+    last_calls_remaining,
+    migrate,
+    read_manifest,
+    read_raw_payload,
+    record_run,
+    schema_version,
+    table_counts,
+)
+
+__all__ = [
+    "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "PartitionLoad",
+    "StagingArea", "TableOutput", "check_queries", "commit_partitions", "connect",
+    "last_calls_remaining", "migrate", "read_manifest", "read_raw_payload", "record_run",
+    "schema_version", "table_counts",
+]

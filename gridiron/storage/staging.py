@@ -1,0 +1,75 @@
+"""The staging area under `GRIDIRON_HOME/staging`: what collect fetched and what process produced.
+
+- `raw/<checksum>.json.gz`: a partition's normalised payload, content-addressed;
+- `<table>/<signature>.parquet`: a table's rows from one partition, named by the partition's
+  signature, so the same inputs always land on the same file.
+
+Files are written to a temporary name and renamed, so a crash never leaves a file that looks whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class StagingArea:
+    def __init__(self, home: str | Path):
+        self.root = Path(home) / "staging"
+
+    def raw_path(self, checksum: str) -> Path:
+        return self.root / "raw" / f"{checksum}.json.gz"
+
+    def write_raw(self, normalised: bytes, checksum: str) -> Path:
+        """Store a normalised payload under its checksum (kept if already there)."""
+        path = self.raw_path(checksum)
+        if not path.exists():
+            _atomic_write(path, gzip.compress(normalised, compresslevel=6, mtime=0))
+        return path
+
+    def write_raw_compressed(self, compressed: bytes, checksum: str) -> Path:
+        path = self.raw_path(checksum)
+        if not path.exists():
+            _atomic_write(path, compressed)
+        return path
+
+    @staticmethod
+    def read_raw(path: str | Path) -> list[dict[str, Any]]:
+        with gzip.open(path, "rb") as handle:
+            return json.loads(handle.read())
+
+    def table_path(self, table: str, signature: str) -> Path:
+        return self.root / table / f"{signature}.parquet"
+
+    def write_table(
+        self, frame: pl.DataFrame, table: str, signature: str, row_group_size: int
+    ) -> Path:
+        path = self.table_path(table, signature)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            frame.write_parquet(temporary, compression="zstd", row_group_size=row_group_size)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path

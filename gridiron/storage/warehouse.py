@@ -1,0 +1,415 @@
+"""The DuckDB warehouse: schema and migrations, the raw manifest, and the one-transaction load.
+
+Layers (grain in one line each):
+- raw: `raw_manifest` (one row per partition: what was last loaded), `raw_payloads` (one row per
+  partition: its normalised JSON, gzipped, so a rebuild needs no API calls), `raw_fetches` (one row
+  per fetch, append-only, with the API calls left after it);
+- staging: `teams`, `conferences`, `team_seasons`, `games`, `lines`, `team_season_stats`;
+- marts: `standings` (team x season);
+- operations: `pipeline_runs` (one row per run), `pipeline_run_phases` (run x phase).
+
+`commit_partitions` replaces the changed partitions' rows, the manifest and the payloads in one
+transaction and checks row counts before committing: the warehouse moves from one consistent state
+to the next, or stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from gridiron.planning import ManifestEntry
+
+
+class LoadError(RuntimeError):
+    """The load was rolled back; the message says which check failed."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    partition_column: str | None  # None: the partition replaces the whole table
+    primary_key: tuple[str, ...]
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec("games", "season", ("game_id",)),
+        TableSpec("standings", "season", ("season", "team_id")),
+        TableSpec("lines", "season", ("game_id", "provider")),
+        TableSpec("team_seasons", "season", ("season", "team_id")),
+        TableSpec("team_season_stats", "season", ("season", "team_id", "stat_name")),
+        TableSpec("teams", None, ("team_id",)),
+        TableSpec("conferences", None, ("conference_id",)),
+    )
+}
+
+_TEAM_SIDE = """
+    {side}_id BIGINT NOT NULL, {side}_team VARCHAR, {side}_conference VARCHAR,
+    {side}_classification VARCHAR, {side}_points INTEGER, {side}_pregame_elo INTEGER,
+    {side}_postgame_elo INTEGER, {side}_postgame_win_probability DOUBLE"""
+
+_RECORD = "{p}wins INTEGER, {p}losses INTEGER, {p}ties INTEGER, {p}win_pct DOUBLE"
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "raw, staging, standings and operations tables", [
+        """CREATE TABLE raw_manifest (
+            partition_key VARCHAR PRIMARY KEY, endpoint VARCHAR NOT NULL, season INTEGER,
+            params VARCHAR, checksum VARCHAR NOT NULL, signature VARCHAR NOT NULL,
+            rows INTEGER NOT NULL, fetched_at TIMESTAMPTZ NOT NULL, source VARCHAR NOT NULL,
+            calls_remaining INTEGER, loaded_at TIMESTAMPTZ NOT NULL, run_id VARCHAR)""",
+        """CREATE TABLE raw_payloads (
+            partition_key VARCHAR PRIMARY KEY, checksum VARCHAR NOT NULL,
+            payload_gzip BLOB NOT NULL)""",
+        """CREATE TABLE raw_fetches (
+            fetched_at TIMESTAMPTZ NOT NULL, run_id VARCHAR, partition_key VARCHAR NOT NULL,
+            source VARCHAR NOT NULL, checksum VARCHAR NOT NULL, rows INTEGER NOT NULL,
+            calls_remaining INTEGER, is_changed BOOLEAN NOT NULL)""",
+        """CREATE TABLE teams (
+            team_id BIGINT PRIMARY KEY, school VARCHAR, mascot VARCHAR, abbreviation VARCHAR,
+            conference VARCHAR, division VARCHAR, classification VARCHAR, color VARCHAR,
+            alternate_color VARCHAR, twitter VARCHAR, venue_id BIGINT, venue VARCHAR,
+            city VARCHAR, state VARCHAR, country_code VARCHAR, timezone VARCHAR,
+            latitude DOUBLE, longitude DOUBLE, venue_capacity BIGINT, is_grass BOOLEAN,
+            is_dome BOOLEAN, is_from_games BOOLEAN DEFAULT false)""",
+        """CREATE TABLE conferences (
+            conference_id BIGINT PRIMARY KEY, name VARCHAR, short_name VARCHAR,
+            abbreviation VARCHAR, classification VARCHAR)""",
+        """CREATE TABLE team_seasons (
+            season INTEGER NOT NULL, team_id BIGINT NOT NULL, school VARCHAR,
+            abbreviation VARCHAR, mascot VARCHAR, conference VARCHAR, division VARCHAR,
+            classification VARCHAR, PRIMARY KEY (season, team_id))""",
+        f"""CREATE TABLE games (
+            game_id BIGINT PRIMARY KEY, season INTEGER NOT NULL, week INTEGER,
+            season_type VARCHAR, start_date TIMESTAMPTZ, start_time_tbd BOOLEAN,
+            is_completed BOOLEAN NOT NULL, is_neutral_site BOOLEAN NOT NULL,
+            is_conference_game BOOLEAN NOT NULL, attendance BIGINT, venue_id BIGINT,
+            venue VARCHAR, {_TEAM_SIDE.format(side="home")}, {_TEAM_SIDE.format(side="away")},
+            excitement_index DOUBLE, notes VARCHAR, is_suspect_score BOOLEAN NOT NULL,
+            has_result BOOLEAN NOT NULL)""",
+        """CREATE TABLE lines (
+            game_id BIGINT NOT NULL, season INTEGER NOT NULL, week INTEGER,
+            season_type VARCHAR, provider VARCHAR NOT NULL, spread DOUBLE, spread_open DOUBLE,
+            over_under DOUBLE, over_under_open DOUBLE, home_moneyline INTEGER,
+            away_moneyline INTEGER, formatted_spread VARCHAR, PRIMARY KEY (game_id, provider))""",
+        """CREATE TABLE team_season_stats (
+            season INTEGER NOT NULL, team_id BIGINT NOT NULL, team VARCHAR, conference VARCHAR,
+            stat_name VARCHAR NOT NULL, stat_value DOUBLE,
+            PRIMARY KEY (season, team_id, stat_name))""",
+        f"""CREATE TABLE standings (
+            season INTEGER NOT NULL, team_id BIGINT NOT NULL, team VARCHAR, conference VARCHAR,
+            classification VARCHAR, games INTEGER NOT NULL, {_RECORD.format(p="")},
+            {_RECORD.format(p="conf_")}, {_RECORD.format(p="home_")}, {_RECORD.format(p="away_")},
+            points_for BIGINT, points_against BIGINT, point_diff BIGINT,
+            PRIMARY KEY (season, team_id))""",
+        """CREATE TABLE pipeline_runs (
+            run_id VARCHAR PRIMARY KEY, flow_run_name VARCHAR, started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, error VARCHAR, source VARCHAR,
+            is_full_refresh BOOLEAN, partitions_total INTEGER, partitions_changed INTEGER,
+            records_collected BIGINT, records_processed BIGINT, records_loaded BIGINT,
+            duration_seconds DOUBLE, peak_rss_mb DOUBLE)""",
+        """CREATE TABLE pipeline_run_phases (
+            run_id VARCHAR NOT NULL, phase VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL,
+            duration_seconds DOUBLE, records BIGINT, peak_rss_mb DOUBLE, status VARCHAR NOT NULL,
+            PRIMARY KEY (run_id, phase))""",
+        "CREATE INDEX games_season ON games (season)",
+        "CREATE INDEX games_home ON games (home_id)",
+        "CREATE INDEX games_away ON games (away_id)",
+        "CREATE INDEX lines_season ON lines (season)",
+    ]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+@dataclass
+class TableOutput:
+    table: str
+    path: str
+    rows: int
+
+
+@dataclass
+class PartitionLoad:
+    """One changed partition, ready to commit: its manifest fields and its staged tables."""
+
+    key: str
+    endpoint: str
+    season: int | None
+    params: dict[str, Any]
+    checksum: str
+    signature: str
+    rows: int
+    fetched_at: datetime
+    source: str
+    calls_remaining: int | None
+    raw_path: str
+    outputs: list[TableOutput] = field(default_factory=list)
+
+
+@dataclass
+class FetchRecord:
+    key: str
+    fetched_at: datetime
+    source: str
+    checksum: str
+    rows: int
+    calls_remaining: int | None
+    is_changed: bool
+
+
+@dataclass
+class LoadReport:
+    partitions: list[str]
+    rows_by_table: dict[str, int]
+    teams_added_from_games: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_table.values())
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply the migrations the file lacks, each in its own transaction. Returns those applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)"
+    )
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise LoadError(
+            f"the warehouse has schema version {current}, newer than this gridiron "
+            f"({SCHEMA_VERSION}); upgrade gridiron"
+        )
+    applied = []
+    for version, description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)",
+                [version, description, datetime.now(timezone.utc)],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+def read_manifest(con: duckdb.DuckDBPyConnection) -> dict[str, ManifestEntry]:
+    if schema_version(con) == 0:
+        return {}
+    rows = con.execute(
+        "SELECT partition_key, checksum, fetched_at, signature, rows FROM raw_manifest"
+    ).fetchall()
+    return {
+        key: ManifestEntry(key=key, checksum=checksum, fetched_at=fetched_at, signature=signature, rows=count)
+        for key, checksum, fetched_at, signature, count in rows
+    }
+
+
+def read_raw_payload(con: duckdb.DuckDBPyConnection, key: str) -> tuple[str, bytes] | None:
+    """(checksum, gzipped normalised JSON) of a partition, or None if never loaded."""
+    if schema_version(con) == 0:
+        return None
+    row = con.execute(
+        "SELECT checksum, payload_gzip FROM raw_payloads WHERE partition_key = ?", [key]
+    ).fetchone()
+    return (row[0], bytes(row[1])) if row else None
+
+
+def last_calls_remaining(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The API calls left after the most recent API fetch, if any was recorded."""
+    if schema_version(con) == 0:
+        return None
+    row = con.execute(
+        "SELECT calls_remaining FROM raw_fetches WHERE source = 'api' AND calls_remaining "
+        "IS NOT NULL ORDER BY fetched_at DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _replace_table_rows(
+    con: duckdb.DuckDBPyConnection, output: TableOutput, season: int | None
+) -> None:
+    spec = TABLES[output.table]
+    if spec.partition_column is None:
+        con.execute(f"DELETE FROM {spec.name}")
+        predicate, params = "", []
+    else:
+        if season is None:
+            raise LoadError(f"{spec.name} is partitioned by season but the partition has none")
+        predicate, params = f" WHERE {spec.partition_column} = ?", [season]
+        con.execute(f"DELETE FROM {spec.name}{predicate}", params)
+    con.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM read_parquet(?)", [output.path])
+    stored = con.execute(f"SELECT count(*) FROM {spec.name}{predicate}", params).fetchone()[0]
+    if stored != output.rows:
+        raise LoadError(
+            f"{spec.name}: {stored} rows stored for {'season ' + str(season) if params else 'the table'}"
+            f", {output.rows} processed"
+        )
+
+
+def _add_teams_from_games(con: duckdb.DuckDBPyConnection) -> int:
+    """Teams that games name but the team list lacks (e.g. non-NCAA opponents), from game rows."""
+    before = con.execute("SELECT count(*) FROM teams").fetchone()[0]
+    con.execute(
+        """
+        INSERT INTO teams (team_id, school, conference, classification, is_from_games)
+        SELECT team_id, arg_max(team, start_date), arg_max(conference, start_date),
+               arg_max(classification, start_date), true
+        FROM (
+            SELECT home_id AS team_id, home_team AS team, home_conference AS conference,
+                   home_classification AS classification, start_date FROM games
+            UNION ALL
+            SELECT away_id, away_team, away_conference, away_classification, start_date FROM games
+        ) AS sides
+        WHERE team_id NOT IN (SELECT team_id FROM teams)
+        GROUP BY team_id
+        """
+    )
+    return con.execute("SELECT count(*) FROM teams").fetchone()[0] - before
+
+
+def commit_partitions(
+    con: duckdb.DuckDBPyConnection,
+    loads: Sequence[PartitionLoad],
+    fetches: Iterable[FetchRecord],
+    run_id: str | None,
+) -> LoadReport:
+    """Replace the changed partitions' rows, manifest entries and payloads in one transaction.
+
+    Each table's stored row count for the partition must equal the processed count, or nothing is
+    committed (`LoadError`). Fetch records are appended in the same transaction.
+    """
+    rows_by_table: dict[str, int] = {}
+    now = datetime.now(timezone.utc)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        # reference tables first, so teams derived from games see the fresh team list
+        ordered = sorted(loads, key=lambda load: load.season is not None)
+        for load in ordered:
+            for output in load.outputs:
+                _replace_table_rows(con, output, load.season)
+                rows_by_table[output.table] = rows_by_table.get(output.table, 0) + output.rows
+            payload = Path(load.raw_path).read_bytes()
+            con.execute(
+                "INSERT OR REPLACE INTO raw_payloads VALUES (?, ?, ?)",
+                [load.key, load.checksum, payload],
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO raw_manifest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    load.key, load.endpoint, load.season, json.dumps(load.params, sort_keys=True),
+                    load.checksum, load.signature, load.rows, load.fetched_at, load.source,
+                    load.calls_remaining, now, run_id,
+                ],
+            )
+        for fetch in fetches:
+            con.execute(
+                "INSERT INTO raw_fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [fetch.fetched_at, run_id, fetch.key, fetch.source, fetch.checksum, fetch.rows,
+                 fetch.calls_remaining, fetch.is_changed],
+            )
+        added = _add_teams_from_games(con) if loads else 0
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return LoadReport(
+        partitions=[load.key for load in loads], rows_by_table=rows_by_table,
+        teams_added_from_games=added,
+    )
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return {
+        name: con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in TABLES
+    }
+
+
+STANDARD_QUERIES: dict[str, str] = {
+    "games per season": "SELECT season, count(*) FROM games GROUP BY season ORDER BY season",
+    "standings leaders": (
+        "SELECT season, team, wins, losses FROM standings "
+        "QUALIFY row_number() OVER (PARTITION BY season ORDER BY win_pct DESC, point_diff DESC) = 1"
+    ),
+    "games with both teams": (
+        "SELECT count(*) FROM games g JOIN teams h ON h.team_id = g.home_id "
+        "JOIN teams a ON a.team_id = g.away_id"
+    ),
+    "median closing spread": (
+        "SELECT game_id, median(spread) FROM lines GROUP BY game_id LIMIT 5"
+    ),
+}
+
+
+def check_queries(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Run the standard queries analysts rely on; returns rows per query, raises if one fails."""
+    results = {}
+    for name, query in STANDARD_QUERIES.items():
+        try:
+            results[name] = len(con.execute(query).fetchall())
+        except duckdb.Error as error:
+            raise LoadError(f"standard query '{name}' failed: {error}") from error
+    games = con.execute("SELECT count(*) FROM games").fetchone()[0]
+    joined = con.execute(STANDARD_QUERIES["games with both teams"]).fetchone()[0]
+    if joined != games:
+        raise LoadError(f"{games - joined} games name a team id missing from teams")
+    return results
+
+
+def record_run(
+    con: duckdb.DuckDBPyConnection, run: dict[str, Any], phases: Sequence[dict[str, Any]]
+) -> None:
+    """Insert or replace one run's row in `pipeline_runs` and its phases (own transaction)."""
+    columns = [
+        "run_id", "flow_run_name", "started_at", "finished_at", "status", "error", "source",
+        "is_full_refresh", "partitions_total", "partitions_changed", "records_collected",
+        "records_processed", "records_loaded", "duration_seconds", "peak_rss_mb",
+    ]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"INSERT OR REPLACE INTO pipeline_runs ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            [run.get(column) for column in columns],
+        )
+        con.execute("DELETE FROM pipeline_run_phases WHERE run_id = ?", [run["run_id"]])
+        for phase in phases:
+            con.execute(
+                "INSERT INTO pipeline_run_phases VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run["run_id"], phase["phase"], phase["started_at"], phase["duration_seconds"],
+                 phase["records"], phase["peak_rss_mb"], phase["status"]],
+            )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

@@ -1,0 +1,109 @@
+"""Pure transforms from raw API rows to staging tables and marts (polars, no I/O, no clock).
+
+`stage_partition` is the one entry point the process phase calls: one partition's rows (and the rows
+of the partitions it depends on) in, the frames it produces out, keyed by table name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import polars as pl
+
+from gridiron.sources.base import Partition
+from gridiron.transforms.frames import TransformError, snake_case
+from gridiron.transforms.standings import build_standings, team_games
+from gridiron.transforms.staging import (
+    build_conferences,
+    build_games,
+    build_lines,
+    build_team_season_stats,
+    build_team_seasons,
+    build_teams,
+)
+
+__all__ = [
+    "PRODUCES", "StagedFrames", "TransformError", "build_conferences", "build_games",
+    "build_lines", "build_standings", "build_team_season_stats", "build_team_seasons",
+    "build_teams", "fingerprint", "snake_case", "stage_partition", "team_games",
+]
+
+# endpoint -> the tables its partitions produce
+PRODUCES: dict[str, tuple[str, ...]] = {
+    "games": ("games", "standings"),
+    "lines": ("lines",),
+    "teams_fbs": ("team_seasons",),
+    "stats_season": ("team_season_stats",),
+    "teams": ("teams",),
+    "conferences": ("conferences",),
+}
+
+
+@dataclass
+class StagedFrames:
+    frames: dict[str, pl.DataFrame]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_season(frame: pl.DataFrame, table: str, season: int) -> None:
+    wrong = frame.filter(pl.col("season") != season)
+    if wrong.height:
+        raise TransformError(
+            f"{table} {season}: the partition holds {wrong.height} rows of season "
+            f"{wrong['season'][0]}"
+        )
+
+
+def stage_partition(
+    partition: Partition,
+    rows: Sequence[Mapping[str, Any]],
+    dependencies: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    *,
+    conferences: Sequence[str] = (),
+) -> StagedFrames:
+    """The staging (and mart) frames of one partition. `dependencies` maps partition keys to rows."""
+    dependencies = dependencies or {}
+    season = partition.season
+    endpoint = partition.endpoint
+    if endpoint == "games":
+        games = build_games(rows)
+        _check_season(games, "games", season)
+        return StagedFrames({"games": games, "standings": build_standings(games, conferences)})
+    if endpoint == "lines":
+        lines = build_lines(rows)
+        _check_season(lines, "lines", season)
+        return StagedFrames({"lines": lines})
+    if endpoint == "teams_fbs":
+        return StagedFrames({"team_seasons": build_team_seasons(rows, season)})
+    if endpoint == "stats_season":
+        fbs_rows = dependencies.get(Partition("teams_fbs", season).key, [])
+        stats, unmatched = build_team_season_stats(rows, season, build_team_seasons(fbs_rows, season))
+        warnings = (
+            [f"stats_season/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
+            if unmatched
+            else []
+        )
+        return StagedFrames({"team_season_stats": stats}, warnings)
+    if endpoint == "teams":
+        return StagedFrames({"teams": build_teams(rows)})
+    if endpoint == "conferences":
+        return StagedFrames({"conferences": build_conferences(rows)})
+    raise ValueError(f"no transform for endpoint {endpoint!r}")
+
+
+def fingerprint(endpoint: str, *, conferences: Sequence[str] = ()) -> str:
+    """Identity of the processing an endpoint's partitions get: the transform code and the settings
+    it reads. A change of either makes every partition of that endpoint count as changed."""
+    digest = hashlib.sha256()
+    package = resources.files(__name__)
+    for name in sorted(p.name for p in package.iterdir() if p.name.endswith(".py")):
+        digest.update(name.encode())
+        digest.update((package / name).read_bytes())
+    settings = {"conferences": sorted(conferences)} if endpoint == "games" else {}
+    digest.update(json.dumps({"endpoint": endpoint, **settings}, sort_keys=True).encode())
+    return digest.hexdigest()

@@ -1,0 +1,243 @@
+"""Staging tables: the API's rows renamed to snake_case, typed, one row per entity. Pure functions.
+
+| table | grain | key |
+|---|---|---|
+| games | one row per game | game_id |
+| lines | one row per game x betting provider | (game_id, provider) |
+| teams | one row per team (current affiliation) | team_id |
+| team_seasons | one row per FBS team x season (membership that season) | (season, team_id) |
+| conferences | one row per conference | conference_id |
+| team_season_stats | one row per FBS team x season x statistic | (season, team_id, stat_name) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from gridiron.transforms.frames import TransformError, rows_to_frame, snake_case
+
+Rows = Sequence[Mapping[str, Any]]
+
+_GAME_SCHEMA = {
+    "id": pl.Int64, "season": pl.Int32, "week": pl.Int32, "seasonType": pl.String,
+    "startDate": pl.String, "startTimeTBD": pl.Boolean, "completed": pl.Boolean,
+    "neutralSite": pl.Boolean, "conferenceGame": pl.Boolean, "attendance": pl.Int64,
+    "venueId": pl.Int64, "venue": pl.String,
+    "homeId": pl.Int64, "homeTeam": pl.String, "homeConference": pl.String,
+    "homeClassification": pl.String, "homePoints": pl.Int32, "homePregameElo": pl.Int32,
+    "homePostgameElo": pl.Int32, "homePostgameWinProbability": pl.Float64,
+    "awayId": pl.Int64, "awayTeam": pl.String, "awayConference": pl.String,
+    "awayClassification": pl.String, "awayPoints": pl.Int32, "awayPregameElo": pl.Int32,
+    "awayPostgameElo": pl.Int32, "awayPostgameWinProbability": pl.Float64,
+    "excitementIndex": pl.Float64, "notes": pl.String,
+}
+_RENAME_GAMES = {
+    "id": "game_id", "startTimeTBD": "start_time_tbd", "completed": "is_completed",
+    "neutralSite": "is_neutral_site", "conferenceGame": "is_conference_game",
+}
+
+
+def _parse_utc(column: str) -> pl.Expr:
+    # CFBD sends ISO 8601 in UTC ("2023-08-26T18:30:00.000Z"); tolerate missing fractions/offsets.
+    return pl.col(column).str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+
+
+def build_games(rows: Rows) -> pl.DataFrame:
+    """Games, one row per game (all divisions). Adds the result flags every mart relies on:
+
+    - `is_suspect_score`: marked completed but 0-0 (real data has such rows; never a real result);
+    - `has_result`: completed, both scores present, not suspect: the games that count.
+    """
+    frame = rows_to_frame(rows, _GAME_SCHEMA, "games")
+    frame = frame.rename({c: _RENAME_GAMES.get(c, snake_case(c)) for c in frame.columns})
+    bad_dates = frame.filter(pl.col("start_date").is_not_null())
+    parsed = bad_dates.select(_parse_utc("start_date"))
+    if parsed["start_date"].null_count():
+        index = parsed["start_date"].is_null().arg_max()
+        example = bad_dates.row(index, named=True)
+        raise TransformError(
+            f"games: start_date {example['start_date']!r} is not an ISO 8601 timestamp "
+            f"(game_id {example['game_id']})"
+        )
+    if frame["game_id"].null_count():
+        raise TransformError("games: a row has no id")
+    duplicated = frame.filter(pl.col("game_id").is_duplicated())
+    if duplicated.height:
+        raise TransformError(f"games: game_id {duplicated['game_id'][0]} appears more than once")
+    both_scores = pl.col("home_points").is_not_null() & pl.col("away_points").is_not_null()
+    suspect = pl.col("is_completed") & (pl.col("home_points") == 0) & (pl.col("away_points") == 0)
+    return (
+        frame.with_columns(
+            _parse_utc("start_date"),
+            pl.col("is_completed").fill_null(False),
+            pl.col("is_neutral_site").fill_null(False),
+            pl.col("is_conference_game").fill_null(False),
+            pl.col("start_time_tbd").fill_null(False),
+        )
+        .with_columns(is_suspect_score=suspect.fill_null(False))
+        .with_columns(
+            has_result=(pl.col("is_completed") & both_scores & ~pl.col("is_suspect_score")).fill_null(False)
+        )
+        .sort("game_id")
+    )
+
+
+_LINE_SCHEMA = {
+    "id": pl.Int64, "season": pl.Int32, "week": pl.Int32, "seasonType": pl.String,
+    "provider": pl.String, "spread": pl.Float64, "formattedSpread": pl.String,
+    "spreadOpen": pl.Float64, "overUnder": pl.Float64, "overUnderOpen": pl.Float64,
+    "homeMoneyline": pl.Float64, "awayMoneyline": pl.Float64,
+}
+_GAME_KEYS = ("id", "season", "week", "seasonType")
+
+
+def build_lines(rows: Rows) -> pl.DataFrame:
+    """Betting lines, one row per game x provider. `spread` is from the home side (negative =
+    home favoured). Games without any provider row contribute nothing."""
+    flat = []
+    for game in rows:
+        providers = game.get("lines") or []
+        if not isinstance(providers, list):
+            raise TransformError(f"lines: game {game.get('id')} has lines {providers!r}, not a list")
+        for line in providers:
+            if not isinstance(line, Mapping):
+                raise TransformError(f"lines: game {game.get('id')} has a line that is not an object")
+            flat.append({**line, **{key: game.get(key) for key in _GAME_KEYS}})
+    lines = rows_to_frame(flat, _LINE_SCHEMA, "lines")
+    lines = lines.rename({c: "game_id" if c == "id" else snake_case(c) for c in lines.columns})
+    if lines["provider"].null_count():
+        raise TransformError("lines: a line has no provider")
+    duplicated = lines.filter(pl.struct("game_id", "provider").is_duplicated())
+    if duplicated.height:
+        row = duplicated.row(0, named=True)
+        raise TransformError(
+            f"lines: game {row['game_id']} has provider {row['provider']!r} more than once"
+        )
+    return lines.select(
+        "game_id", "season", "week", "season_type", "provider", "spread", "spread_open",
+        "over_under", "over_under_open",
+        pl.col("home_moneyline").round().cast(pl.Int32), pl.col("away_moneyline").round().cast(pl.Int32),
+        "formatted_spread",
+    ).sort("game_id", "provider")
+
+
+_TEAM_SCHEMA = {
+    "id": pl.Int64, "school": pl.String, "mascot": pl.String, "abbreviation": pl.String,
+    "conference": pl.String, "division": pl.String, "classification": pl.String,
+    "color": pl.String, "alternateColor": pl.String, "twitter": pl.String,
+    "location": pl.Struct({
+        "id": pl.Int64, "name": pl.String, "city": pl.String, "state": pl.String,
+        "countryCode": pl.String, "timezone": pl.String, "latitude": pl.Float64,
+        "longitude": pl.Float64, "capacity": pl.Int64, "grass": pl.Boolean, "dome": pl.Boolean,
+    }),
+}
+
+
+def _teams_frame(rows: Rows, table: str) -> pl.DataFrame:
+    frame = rows_to_frame(rows, _TEAM_SCHEMA, table)
+    if frame["id"].null_count():
+        raise TransformError(f"{table}: a team has no id")
+    location = frame["location"].struct.unnest()
+    location = location.rename({c: f"venue_{snake_case(c)}" for c in location.columns})
+    location = location.rename({
+        "venue_name": "venue", "venue_city": "city", "venue_state": "state",
+        "venue_country_code": "country_code", "venue_timezone": "timezone",
+        "venue_latitude": "latitude", "venue_longitude": "longitude",
+        "venue_grass": "is_grass", "venue_dome": "is_dome",
+    })
+    frame = frame.drop("location").rename({"id": "team_id", "alternateColor": "alternate_color"})
+    return pl.concat([frame, location], how="horizontal")
+
+
+def build_teams(rows: Rows) -> pl.DataFrame:
+    """All teams (every division), one row per team, with today's affiliation."""
+    frame = _teams_frame(rows, "teams")
+    duplicated = frame.filter(pl.col("team_id").is_duplicated())
+    if duplicated.height:
+        raise TransformError(f"teams: team_id {duplicated['team_id'][0]} appears more than once")
+    return frame.sort("team_id")
+
+
+def build_team_seasons(rows: Rows, season: int) -> pl.DataFrame:
+    """FBS membership of one season: one row per team x season, the conference that season."""
+    frame = _teams_frame(rows, "team_seasons").select(
+        pl.lit(season, pl.Int32).alias("season"),
+        "team_id", "school", "abbreviation", "mascot", "conference", "division", "classification",
+    )
+    duplicated = frame.filter(pl.col("team_id").is_duplicated())
+    if duplicated.height:
+        raise TransformError(
+            f"team_seasons {season}: team_id {duplicated['team_id'][0]} appears more than once"
+        )
+    return frame.sort("team_id")
+
+
+_CONFERENCE_SCHEMA = {
+    "id": pl.Int64, "name": pl.String, "shortName": pl.String, "abbreviation": pl.String,
+    "classification": pl.String,
+}
+
+
+def build_conferences(rows: Rows) -> pl.DataFrame:
+    """Conferences, one row per conference."""
+    frame = rows_to_frame(rows, _CONFERENCE_SCHEMA, "conferences").rename(
+        {"id": "conference_id", "shortName": "short_name"}
+    )
+    duplicated = frame.filter(pl.col("conference_id").is_duplicated())
+    if duplicated.height:
+        raise TransformError(
+            f"conferences: conference_id {duplicated['conference_id'][0]} appears more than once"
+        )
+    return frame.sort("conference_id")
+
+
+_STAT_SCHEMA = {
+    "season": pl.Int32, "team": pl.String, "conference": pl.String, "statName": pl.String,
+    "statValue": pl.String,  # the API allows string or number; cast below
+}
+
+
+def build_team_season_stats(
+    rows: Rows, season: int, team_seasons: pl.DataFrame, teams: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, list[str]]:
+    """Season statistics, one row per team x season x stat (long format, snake_case stat names).
+
+    The API names teams by school only: names map to ids through that season's FBS list, then the
+    full team list. Returns the frame and the school names that matched no team (dropped).
+    """
+    stringified = [
+        {**row, "statValue": None if row.get("statValue") is None else str(row["statValue"])}
+        for row in rows
+    ]
+    frame = rows_to_frame(stringified, _STAT_SCHEMA, "team_season_stats")
+    names = team_seasons.select(pl.col("school").alias("team"), "team_id")
+    if teams is not None:
+        extra = teams.select(pl.col("school").alias("team"), "team_id").join(names, on="team", how="anti")
+        names = pl.concat([names, extra])
+    names = names.unique("team", keep="first")
+    joined = frame.join(names, on="team", how="left")
+    unmatched = sorted(joined.filter(pl.col("team_id").is_null())["team"].unique().to_list())
+    stats = (
+        joined.filter(pl.col("team_id").is_not_null())
+        .with_columns(
+            pl.col("season").fill_null(season),
+            pl.col("statName").map_elements(snake_case, return_dtype=pl.String).alias("stat_name"),
+            pl.col("statValue").cast(pl.Float64, strict=False).alias("stat_value"),
+        )
+        .select("season", "team_id", "team", "conference", "stat_name", "stat_value")
+    )
+    wrong_season = stats.filter(pl.col("season") != season)
+    if wrong_season.height:
+        raise TransformError(
+            f"team_season_stats {season}: holds rows of season {wrong_season['season'][0]}"
+        )
+    duplicated = stats.filter(pl.struct("team_id", "stat_name").is_duplicated())
+    if duplicated.height:
+        row = duplicated.row(0, named=True)
+        raise TransformError(
+            f"team_season_stats {season}: {row['team']} has {row['stat_name']} more than once"
+        )
+    return stats.sort("team_id", "stat_name"), unmatched

@@ -1,0 +1,47 @@
+"""Load tasks: migrate the schema, commit a run's partitions in one transaction, check, record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from gridiron.storage import (
+    FetchRecord,
+    LoadReport,
+    PartitionLoad,
+    check_queries,
+    commit_partitions,
+    connect,
+    migrate,
+    record_run,
+    table_counts,
+)
+
+
+@task(name="migrate-warehouse", cache_policy=NO_CACHE)
+def migrate_warehouse(warehouse: str) -> list[int]:
+    with connect(warehouse) as con:
+        return migrate(con)
+
+
+@task(name="commit-partitions", cache_policy=NO_CACHE)
+def commit_changes(
+    warehouse: str, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None
+) -> LoadReport:
+    with connect(warehouse) as con:
+        return commit_partitions(con, loads, fetches, run_id)
+
+
+@task(name="check-warehouse", cache_policy=NO_CACHE)
+def check_warehouse(warehouse: str) -> dict[str, Any]:
+    with connect(warehouse) as con:
+        return {"queries": check_queries(con), "tables": table_counts(con)}
+
+
+@task(name="record-pipeline-run", cache_policy=NO_CACHE)
+def record_pipeline_run(warehouse: str, run: dict[str, Any], phases: list[dict[str, Any]]) -> None:
+    with connect(warehouse) as con:
+        migrate(con)
+        record_run(con, run, phases)
