@@ -8,7 +8,14 @@ from prefect import flow, get_run_logger, unmapped
 from prefect.tasks import exponential_backoff
 
 from gridiron.config import PipelineConfig
-from gridiron.planning import CollectedPartition, CollectResult, mark_changes, plan_fetches, plan_partitions
+from gridiron.planning import (
+    CollectedPartition,
+    CollectResult,
+    mark_changes,
+    plan_fetches,
+    plan_partitions,
+    shrink_problem,
+)
 from gridiron.sources import ApiSource, AuthError, QuotaExceededError, make_source
 from gridiron.transforms import fingerprint
 from tasks.collect import fetch_partition, read_collect_state, restore_raw_payload
@@ -31,6 +38,7 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
             refresh_age=timedelta(days=config.source.refresh_age_days),
             costs_quota=costs_quota, calls_budget=budget, full_refresh=full_refresh,
         )
+        logger.info("collect: source is %s", source.description)
         logger.info(
             "collect: %d partitions from %s, %d to fetch, %d not due",
             len(partitions), source.name, len(plan.fetch), len(plan.skipped),
@@ -51,9 +59,13 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
             outcome = future.result(raise_on_failure=False)
             if isinstance(outcome, (AuthError, QuotaExceededError)):
                 raise outcome  # every other call would fail the same way: stop now
-            if isinstance(outcome, BaseException):
-                failed[partition.key] = str(outcome)
-                logger.error("partition %s failed: %s", partition.key, outcome)
+            problem = (
+                str(outcome) if isinstance(outcome, BaseException)
+                else shrink_problem(outcome, manifest.get(partition.key), config.source.max_shrink_fraction)
+            )
+            if problem:
+                failed[partition.key] = problem
+                logger.error("partition %s failed: %s", partition.key, problem)
             else:
                 collected.append(outcome)
     finally:

@@ -55,6 +55,9 @@ class SourceSettings(_Section):
     max_retry_after_seconds: Annotated[float, Field(ge=0)] = 120.0
     refresh_age_days: Annotated[float, Field(ge=0)] = 7.0  # completed seasons: refetch after this
     min_calls_reserve: Annotated[int, Field(ge=0)] = 50  # monthly calls left for other tools
+    # a partition whose rows drop by more than this fraction against the loaded ones is refused
+    # (an empty or partial answer must not wipe a stored season); 1.0 accepts any drop
+    max_shrink_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
 class StorageSettings(_Section):

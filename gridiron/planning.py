@@ -98,8 +98,9 @@ def plan_fetches(
             rank = 2
         else:
             age_days = (now - entry.fetched_at).total_seconds() / 86400
+            what = "complete season" if partition.season is not None else "reference list"
             skipped.append(
-                (partition, f"complete season, fetched {age_days:.1f} days ago "
+                (partition, f"{what}, fetched {age_days:.1f} days ago "
                             f"(refresh age {refresh_age.total_seconds() / 86400:g} days)")
             )
             continue
@@ -161,6 +162,21 @@ class CollectResult:
     @property
     def rows_fetched(self) -> int:
         return sum(partition.rows for partition in self.partitions if partition.was_fetched)
+
+
+def shrink_problem(
+    collected: CollectedPartition, entry: ManifestEntry | None, max_shrink_fraction: float
+) -> str | None:
+    """Why a fetched partition must not replace the loaded one, if it lost too many rows."""
+    if entry is None or entry.rows == 0 or max_shrink_fraction >= 1:
+        return None
+    if collected.rows >= entry.rows * (1 - max_shrink_fraction):
+        return None
+    return (
+        f"{collected.key}: the source returned {collected.rows} rows where {entry.rows} are loaded "
+        f"(more than {max_shrink_fraction:.0%} fewer); refusing to replace them, as a partial "
+        "answer would lose data (raise source.max_shrink_fraction to accept the drop)"
+    )
 
 
 def mark_changes(

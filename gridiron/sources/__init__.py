@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from gridiron.config import PipelineConfig
 from gridiron.sources.api import ApiSource, CFBDClient
@@ -58,7 +59,8 @@ def make_source(config: PipelineConfig) -> Source:
         log.info("source: CFBD API at %s", config.source.base_url)
         return ApiSource(make_client(config))
     root = config.source.snapshot_dir or bundled_snapshot_dir()
-    which = "bundled snapshot" if config.source.snapshot_dir is None else "snapshot"
+    which = "the bundled snapshot" if config.source.snapshot_dir is None else "the snapshot"
     reason = "no CFBD_API_KEY set" if config.api_key is None else "source.kind is 'snapshot'"
-    log.info("source: %s at %s (%s: no API calls are made)", which, root, reason)
-    return SnapshotSource(root)
+    source = SnapshotSource(root, f"{which} at {Path(root).resolve()} ({reason}: no API calls are made)")
+    log.info("source: %s", source.description)
+    return source

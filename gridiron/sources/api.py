@@ -82,6 +82,7 @@ class CFBDClient:
                 "User-Agent": f"gridiron/{__version__}",
             },
             timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
+            follow_redirects=True,  # httpx drops the Authorization header on a cross-host redirect
         )
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._pacer = _Pacer(min_request_interval)
@@ -109,7 +110,7 @@ class CFBDClient:
                 delay = backoff_delay(
                     attempt - 1, self.backoff_seconds, jitter=self.jitter, rng=self._rng
                 )
-                retry_after = getattr(error, "retry_after", None)
+                retry_after = error.retry_after
                 if retry_after is not None:
                     if retry_after > self.max_retry_after_seconds:
                         raise  # the server asks for longer than we wait inside one call
@@ -200,7 +201,11 @@ class CFBDClient:
                 **where,
             )
         if status >= 500:
-            raise ServerError(f"server error (HTTP {status}{': ' + message if message else ''})", **where)
+            raise ServerError(
+                f"server error (HTTP {status}{': ' + message if message else ''})",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),  # valid on 503
+                **where,
+            )
         raise RequestError(f"request refused (HTTP {status}{': ' + message if message else ''})", **where)
 
 
@@ -211,6 +216,7 @@ class ApiSource:
 
     def __init__(self, client: CFBDClient):
         self.client = client
+        self.description = f"the CFBD API at {client.base_url}"
 
     def seasons_available(self, endpoint: str) -> set[int] | None:
         return None

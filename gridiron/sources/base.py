@@ -94,6 +94,7 @@ class Source(Protocol):
     """What collect needs of a data source."""
 
     name: str
+    description: str  # for logs: what and where, and why this source was chosen
 
     def seasons_available(self, endpoint: str) -> set[int] | None:
         """Seasons the source holds for a seasonal endpoint; None when any season may be asked."""

@@ -22,6 +22,7 @@ class RecoverableSourceError(SourceError):
     """A fault that may pass: rate limiting, server errors, timeouts, dropped connections."""
 
     recoverable = True
+    retry_after: float | None = None  # seconds the server asked us to wait, when it said
 
 
 class RateLimitedError(RecoverableSourceError):
@@ -31,7 +32,11 @@ class RateLimitedError(RecoverableSourceError):
 
 
 class ServerError(RecoverableSourceError):
-    """HTTP 5xx."""
+    """HTTP 5xx (a 503 may carry Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
 
 
 class TransportError(RecoverableSourceError):

@@ -29,10 +29,11 @@ def bundled_snapshot_dir() -> Path:
 class SnapshotSource:
     name = "snapshot"
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, description: str | None = None):
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
             raise RequestError(f"snapshot directory {self.root} does not exist")
+        self.description = description or f"the snapshot at {self.root}"
 
     def path_for(self, partition: Partition) -> Path:
         if partition.season is None:

@@ -12,6 +12,7 @@ from gridiron.storage.warehouse import (
     check_queries,
     commit_partitions,
     connect,
+    content_checksums,
     last_calls_remaining,
     migrate,
     read_manifest,
@@ -23,7 +24,7 @@ from gridiron.storage.warehouse import (
 
 __all__ = [
     "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "PartitionLoad",
-    "StagingArea", "TableOutput", "check_queries", "commit_partitions", "connect",
+    "StagingArea", "TableOutput", "check_queries", "commit_partitions", "connect", "content_checksums",
     "last_calls_remaining", "migrate", "read_manifest", "read_raw_payload", "record_run",
     "schema_version", "table_counts",
 ]

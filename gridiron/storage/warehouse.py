@@ -413,3 +413,23 @@ def record_run(
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def content_checksums(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> dict[str, str]:
+    """Per table `rows:sum-of-row-hashes`: independent of row order, changed by any value.
+
+    DuckDB's `hash` is stable for a given DuckDB version; compare checksums made by one version.
+    """
+    names = list(tables) if tables is not None else [
+        row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "ORDER BY table_name"
+        ).fetchall()
+    ]
+    sums = {}
+    for name in names:
+        count, total = con.execute(
+            f'SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM "{name}" AS t'
+        ).fetchone()
+        sums[name] = f"{count}:{total}"
+    return sums

@@ -68,6 +68,31 @@ def stage_partition(
 ) -> StagedFrames:
     """The staging (and mart) frames of one partition. `dependencies` maps partition keys to rows."""
     dependencies = dependencies or {}
+    rows, duplicates = drop_exact_duplicates(rows)
+    staged = _stage(partition, rows, dependencies, conferences)
+    if duplicates:
+        staged.warnings.append(f"{partition.key}: dropped {duplicates} exact duplicate row(s)")
+    return staged
+
+
+def drop_exact_duplicates(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
+    """Rows with exact duplicates removed (first kept), and how many were dropped."""
+    seen: set[str] = set()
+    unique = []
+    for row in rows:
+        key = json.dumps(row, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique, len(rows) - len(unique)
+
+
+def _stage(
+    partition: Partition,
+    rows: Sequence[Mapping[str, Any]],
+    dependencies: Mapping[str, Sequence[Mapping[str, Any]]],
+    conferences: Sequence[str],
+) -> StagedFrames:
     season = partition.season
     endpoint = partition.endpoint
     if endpoint == "games":

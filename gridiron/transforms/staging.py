@@ -62,8 +62,16 @@ def build_games(rows: Rows) -> pl.DataFrame:
             f"games: start_date {example['start_date']!r} is not an ISO 8601 timestamp "
             f"(game_id {example['game_id']})"
         )
-    if frame["game_id"].null_count():
-        raise TransformError("games: a row has no id")
+    for column in ("game_id", "season", "home_id", "away_id"):
+        missing = frame.filter(pl.col(column).is_null())
+        if missing.height:
+            ident = missing["game_id"][0] if column != "game_id" else "unknown"
+            raise TransformError(f"games: {missing.height} row(s) without {column} (e.g. game_id {ident})")
+    same_team = frame.filter(pl.col("home_id") == pl.col("away_id"))
+    if same_team.height:
+        raise TransformError(
+            f"games: game_id {same_team['game_id'][0]} has team {same_team['home_id'][0]} on both sides"
+        )
     duplicated = frame.filter(pl.col("game_id").is_duplicated())
     if duplicated.height:
         raise TransformError(f"games: game_id {duplicated['game_id'][0]} appears more than once")

@@ -66,7 +66,7 @@ def _record(prefix: str, mask: pl.Expr) -> list[pl.Expr]:
 def build_standings(games: pl.DataFrame, conferences: Sequence[str] = ()) -> pl.DataFrame:
     """Standings for every team x season in `games`, scoped to `conferences` when given."""
     rows = team_games(games)
-    everything = pl.lit(True)
+    everything = pl.col("game_id").is_not_null()  # a per-row mask (a literal would sum to 1)
     standings = (
         rows.group_by("season", "team_id")
         .agg(

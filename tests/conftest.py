@@ -1,0 +1,99 @@
+"""Shared fixtures: a clean environment, one Prefect server per session, snapshot subsets, fake API.
+
+The environment is set here, at import, because Prefect reads its settings when it is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="gridiron-tests-"))
+for name in list(os.environ):
+    if name.startswith(("GRIDIRON_", "CFBD_", "PREFECT_")):
+        del os.environ[name]  # a developer's shell must not steer the tests
+os.environ.update({
+    "PREFECT_HOME": str(_SESSION_DIR / "prefect"),
+    "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(_SESSION_DIR / "results"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+})
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from gridiron.sources import bundled_snapshot_dir  # noqa: E402
+from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
+
+BUNDLED = bundled_snapshot_dir()
+API_KEY = "test-key-123"
+
+
+def copy_snapshot(target: Path, seasons: dict[str, list[int]], reference: bool = True) -> Path:
+    """Copy part of the bundled snapshot: `{"games": [2023], ...}` plus teams and conferences."""
+    for endpoint, years in seasons.items():
+        (target / endpoint).mkdir(parents=True, exist_ok=True)
+        for year in years:
+            shutil.copy(BUNDLED / endpoint / f"{year}.json.gz", target / endpoint / f"{year}.json.gz")
+    if reference:
+        for name in ("teams.json.gz", "conferences.json.gz"):
+            shutil.copy(BUNDLED / name, target / name)
+    return target
+
+
+SMALL = {"games": [2022, 2023], "lines": [2023], "teams_fbs": [2023], "stats_season": [2023]}
+
+
+@pytest.fixture
+def small_snapshot(tmp_path: Path) -> Path:
+    """Two seasons of games, one of everything else: real data, small enough for flow tests."""
+    return copy_snapshot(tmp_path / "snapshot", SMALL)
+
+
+def write_config(path: Path, **values) -> Path:
+    base = {
+        "start_year": 2022,
+        "end_year": 2023,
+        "max_retries": 1,
+        "retry_delay": 0.05,
+        "source": {"min_request_interval": 0, "http_backoff_seconds": 0.01, "timeout_seconds": 5},
+    }
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, small_snapshot: Path) -> Path:
+    return write_config(
+        tmp_path / "pipeline_config.yaml",
+        source={"snapshot_dir": str(small_snapshot)},
+        storage={"home": str(tmp_path / "home")},
+    )
+
+
+@pytest.fixture
+def fake_cfbd(small_snapshot: Path):
+    with FakeCFBD(small_snapshot, api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One Prefect server (temporary database) for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)

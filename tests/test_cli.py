@@ -1,0 +1,79 @@
+"""The `gridiron` command: help, one-line failures with exit codes, run and status."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gridiron.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def gridiron(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gridiron", *args], capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})}, cwd=cwd or REPO,
+    )
+
+
+def test_help_lists_the_commands():
+    done = gridiron("help")
+    assert done.returncode == 0
+    for command in ("run [--full-refresh]", "status", "CFBD_API_KEY", "GRIDIRON_HOME"):
+        assert command in done.stdout
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("start_year: 2024\nend_year: 2020\n", "start_year (2024) is after end_year (2020)"),
+        ("schedule_interval: hourly\n", "schedule_interval: Input should be 'daily', 'weekly' or 'monthly'"),
+        ("frobnicate: 1\n", "unknown key 'frobnicate'"),
+    ],
+)
+def test_bad_config_exits_2_with_one_line(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    done = gridiron("run", env={"GRIDIRON_CONFIG": str(path)})
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gridiron: config error: ") and message in lines[0]
+    assert str(path) in lines[0]
+
+
+def test_status_without_warehouse_says_so(tmp_path):
+    done = gridiron("status", env={"GRIDIRON_HOME": str(tmp_path)})
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"gridiron: status failed: no warehouse at {tmp_path}/gridiron.duckdb yet: run 'gridiron run' first"
+
+
+def test_unknown_command_is_refused():
+    done = gridiron("frobnicate")
+    assert done.returncode == 2 and "invalid choice: 'frobnicate'" in done.stderr
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_run_then_status(config_file, capsys):
+    assert main(["--config", str(config_file), "run"]) == 0
+    out = capsys.readouterr().out
+    assert "ncaa-pipeline completed: 7 partitions loaded from snapshot" in out
+    assert main(["--config", str(config_file), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "games                    7439 rows" in out
+    assert "seasons 2022-2023 (2)" in out and "completed" in out
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_failed_run_exits_1_with_one_line(config_file, fake_cfbd, monkeypatch, capsys):
+    monkeypatch.setenv("CFBD_API_KEY", "wrong")
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    assert main(["--config", str(config_file), "run"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("gridiron: run failed: CFBD API key is missing or invalid (HTTP 401")

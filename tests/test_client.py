@@ -1,0 +1,223 @@
+"""The CFBD client end to end against a real local HTTP server speaking the CFBD routes."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+
+from gridiron.sources import (
+    ApiSource,
+    AuthError,
+    CFBDClient,
+    Partition,
+    PayloadError,
+    QuotaExceededError,
+    RateLimitedError,
+    SnapshotSource,
+    is_recoverable,
+)
+from gridiron.sources.errors import RequestError, ServerError, TransportError
+from gridiron.sources.retry import backoff_delay, parse_retry_after
+from gridiron.testing.fake_cfbd import Fault, FakeCFBD
+from tests.conftest import API_KEY
+
+
+def client(server: FakeCFBD, **options) -> CFBDClient:
+    settings = {"min_request_interval": 0, "backoff_seconds": 0.01, "timeout_seconds": 5, "max_attempts": 4}
+    settings.update(options)
+    return CFBDClient(API_KEY, server.url, **settings)
+
+
+def test_fetches_a_partition_with_bearer_auth_and_the_api_parameters(fake_cfbd, small_snapshot):
+    with client(fake_cfbd) as api:
+        result = ApiSource(api).fetch(Partition("games", 2023))
+    expected = SnapshotSource(small_snapshot).fetch(Partition("games", 2023)).payload
+    assert result.payload == expected and len(expected) == 3734
+    request = fake_cfbd.requests_to("/games")[0]
+    assert request["query"] == {"year": "2023", "seasonType": "both"}
+    assert request["authorization"] == f"Bearer {API_KEY}"
+    assert result.calls_remaining == 999 and result.source == "api"
+
+
+def test_records_calls_remaining_from_every_response(fake_cfbd):
+    with client(fake_cfbd) as api:
+        source = ApiSource(api)
+        source.fetch(Partition("teams"))
+        source.fetch(Partition("conferences"))
+        assert api.calls_remaining == 998
+        assert api.info() == {"patronLevel": 0, "remainingCalls": 998}
+
+
+def test_401_is_fatal_and_says_the_key_is_missing_or_invalid(fake_cfbd):
+    with CFBDClient("wrong-key", fake_cfbd.url, min_request_interval=0) as api:
+        with pytest.raises(AuthError, match="API key is missing or invalid .HTTP 401") as error:
+            ApiSource(api).fetch(Partition("games", 2023))
+    assert not is_recoverable(error.value)
+    assert len(fake_cfbd.requests) == 1  # not retried
+
+
+def test_429_with_retry_after_then_200(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/lines", "status", status=429, headers={"Retry-After": "1"}))
+    with client(fake_cfbd) as api:
+        result = ApiSource(api).fetch(Partition("lines", 2023))
+    assert len(result.payload) == 1350
+    first, second = fake_cfbd.requests_to("/lines")
+    assert second["time"] - first["time"] >= 1.0  # waited as the server asked, not the 10 ms backoff
+    assert api.retry_delays == [1.0]
+
+
+def test_retry_after_as_http_date():
+    later = datetime.now(timezone.utc) + timedelta(seconds=30)
+    assert 28 <= parse_retry_after(format_datetime(later, usegmt=True)) <= 30
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("soon") is None
+
+
+def test_retry_after_longer_than_we_wait_is_raised_as_recoverable(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/teams", "status", status=429, headers={"Retry-After": "3600"}))
+    with client(fake_cfbd, max_retry_after_seconds=5) as api:
+        with pytest.raises(RateLimitedError) as error:
+            ApiSource(api).fetch(Partition("teams"))
+    assert error.value.retry_after == 3600 and is_recoverable(error.value)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_then_200(fake_cfbd, status):
+    fake_cfbd.add_fault(Fault("/conferences", "status", status=status, times=2))
+    with client(fake_cfbd) as api:
+        result = ApiSource(api).fetch(Partition("conferences"))
+    assert len(result.payload) == 106
+    assert len(fake_cfbd.requests_to("/conferences")) == 3
+
+
+def test_5xx_that_persists_fails_recoverably_after_the_attempts(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/conferences", "status", status=503, times=-1))
+    with client(fake_cfbd, max_attempts=3) as api:
+        with pytest.raises(ServerError, match=r"HTTP 503.*conferences") as error:
+            ApiSource(api).fetch(Partition("conferences"))
+    assert is_recoverable(error.value)
+    assert len(fake_cfbd.requests_to("/conferences")) == 3
+
+
+def test_read_timeout_is_recoverable_and_retried(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/teams", "delay", delay=1.5))
+    with client(fake_cfbd, timeout_seconds=0.5) as api:
+        result = ApiSource(api).fetch(Partition("teams"))
+    assert len(result.payload) == 1882
+    assert len(fake_cfbd.requests_to("/teams")) == 2
+
+
+def test_timeout_every_time_raises_transport_error(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/teams", "delay", delay=1.0, times=-1))
+    with client(fake_cfbd, timeout_seconds=0.3, max_attempts=2) as api:
+        with pytest.raises(TransportError, match="timeout"):
+            ApiSource(api).fetch(Partition("teams"))
+
+
+def test_connection_refused_is_recoverable():
+    with CFBDClient(API_KEY, "http://127.0.0.1:9", max_attempts=1, min_request_interval=0) as api:
+        with pytest.raises(TransportError) as error:
+            api.get("/teams")
+    assert is_recoverable(error.value)
+
+
+def test_malformed_json_fails_the_partition_naming_endpoint_and_season(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/games", "malformed"))
+    with client(fake_cfbd) as api:
+        with pytest.raises(PayloadError, match=r"not valid JSON.*games/2023") as error:
+            ApiSource(api).fetch(Partition("games", 2023))
+    assert not is_recoverable(error.value)
+    assert len(fake_cfbd.requests_to("/games")) == 1
+
+
+def test_wrong_shape_fails_the_partition_naming_endpoint_and_season(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/games", "wrong_shape"))
+    with client(fake_cfbd) as api:
+        with pytest.raises(PayloadError, match="games season 2023: expected a JSON array, got dict"):
+            ApiSource(api).fetch(Partition("games", 2023))
+
+
+def test_rows_missing_keys_are_a_wrong_shape(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/games", "mutate", body=lambda rows: [{"id": 1}] + rows))
+    with client(fake_cfbd) as api:
+        with pytest.raises(PayloadError, match="games season 2023: row 0 lacks season"):
+            ApiSource(api).fetch(Partition("games", 2023))
+
+
+def test_quota_exceeded_is_not_retried(fake_cfbd):
+    fake_cfbd.calls_remaining = 1
+    with client(fake_cfbd) as api:
+        source = ApiSource(api)
+        source.fetch(Partition("teams"))  # spends the last call
+        with pytest.raises(QuotaExceededError, match="quota"):
+            source.fetch(Partition("conferences"))  # the client knows: no request at all
+    assert len(fake_cfbd.requests) == 1
+
+
+def test_quota_exceeded_answer_from_the_server_is_not_retried(fake_cfbd):
+    fake_cfbd.add_fault(Fault(None, "status", status=429, body={"message": "Monthly call quota exceeded"}, times=-1))
+    with client(fake_cfbd) as api:
+        with pytest.raises(QuotaExceededError, match="Monthly call quota exceeded") as error:
+            ApiSource(api).fetch(Partition("games", 2023))
+    assert not is_recoverable(error.value)
+    assert len(fake_cfbd.requests) == 1
+
+
+def test_other_4xx_is_fatal(fake_cfbd):
+    with client(fake_cfbd) as api:
+        with pytest.raises(RequestError, match="HTTP 404"):
+            api.get("/no/such/route")
+
+
+def test_retry_delays_are_exponential_and_really_vary(fake_cfbd):
+    """Jitter must spread retries: the same failures, retried twice, wait differently."""
+    delays = []
+    for seed in (1, 2):
+        fake_cfbd.clear_faults()
+        fake_cfbd.add_fault(Fault("/teams", "status", status=503, times=3))
+        with client(fake_cfbd, backoff_seconds=0.1, rng=random.Random(seed)) as api:
+            api.get("/teams")
+            delays.append(api.retry_delays)
+    for run in delays:
+        assert len(run) == 3
+        for retry, delay in enumerate(run):
+            assert 0.05 * 2**retry <= delay <= 0.15 * 2**retry  # nominal 0.1 * 2^n, +-50 %
+    assert delays[0] != delays[1]
+    assert len({round(d / 2**i, 6) for i, d in enumerate(delays[0])}) == 3  # not one fixed factor
+
+
+def test_backoff_delay_bounds():
+    rng = random.Random(0)
+    samples = [backoff_delay(3, 1.0, jitter=0.5, rng=rng) for _ in range(200)]
+    assert 4.0 <= min(samples) and max(samples) <= 12.0 and len(set(samples)) == 200
+    assert backoff_delay(20, 1.0, cap_seconds=30, jitter=0.0) == 30.0
+
+
+def test_requests_in_flight_are_bounded_and_spaced(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/conferences", "delay", delay=0.3, times=-1))
+    with client(fake_cfbd, max_in_flight=2, min_request_interval=0.05) as api:
+        threads = [threading.Thread(target=api.get, args=("/conferences",)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert fake_cfbd.max_in_flight == 2
+    starts = sorted(r["time"] for r in fake_cfbd.requests)
+    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.045
+
+
+def test_missing_key_fails_fast_with_its_name():
+    with pytest.raises(AuthError, match="CFBD_API_KEY"):
+        CFBDClient("", "http://127.0.0.1:9")
+
+
+def test_503_with_retry_after_is_honoured(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/conferences", "status", status=503, headers={"Retry-After": "0.5"}))
+    with client(fake_cfbd) as api:
+        ApiSource(api).fetch(Partition("conferences"))
+    assert api.retry_delays == [0.5]

@@ -1,0 +1,203 @@
+"""The pipeline flows on a real Prefect server, real DuckDB files and real (small) snapshot data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows import ncaa_pipeline
+from gridiron.storage import content_checksums
+from gridiron.testing.fake_cfbd import Fault
+from tests.conftest import API_KEY, write_config
+
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
+
+
+def query(config_file: Path, sql: str, params=()):
+    home = Path(__import__("yaml").safe_load(config_file.read_text())["storage"]["home"])
+    with duckdb.connect(str(home / "gridiron.duckdb"), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def staged_files(config_file: Path) -> dict[Path, float]:
+    home = Path(__import__("yaml").safe_load(config_file.read_text())["storage"]["home"])
+    return {p: p.stat().st_mtime_ns for p in (home / "staging").rglob("*.parquet")}
+
+
+def change_score(snapshot: Path, game_id: int, home_points: int) -> None:
+    path = snapshot / "games" / "2023.json.gz"
+    rows = json.loads(gzip.decompress(path.read_bytes()))
+    for row in rows:
+        if row["id"] == game_id:
+            row["homePoints"] = home_points
+    path.write_bytes(gzip.compress(json.dumps(rows).encode()))
+
+
+def test_first_run_builds_the_warehouse_from_real_data(config_file):
+    result = ncaa_pipeline(config_path=str(config_file))
+    assert result["source"] == "snapshot"
+    assert sorted(result["partitions_loaded"]) == sorted([
+        "games/2022", "games/2023", "lines/2023", "teams_fbs/2023", "stats_season/2023",
+        "teams", "conferences"])
+    assert query(config_file, "SELECT season, count(*) FROM games GROUP BY 1 ORDER BY 1") == [
+        (2022, 3705), (2023, 3734)]
+    assert query(config_file, "SELECT count(*) FROM lines") == [(2934,)]  # provider rows in lines/2023
+    assert query(
+        config_file,
+        "SELECT home_team, home_points, away_team, away_points, season_type FROM games WHERE game_id = 401551789",
+    ) == [("Michigan", 34, "Washington", 13, "postseason")]
+    assert query(config_file, "SELECT wins, losses, win_pct FROM standings WHERE season = 2023 AND team_id = 130") == [
+        (15, 0, 1.0)]
+    # stats map school names to ids through that season's FBS list: every FBS team has stats
+    assert query(config_file, "SELECT count(DISTINCT team_id) FROM team_season_stats") == [(133,)]
+    run = query(config_file, "SELECT status, partitions_changed, records_loaded, peak_rss_mb FROM pipeline_runs")
+    assert run[0][:3] == ("completed", 7, result["rows_loaded"]) and run[0][3] > 50
+    phases = query(config_file, "SELECT phase, status, records FROM pipeline_run_phases ORDER BY started_at")
+    assert [(p, s) for p, s, _ in phases] == [("collect", "completed"), ("process", "completed"), ("load", "completed")]
+    assert phases[0][2] == sum(r for (r,) in query(config_file, "SELECT rows FROM raw_manifest"))
+
+
+def test_rerun_without_change_loads_nothing(config_file):
+    ncaa_pipeline(config_path=str(config_file))
+    loaded_at = query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1")
+    files = staged_files(config_file)
+    result = ncaa_pipeline(config_path=str(config_file))
+    assert result["partitions_loaded"] == [] and result["rows_loaded"] == 0
+    assert query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1") == loaded_at
+    assert staged_files(config_file) == files
+    runs = query(config_file, "SELECT partitions_changed, records_processed, records_loaded FROM pipeline_runs ORDER BY started_at")
+    assert runs[0][0] == 7 and runs[0][1] == runs[0][2] > 20_000
+    assert runs[1] == (0, 0, 0)
+
+
+def test_one_changed_game_reprocesses_only_its_partition(config_file, small_snapshot):
+    ncaa_pipeline(config_path=str(config_file))
+    before = query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1")
+    change_score(small_snapshot, 401551789, 35)
+    result = ncaa_pipeline(config_path=str(config_file))
+    assert result["partitions_loaded"] == ["games/2023"]
+    assert result["rows_by_table"] == {"games": 3734, "standings": 703}
+    assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(35,)]
+    assert query(config_file, "SELECT points_for FROM standings WHERE season = 2023 AND team_id = 130") == [(539,)]
+    after = dict(query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1"))
+    changed = [key for key, loaded in before if after[key] != loaded]
+    assert changed == ["games/2023"]
+
+
+def test_full_refresh_refetches_and_rebuilds_everything(config_file):
+    ncaa_pipeline(config_path=str(config_file))
+    result = ncaa_pipeline(config_path=str(config_file), full_refresh=True)
+    assert len(result["partitions_loaded"]) == 7
+    assert query(config_file, "SELECT count(*) FROM games") == [(7439,)]
+    assert query(config_file, "SELECT is_full_refresh FROM pipeline_runs ORDER BY started_at") == [(False,), (True,)]
+
+
+def test_a_lost_warehouse_is_rebuilt_from_cached_staging_without_recomputing(config_file, tmp_path):
+    ncaa_pipeline(config_path=str(config_file))
+    expected = query(config_file, "SELECT count(*), sum(home_points) FROM games")
+    files = staged_files(config_file)
+    (tmp_path / "home" / "gridiron.duckdb").unlink()
+    result = ncaa_pipeline(config_path=str(config_file))
+    assert len(result["partitions_loaded"]) == 7
+    assert query(config_file, "SELECT count(*), sum(home_points) FROM games") == expected
+    assert staged_files(config_file) == files  # every stage task was a cache hit: nothing rewritten
+
+
+def test_config_scope_of_conferences_scopes_standings_and_rebuilds_them(config_file, tmp_path, small_snapshot):
+    ncaa_pipeline(config_path=str(config_file))
+    scoped = write_config(
+        tmp_path / "scoped.yaml", conferences=["Big Ten"], source={"snapshot_dir": str(small_snapshot)},
+        storage={"home": str(tmp_path / "home")})
+    result = ncaa_pipeline(config_path=str(scoped))
+    assert sorted(result["partitions_loaded"]) == ["games/2022", "games/2023"]
+    assert query(scoped, "SELECT DISTINCT conference FROM standings") == [("Big Ten",)]
+    assert query(scoped, "SELECT count(*) FROM games") == [(7439,)]  # games are never scoped
+
+
+def test_api_source_through_the_fake_server_and_quota_friendly_rerun(config_file, fake_cfbd, monkeypatch):
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    result = ncaa_pipeline(config_path=str(config_file))
+    assert result["source"] == "api"
+    # the API has every season's endpoints; the small snapshot behind it answers [] where it lacks one
+    assert len(fake_cfbd.requests) == 10
+    assert query(config_file, "SELECT count(*) FROM games") == [(7439,)]
+    assert query(config_file, "SELECT min(calls_remaining) FROM raw_fetches") == [(990,)]
+    assert query(config_file, "SELECT DISTINCT source FROM raw_manifest") == [("api",)]
+
+    # 2022 and 2023 are complete seasons fetched moments ago: the rerun spends no call
+    again = ncaa_pipeline(config_path=str(config_file))
+    assert len(fake_cfbd.requests) == 10 and again["partitions_loaded"] == []
+
+
+def test_api_budget_fetches_only_what_the_quota_allows(config_file, fake_cfbd, monkeypatch, tmp_path):
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    ncaa_pipeline(config_path=str(config_file))
+    refresh = write_config(
+        tmp_path / "r.yaml", source={"refresh_age_days": 0, "min_calls_reserve": 50},
+        storage={"home": str(tmp_path / "home")})
+    # as if other tools had spent the month's calls since: 53 left, 50 of them kept in reserve
+    with duckdb.connect(str(tmp_path / "home" / "gridiron.duckdb")) as con:
+        con.execute("UPDATE raw_fetches SET calls_remaining = 53")
+    before = len(fake_cfbd.requests)
+    ncaa_pipeline(config_path=str(refresh))
+    fetched = [(r["path"], r["query"].get("year")) for r in fake_cfbd.requests[before:]]
+    # 3 calls may be spent: the reference lists every game joins to, then the newest season
+    assert sorted(fetched, key=str) == sorted([("/teams", None), ("/conferences", None), ("/games", "2023")], key=str)
+
+
+def test_bad_api_key_fails_the_run_and_changes_nothing(config_file, fake_cfbd, monkeypatch):
+    ncaa_pipeline(config_path=str(config_file))  # a warehouse from the snapshot
+    before = content_checksums(duckdb.connect(str(Path(config_file).parent / "home" / "gridiron.duckdb"), read_only=True),
+                               ["games", "lines", "standings", "raw_manifest"])
+    monkeypatch.setenv("CFBD_API_KEY", "not-the-key")
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    state = ncaa_pipeline(config_path=str(config_file), full_refresh=True, return_state=True)
+    assert state.is_failed()
+    assert "API key is missing or invalid (HTTP 401" in state.message
+    with duckdb.connect(str(Path(config_file).parent / "home" / "gridiron.duckdb"), read_only=True) as con:
+        assert content_checksums(con, ["games", "lines", "standings", "raw_manifest"]) == before
+        status, error = con.execute(
+            "SELECT status, error FROM pipeline_runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    assert status == "failed" and "HTTP 401" in error
+
+
+def test_one_bad_partition_fails_the_run_but_the_others_load(config_file, fake_cfbd, monkeypatch):
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    fake_cfbd.add_fault(Fault("/games", "malformed", params={"year": "2023"}, times=-1))
+    state = ncaa_pipeline(config_path=str(config_file), return_state=True)
+    assert state.is_failed()
+    assert "1 partition(s) failed and were not loaded: games/2023" in state.message
+    assert "not valid JSON" in state.message
+    assert query(config_file, "SELECT DISTINCT season FROM games") == [(2022,)]
+    assert ("games/2023",) not in query(config_file, "SELECT partition_key FROM raw_manifest")
+
+
+def test_recoverable_errors_are_retried_by_the_task_after_the_client_gives_up(config_file, fake_cfbd, monkeypatch, tmp_path):
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    cfg = write_config(
+        tmp_path / "retry.yaml", max_retries=2, retry_delay=0.05,
+        source={"http_max_attempts": 2}, storage={"home": str(tmp_path / "home")})
+    # 3 failures: the client's 2 attempts fail, the task's first retry fails once more, then 200
+    fake_cfbd.add_fault(Fault("/conferences", "status", status=503, times=3))
+    result = ncaa_pipeline(config_path=str(cfg))
+    assert "conferences" in result["partitions_loaded"]
+    assert len(fake_cfbd.requests_to("/conferences")) == 4
+
+
+def test_an_empty_answer_does_not_wipe_a_stored_season(config_file, fake_cfbd, monkeypatch):
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    ncaa_pipeline(config_path=str(config_file))
+    fake_cfbd.add_fault(Fault("/games", "mutate", params={"year": "2023"}, body=lambda rows: [], times=-1))
+    state = ncaa_pipeline(config_path=str(config_file), full_refresh=True, return_state=True)
+    assert state.is_failed()
+    assert "games/2023: the source returned 0 rows where 3734 are loaded" in state.message
+    assert query(config_file, "SELECT count(*) FROM games WHERE season = 2023") == [(3734,)]

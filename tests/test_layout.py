@@ -1,0 +1,54 @@
+"""Smoke tests of the project's shape: entrypoints import, the domain package stays Prefect-free."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_prefect_yaml_entrypoint_imports_as_the_named_flow():
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    names = {}
+    for deployment in spec["deployments"]:
+        path, _, attribute = deployment["entrypoint"].partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        names[deployment["name"]] = getattr(module, attribute).name
+        assert deployment["work_pool"]["name"] == "gridiron-pool"
+    assert names == {"scheduled": "ncaa-pipeline"}
+
+
+def test_the_domain_package_does_not_import_prefect():
+    code = (
+        "import sys, gridiron.config, gridiron.sources, gridiron.planning, gridiron.transforms, "
+        "gridiron.storage, gridiron.runs, gridiron.testing.fake_cfbd, gridiron.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_importing_the_flows_touches_no_files(tmp_path, tmp_path_factory):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    prefect_home = tmp_path_factory.mktemp("prefect-home")  # Prefect makes its own home on import
+    code = "import flows, tasks, blocks, deployments; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd,
+                          env={"PATH": "", "HOME": str(tmp_path), "PREFECT_HOME": str(prefect_home),
+                               "PYTHONPATH": str(REPO)})
+    assert done.stdout.strip() == "ok", done.stderr
+    assert list(cwd.iterdir()) == []  # no data dir, no warehouse, no config read at import
+
+
+def test_the_bundled_snapshot_is_complete_and_attributed():
+    root = REPO / "gridiron" / "snapshot"
+    for endpoint, seasons in {"games": range(2014, 2024), "lines": range(2014, 2024),
+                              "teams_fbs": range(2014, 2024), "stats_season": range(2018, 2024)}.items():
+        assert {p.name for p in (root / endpoint).iterdir()} == {f"{s}.json.gz" for s in seasons}
+    assert (root / "teams.json.gz").is_file() and (root / "conferences.json.gz").is_file()
+    assert "College Football Data API" in (root / "README.md").read_text()

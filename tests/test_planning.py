@@ -1,0 +1,142 @@
+"""Partition planning: what exists, what is fetched under the quota, what changed."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from gridiron.planning import (
+    CollectedPartition,
+    ManifestEntry,
+    current_season,
+    is_season_complete,
+    mark_changes,
+    plan_fetches,
+    plan_partitions,
+    shrink_problem,
+)
+from gridiron.sources import Partition
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+WEEK = timedelta(days=7)
+
+
+def keys(partitions):
+    return [p.key for p in partitions]
+
+
+@pytest.mark.parametrize("today,season", [
+    (date(2026, 11, 27), 2026), (date(2027, 1, 10), 2026), (date(2027, 8, 1), 2027),
+])
+def test_current_season(today, season):
+    assert current_season(today) == season
+
+
+def test_a_season_is_complete_after_its_postseason():
+    assert not is_season_complete(2026, date(2027, 1, 20))
+    assert is_season_complete(2026, date(2027, 2, 1))
+
+
+def test_plan_covers_configured_seasons_the_source_has():
+    available = {"games": {2022, 2023}, "lines": {2023}, "teams_fbs": set(), "stats_season": {2019}}
+    partitions = plan_partitions([2022, 2023], available.get)
+    assert keys(partitions) == ["games/2022", "games/2023", "lines/2023", "teams", "conferences"]
+
+
+def test_api_plans_every_configured_season():
+    partitions = plan_partitions([2024], lambda endpoint: None)
+    assert keys(partitions) == [
+        "games/2024", "lines/2024", "teams_fbs/2024", "stats_season/2024", "teams", "conferences"]
+
+
+def test_snapshot_is_always_read_in_full():
+    partitions = plan_partitions([2022, 2023], lambda e: None)
+    manifest = {p.key: ManifestEntry(p.key, "x", NOW) for p in partitions}
+    plan = plan_fetches(partitions, manifest, now=NOW, refresh_age=WEEK, costs_quota=False)
+    assert plan.fetch == partitions and not plan.skipped
+
+
+def test_recently_fetched_complete_seasons_are_not_fetched_again():
+    partitions = plan_partitions([2024, 2025, 2026], lambda e: None)
+    manifest = {
+        p.key: ManifestEntry(p.key, "x", NOW - timedelta(days=2)) for p in partitions
+    }
+    manifest["games/2024"] = ManifestEntry("games/2024", "x", NOW - timedelta(days=30))
+    plan = plan_fetches(partitions, manifest, now=NOW, refresh_age=WEEK, costs_quota=True)
+    fetched = keys(plan.fetch)
+    # the season in progress first, then the stale one; fresh complete seasons are skipped
+    assert fetched[:4] == ["games/2026", "lines/2026", "teams_fbs/2026", "stats_season/2026"]
+    assert fetched[4:] == ["games/2024"]
+    reasons = {p.key: r for p, r in plan.skipped}
+    assert sorted(reasons) == sorted(
+        ["games/2025", "lines/2025", "teams_fbs/2025", "stats_season/2025", "lines/2024",
+         "teams_fbs/2024", "stats_season/2024", "teams", "conferences"])
+    assert reasons["games/2025"] == "complete season, fetched 2.0 days ago (refresh age 7 days)"
+    assert reasons["teams"] == "reference list, fetched 2.0 days ago (refresh age 7 days)"
+
+
+def test_budget_fetches_what_matters_first():
+    partitions = plan_partitions([2023, 2024, 2025, 2026], lambda e: None)
+    plan = plan_fetches(partitions, {}, now=NOW, refresh_age=WEEK, costs_quota=True, calls_budget=8)
+    # the season in progress, then the reference lists every game joins to, then newest seasons
+    assert keys(plan.fetch) == [
+        "games/2026", "lines/2026", "teams_fbs/2026", "stats_season/2026", "teams", "conferences",
+        "games/2025", "lines/2025"]
+    assert len(plan.skipped) == len(partitions) - 8
+    assert all("over the API call budget (8 calls" in reason for _, reason in plan.skipped)
+
+
+def test_full_refresh_fetches_everything_even_when_fresh():
+    partitions = plan_partitions([2023], lambda e: None)
+    manifest = {p.key: ManifestEntry(p.key, "x", NOW) for p in partitions}
+    plan = plan_fetches(partitions, manifest, now=NOW, refresh_age=WEEK, costs_quota=True, full_refresh=True)
+    assert sorted(keys(plan.fetch)) == sorted(keys(partitions))
+
+
+def _collected(key, digest):
+    return CollectedPartition(key=key, checksum=digest, rows=1, fetched_at=NOW, source="snapshot")
+
+
+def test_changes_follow_checksums_dependencies_and_fingerprints():
+    fingerprints = {"games": "g1", "teams_fbs": "f1", "stats_season": "s1"}
+    first = mark_changes(
+        [_collected("games/2023", "a"), _collected("teams_fbs/2023", "b"), _collected("stats_season/2023", "c")],
+        {}, fingerprints)
+    assert all(p.is_changed for p in first)
+    manifest = {p.key: ManifestEntry(p.key, p.checksum, NOW, p.signature) for p in first}
+
+    same = mark_changes([_collected(p.key, p.checksum) for p in first], manifest, fingerprints)
+    assert not any(p.is_changed for p in same)
+
+    # a new team list for the season changes the stats partition that maps names through it
+    new_fbs = mark_changes(
+        [_collected("games/2023", "a"), _collected("teams_fbs/2023", "B"), _collected("stats_season/2023", "c")],
+        manifest, fingerprints)
+    assert [p.key for p in new_fbs if p.is_changed] == ["teams_fbs/2023", "stats_season/2023"]
+
+    new_code = mark_changes([_collected("games/2023", "a")], manifest, {**fingerprints, "games": "g2"})
+    assert new_code[0].is_changed
+
+
+def test_partition_keys_round_trip_and_reject_nonsense():
+    assert Partition.from_key("games/2023") == Partition("games", 2023)
+    assert Partition.from_key("teams").params == {}
+    assert Partition("games", 2023).params == {"year": 2023, "seasonType": "both"}
+    with pytest.raises(ValueError, match="unknown endpoint"):
+        Partition("plays", 2023)
+    with pytest.raises(ValueError, match="needs season"):
+        Partition("games")
+
+
+@pytest.mark.parametrize("rows,loaded,fraction,refused", [
+    (0, 3734, 0.5, True), (1800, 3734, 0.5, True), (1900, 3734, 0.5, False),
+    (0, 0, 0.5, False), (0, 3734, 1.0, False), (5000, 3734, 0.5, False),
+])
+def test_a_partition_that_lost_too_many_rows_is_refused(rows, loaded, fraction, refused):
+    entry = ManifestEntry("games/2023", "x", NOW, "sig", rows=loaded)
+    fetched = CollectedPartition(key="games/2023", checksum="y", rows=rows, fetched_at=NOW, source="api")
+    problem = shrink_problem(fetched, entry, fraction)
+    assert (problem is not None) == refused
+    if refused:
+        assert f"returned {rows} rows where {loaded} are loaded" in problem

@@ -1,0 +1,80 @@
+"""Pins of the Prefect 3 behaviour the pipeline relies on (it changed between releases)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prefect import flow, task
+from prefect.cache_policies import INPUTS, TASK_SOURCE
+from prefect.tasks import exponential_backoff
+
+from gridiron.sources.errors import AuthError, ServerError
+from tasks.collect import retry_if_recoverable
+from tasks.process import STAGE_CACHE_POLICY, stage_partition_files
+
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
+
+
+def test_exponential_backoff_with_jitter_really_varies_the_delays():
+    attempts: list[float] = []
+
+    @task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=0.4), retry_jitter_factor=0.5)
+    def flaky():
+        attempts.append(time.monotonic())
+        if len(attempts) < 4:
+            raise ServerError("503")
+        return "ok"
+
+    @flow
+    def run():
+        return flaky()
+
+    assert run() == "ok"
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    nominal = [0.4, 0.8, 1.6]
+    assert len(gaps) == 3
+    assert gaps[2] > gaps[0]  # exponential growth survives the jitter
+    # jitter: the delays are not the nominal ones (each within 1 % would be a 1-in-10^5 fluke)
+    assert any(abs(gap - want) / want > 0.01 for gap, want in zip(gaps, nominal))
+
+
+def test_retry_condition_retries_recoverable_errors_only():
+    calls = {"auth": 0, "server": 0}
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=retry_if_recoverable)
+    def fails_with(kind: str):
+        calls[kind] += 1
+        raise AuthError("HTTP 401") if kind == "auth" else ServerError("HTTP 503")
+
+    @flow
+    def run(kind: str) -> bool:
+        return fails_with(kind, return_state=True).is_failed()
+
+    assert run("auth") and calls["auth"] == 1  # fatal: no retry
+    assert run("server") and calls["server"] == 3  # recoverable: both retries used
+
+
+def test_cache_policy_hits_across_flow_runs_and_is_kept_per_home(tmp_path):
+    runs: list[str] = []
+
+    @task(cache_policy=INPUTS + TASK_SOURCE, persist_result=True)
+    def work(key: str) -> str:
+        runs.append(key)
+        return key.upper()
+
+    @flow
+    def run(home: str) -> str:
+        return work.with_options(cache_policy=work.cache_policy.configure(key_storage=home))("games/2023")
+
+    assert run(str(tmp_path / "a")) == "GAMES/2023"
+    assert run(str(tmp_path / "a")) == "GAMES/2023"
+    assert runs == ["games/2023"]  # the second run was a cache hit
+    run(str(tmp_path / "b"))
+    assert runs == ["games/2023", "games/2023"]  # another home, another cache
+    assert any((tmp_path / "a").iterdir())
+
+
+def test_stage_task_cache_key_covers_its_inputs_and_source():
+    assert STAGE_CACHE_POLICY == stage_partition_files.cache_policy
+    assert {type(p).__name__ for p in STAGE_CACHE_POLICY.policies} == {"Inputs", "TaskSource"}

@@ -1,0 +1,245 @@
+"""Pure transforms on small inline inputs, as given/expect tables."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from gridiron.sources import Partition
+from gridiron.transforms import (
+    TransformError,
+    build_games,
+    build_lines,
+    build_standings,
+    build_team_season_stats,
+    build_team_seasons,
+    snake_case,
+    stage_partition,
+)
+
+
+def game(game_id, home, away, home_pts, away_pts, *, completed=True, neutral=False, conf=False,
+         season_type="regular", home_conf="Big Ten", away_conf="Big Ten", home_class="fbs",
+         away_class="fbs", season=2023, week=1, start="2023-09-02T19:30:00.000Z"):
+    """One game as the CFBD API returns it (camelCase, team names beside ids)."""
+    return {
+        "id": game_id, "season": season, "week": week, "seasonType": season_type,
+        "startDate": start, "startTimeTBD": False, "completed": completed, "neutralSite": neutral,
+        "conferenceGame": conf, "attendance": None, "venueId": None, "venue": None,
+        "homeId": home, "homeTeam": f"Team {home}", "homeConference": home_conf,
+        "homeClassification": home_class, "homePoints": home_pts, "homeLineScores": None,
+        "awayId": away, "awayTeam": f"Team {away}", "awayConference": away_conf,
+        "awayClassification": away_class, "awayPoints": away_pts, "awayLineScores": None,
+        "excitementIndex": None, "highlights": None, "notes": None,
+    }
+
+
+def standings_of(games):
+    return {row["team_id"]: row for row in build_standings(build_games(games)).iter_rows(named=True)}
+
+
+# given games -> expect, per team, a subset of its standings row (None: the team has no row)
+STANDINGS_CASES = {
+    "unplayed game counts for nobody": (
+        [game(1, 10, 20, None, None, completed=False)],
+        {10: None, 20: None},
+    ),
+    "completed 0-0 is suspect and excluded": (
+        [game(1, 10, 20, 0, 0), game(2, 10, 30, 21, 7)],
+        {10: {"games": 1, "wins": 1, "losses": 0}, 20: None, 30: {"wins": 0, "losses": 1}},
+    ),
+    "points on a game not marked completed do not count": (
+        [game(1, 10, 20, 14, 10, completed=False)],
+        {10: None, 20: None},
+    ),
+    "home and away records": (
+        [game(1, 10, 20, 28, 14), game(2, 20, 10, 31, 24)],
+        {10: {"wins": 1, "losses": 1, "home_wins": 1, "home_losses": 0, "away_wins": 0,
+              "away_losses": 1, "home_win_pct": 1.0, "away_win_pct": 0.0, "win_pct": 0.5,
+              "points_for": 52, "points_against": 45, "point_diff": 7}},
+    ),
+    "neutral site is neither home nor away": (
+        [game(1, 10, 20, 35, 3, neutral=True)],
+        {10: {"wins": 1, "home_wins": 0, "away_wins": 0, "home_win_pct": None, "away_win_pct": None},
+         20: {"losses": 1, "home_losses": 0, "away_losses": 0}},
+    ),
+    "FCS opponent counts for both teams": (
+        [game(1, 10, 99, 56, 0, away_conf="Big Sky", away_class="fcs")],
+        {10: {"wins": 1, "classification": "fbs"},
+         99: {"losses": 1, "classification": "fcs", "conference": "Big Sky"}},
+    ),
+    "postseason counts overall": (
+        [game(1, 10, 20, 20, 17), game(2, 10, 30, 34, 13, season_type="postseason", neutral=True,
+                                       away_conf="Pac-12", week=1)],
+        {10: {"games": 2, "wins": 2, "win_pct": 1.0}},
+    ),
+    "conference record only from conference games": (
+        [game(1, 10, 20, 21, 20, conf=True), game(2, 10, 30, 10, 13, away_conf="SEC"),
+         game(3, 40, 10, 17, 14, conf=True)],
+        {10: {"wins": 1, "losses": 2, "conf_wins": 1, "conf_losses": 1, "conf_win_pct": 0.5,
+              "win_pct": pytest.approx(1 / 3)}},
+    ),
+    "no conference games: conference pct is null, not zero": (
+        [game(1, 10, 30, 10, 13, away_conf="SEC")],
+        {10: {"conf_wins": 0, "conf_losses": 0, "conf_win_pct": None}},
+    ),
+    "a tie counts half a win": (
+        [game(1, 50, 60, 14, 14, home_class="iii", away_class="iii", home_conf="OAC", away_conf="OAC")],
+        {50: {"wins": 0, "losses": 0, "ties": 1, "win_pct": 0.5}},
+    ),
+}
+
+
+@pytest.mark.parametrize("given,expect", STANDINGS_CASES.values(), ids=STANDINGS_CASES.keys())
+def test_standings(given, expect):
+    standings = standings_of(given)
+    for team_id, expected in expect.items():
+        if expected is None:
+            assert team_id not in standings
+            continue
+        row = standings[team_id]
+        assert {key: row[key] for key in expected} == expected
+
+
+def test_wins_plus_losses_plus_ties_equal_counted_games_on_real_data():
+    from gridiron.sources import SnapshotSource, bundled_snapshot_dir
+
+    source = SnapshotSource(bundled_snapshot_dir())
+    games = build_games(source.fetch(Partition("games", 2021)).payload)
+    standings = build_standings(games)
+    assert (standings["wins"] + standings["losses"] + standings["ties"] == standings["games"]).all()
+    assert standings["games"].sum() == 2 * games["has_result"].sum()
+    assert standings["points_for"].sum() == standings["points_against"].sum()
+
+
+def test_conference_scope_keeps_only_those_conferences():
+    games = build_games([game(1, 10, 30, 21, 7, away_conf="SEC"), game(2, 40, 50, 3, 0, home_conf="MAC", away_conf="MAC")])
+    scoped = build_standings(games, conferences=["Big Ten", "SEC"])
+    assert sorted(scoped["team_id"].to_list()) == [10, 30]
+
+
+def test_games_flags_and_types():
+    games = build_games([
+        game(3, 10, 20, 0, 0),
+        game(1, 10, 20, 24, 17),
+        game(2, 10, 20, None, None, completed=False),
+    ])
+    assert games["game_id"].to_list() == [1, 2, 3]
+    assert games["has_result"].to_list() == [True, False, False]
+    assert games["is_suspect_score"].to_list() == [False, False, True]
+    assert games.schema["start_date"] == pl.Datetime("us", "UTC")
+    assert games["start_date"][0].isoformat() == "2023-09-02T19:30:00+00:00"
+
+
+def test_games_ignore_unknown_fields_and_fill_missing_ones():
+    row = game(1, 10, 20, 24, 17)
+    row["playoff"] = True  # later API versions add fields
+    del row["excitementIndex"]
+    games = build_games([row])
+    assert "playoff" not in games.columns
+    assert games["excitement_index"].to_list() == [None]
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"homePoints": "many"}, "column 'homePoints' has 'many'"),
+        ({"startDate": "last tuesday"}, "start_date 'last tuesday' is not an ISO 8601 timestamp"),
+    ],
+)
+def test_bad_game_values_name_the_column_and_value(change, message):
+    with pytest.raises(TransformError, match=message):
+        build_games([{**game(1, 10, 20, 24, 17), **change}])
+
+
+def test_duplicate_game_id_is_an_error():
+    with pytest.raises(TransformError, match="game_id 1 appears more than once"):
+        build_games([game(1, 10, 20, 24, 17), game(1, 10, 20, 24, 17)])
+
+
+def test_lines_one_row_per_game_and_provider():
+    rows = [
+        {"id": 1, "season": 2023, "week": 1, "seasonType": "regular", "lines": [
+            {"provider": "consensus", "spread": -7, "formattedSpread": "A -7", "spreadOpen": None,
+             "overUnder": 50.5, "overUnderOpen": None, "homeMoneyline": -280, "awayMoneyline": 230},
+            {"provider": "Bovada", "spread": -6.5, "formattedSpread": "A -6.5", "spreadOpen": -7,
+             "overUnder": None, "overUnderOpen": None, "homeMoneyline": None, "awayMoneyline": None},
+        ]},
+        {"id": 2, "season": 2023, "week": 1, "seasonType": "regular", "lines": []},
+    ]
+    lines = build_lines(rows)
+    assert lines.select("game_id", "provider", "spread", "over_under", "home_moneyline").rows() == [
+        (1, "Bovada", -6.5, None, None),
+        (1, "consensus", -7.0, 50.5, -280),
+    ]
+
+
+def test_lines_duplicate_provider_is_an_error():
+    line = {"provider": "consensus", "spread": -7}
+    with pytest.raises(TransformError, match="game 1 has provider 'consensus' more than once"):
+        build_lines([{"id": 1, "season": 2023, "week": 1, "seasonType": "regular", "lines": [line, line]}])
+
+
+def test_season_stats_map_school_names_to_ids_through_that_seasons_fbs_list():
+    fbs = build_team_seasons([
+        {"id": 130, "school": "Michigan", "conference": "Big Ten"},
+        {"id": 264, "school": "Washington", "conference": "Pac-12"},
+    ], 2023)
+    rows = [
+        {"season": 2023, "team": "Michigan", "conference": "Big Ten", "statName": "firstDowns", "statValue": 300},
+        {"season": 2023, "team": "Washington", "conference": "Pac-12", "statName": "passingTDs", "statValue": 36.0},
+        {"season": 2023, "team": "Nowhere State", "conference": "X", "statName": "firstDowns", "statValue": 1},
+    ]
+    stats, unmatched = build_team_season_stats(rows, 2023, fbs)
+    assert stats.select("team_id", "stat_name", "stat_value").rows() == [
+        (130, "first_downs", 300.0), (264, "passing_t_ds", 36.0),
+    ]
+    assert unmatched == ["Nowhere State"]
+
+
+@pytest.mark.parametrize("given,expect", [
+    ("homePoints", "home_points"), ("startTimeTBD", "start_time_tbd"),
+    ("thirdDownConversions", "third_down_conversions"), ("id", "id"),
+])
+def test_snake_case(given, expect):
+    assert snake_case(given) == expect
+
+
+def test_partition_of_another_season_is_refused():
+    with pytest.raises(TransformError, match="holds 1 rows of season 2022"):
+        stage_partition(Partition("games", 2023), [game(1, 10, 20, 7, 3, season=2022)])
+
+
+def test_real_known_result_michigan_washington():
+    from gridiron.sources import SnapshotSource, bundled_snapshot_dir
+
+    rows = SnapshotSource(bundled_snapshot_dir()).fetch(Partition("games", 2023)).payload
+    staged = stage_partition(Partition("games", 2023), rows)
+    final = staged.frames["games"].filter(pl.col("game_id") == 401551789).row(0, named=True)
+    assert (final["home_team"], final["home_points"], final["away_team"], final["away_points"]) == (
+        "Michigan", 34, "Washington", 13)
+    assert final["season_type"] == "postseason"
+    michigan = staged.frames["standings"].filter(pl.col("team_id") == 130).row(0, named=True)
+    assert (michigan["wins"], michigan["losses"], michigan["win_pct"]) == (15, 0, 1.0)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"homeId": None}, "games: 1 row\\(s\\) without home_id \\(e.g. game_id 1\\)"),
+    ({"awayId": 10}, "games: game_id 1 has team 10 on both sides"),
+    ({"season": None}, "games: 1 row\\(s\\) without season"),
+])
+def test_games_without_usable_teams_fail_the_partition(change, message):
+    with pytest.raises(TransformError, match=message):
+        build_games([{**game(1, 10, 20, 24, 17), **change}])
+
+
+def test_exact_duplicate_rows_are_dropped_with_a_warning():
+    row = game(1, 10, 20, 24, 17)
+    staged = stage_partition(Partition("games", 2023), [row, dict(row), game(2, 10, 30, 7, 3)])
+    assert staged.frames["games"]["game_id"].to_list() == [1, 2]
+    assert staged.warnings == ["games/2023: dropped 1 exact duplicate row(s)"]
+
+
+def test_conflicting_duplicates_still_fail():
+    with pytest.raises(TransformError, match="game_id 1 appears more than once"):
+        stage_partition(Partition("games", 2023), [game(1, 10, 20, 24, 17), game(1, 10, 20, 24, 18)])

@@ -1,0 +1,152 @@
+"""The DuckDB warehouse: migrations, one-transaction loads, replace-by-partition, rollback."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from gridiron.planning import partition_signature
+from gridiron.sources import Partition, checksum, normalise
+from gridiron.storage import (
+    SCHEMA_VERSION,
+    LoadError,
+    PartitionLoad,
+    StagingArea,
+    TableOutput,
+    check_queries,
+    commit_partitions,
+    connect,
+    content_checksums,
+    migrate,
+    read_manifest,
+    read_raw_payload,
+    schema_version,
+)
+from gridiron.transforms import stage_partition
+from tests.test_transforms import game
+
+NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+TEAMS = [{"id": team_id, "school": f"Team {team_id}", "conference": "Big Ten"} for team_id in (10, 20, 30)]
+
+
+def staged(area: StagingArea, partition: Partition, rows) -> PartitionLoad:
+    """Stage rows the way the process phase does and describe them as a load."""
+    data = normalise(rows)
+    digest = checksum(data)
+    raw = area.write_raw(data, digest)
+    signature = partition_signature(partition, {partition.key: digest}, "test")
+    frames = stage_partition(partition, rows).frames
+    outputs = [
+        TableOutput(table, str(area.write_table(frame, table, signature, 100)), frame.height)
+        for table, frame in frames.items()
+    ]
+    return PartitionLoad(
+        key=partition.key, endpoint=partition.endpoint, season=partition.season,
+        params=partition.params, checksum=digest, signature=signature, rows=len(rows),
+        fetched_at=NOW, source="snapshot", calls_remaining=None, raw_path=str(raw), outputs=outputs,
+    )
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    con = connect(tmp_path / "w.duckdb")
+    migrate(con)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def area(tmp_path) -> StagingArea:
+    return StagingArea(tmp_path / "home")
+
+
+def test_migrations_are_idempotent_and_versioned(tmp_path):
+    with connect(tmp_path / "m.duckdb") as con:
+        assert migrate(con) == [SCHEMA_VERSION]
+        assert migrate(con) == []
+        assert schema_version(con) == SCHEMA_VERSION
+        primary = con.execute(
+            "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        assert {"games", "lines", "standings", "teams", "raw_manifest"} <= {row[0] for row in primary}
+
+
+def test_a_newer_warehouse_is_refused(tmp_path):
+    with connect(tmp_path / "n.duckdb") as con:
+        migrate(con)
+        con.execute("INSERT INTO schema_version VALUES (99, 'future', now())")
+        with pytest.raises(LoadError, match="schema version 99, newer than this gridiron"):
+            migrate(con)
+
+
+def test_commit_loads_tables_manifest_and_payload(warehouse, area):
+    loads = [
+        staged(area, Partition("teams"), TEAMS),
+        staged(area, Partition("games", 2023), [game(1, 10, 20, 24, 17), game(2, 20, 30, 3, 0)]),
+    ]
+    report = commit_partitions(warehouse, loads, [], "run-1")
+    assert report.rows_by_table == {"teams": 3, "games": 2, "standings": 3}
+    assert warehouse.execute("SELECT game_id, home_points FROM games ORDER BY 1").fetchall() == [(1, 24), (2, 3)]
+    manifest = read_manifest(warehouse)
+    assert manifest["games/2023"].checksum == loads[1].checksum
+    assert manifest["games/2023"].signature == loads[1].signature
+    digest, payload = read_raw_payload(warehouse, "games/2023")
+    assert digest == loads[1].checksum and payload == Path(loads[1].raw_path).read_bytes()
+    check_queries(warehouse)
+
+
+def test_a_partition_replaces_only_its_own_season(warehouse, area):
+    commit_partitions(warehouse, [
+        staged(area, Partition("teams"), TEAMS),
+        staged(area, Partition("games", 2022), [game(10, 10, 20, 7, 3, season=2022)]),
+        staged(area, Partition("games", 2023), [game(1, 10, 20, 24, 17), game(2, 20, 30, 3, 0)]),
+    ], [], "run-1")
+    # the 2023 partition loses game 2 and changes game 1's score
+    commit_partitions(warehouse, [staged(area, Partition("games", 2023), [game(1, 10, 20, 24, 21)])], [], "run-2")
+    assert warehouse.execute("SELECT game_id, season, away_points FROM games ORDER BY 1").fetchall() == [
+        (1, 2023, 21), (10, 2022, 3)]
+
+
+def test_failed_check_rolls_back_everything(warehouse, area):
+    commit_partitions(warehouse, [
+        staged(area, Partition("teams"), TEAMS),
+        staged(area, Partition("games", 2023), [game(1, 10, 20, 24, 17)]),
+    ], [], "run-1")
+    before = content_checksums(warehouse)
+    good = staged(area, Partition("games", 2022), [game(5, 10, 30, 14, 7, season=2022)])
+    bad = staged(area, Partition("games", 2023), [game(1, 10, 20, 0, 3), game(2, 20, 30, 1, 0)])
+    bad.outputs[0].rows = 5  # processed count disagrees with what lands
+    with pytest.raises(LoadError, match="games: 2 rows stored for season 2023, 5 processed"):
+        commit_partitions(warehouse, [good, bad], [], "run-2")
+    assert content_checksums(warehouse) == before
+
+
+def test_missing_staged_file_rolls_back_everything(warehouse, area):
+    commit_partitions(warehouse, [staged(area, Partition("teams"), TEAMS)], [], "run-1")
+    before = content_checksums(warehouse)
+    load = staged(area, Partition("games", 2023), [game(1, 10, 20, 24, 17)])
+    Path(load.outputs[1].path).unlink()
+    with pytest.raises(duckdb.Error):
+        commit_partitions(warehouse, [load], [], "run-2")
+    assert content_checksums(warehouse) == before
+
+
+def test_teams_that_only_games_name_are_added(warehouse, area):
+    report = commit_partitions(warehouse, [
+        staged(area, Partition("teams"), TEAMS),
+        staged(area, Partition("games", 2023), [game(1, 10, 777, 52, 0, away_class=None, away_conf=None)]),
+    ], [], "run-1")
+    assert report.teams_added_from_games == 1
+    assert warehouse.execute("SELECT school, is_from_games FROM teams WHERE team_id = 777").fetchall() == [
+        ("Team 777", True)]
+    check_queries(warehouse)
+
+
+def test_content_checksums_see_any_value_change(warehouse, area):
+    commit_partitions(warehouse, [staged(area, Partition("teams"), TEAMS)], [], "run-1")
+    before = content_checksums(warehouse, ["teams"])
+    warehouse.execute("UPDATE teams SET mascot = 'Owls' WHERE team_id = 20")
+    assert content_checksums(warehouse, ["teams"]) != before
