@@ -201,3 +201,23 @@ def test_an_empty_answer_does_not_wipe_a_stored_season(config_file, fake_cfbd, m
     assert state.is_failed()
     assert "games/2023: the source returned 0 rows where 3734 are loaded" in state.message
     assert query(config_file, "SELECT count(*) FROM games WHERE season = 2023") == [(3734,)]
+
+
+def test_a_season_the_bundled_snapshot_lacks_is_used_from_a_snapshot_dir(tmp_path):
+    """A later season (here 2024, built from 2023's rows) in GRIDIRON_SNAPSHOT_DIR's layout."""
+    root = tmp_path / "later"
+    (root / "games").mkdir(parents=True)
+    rows = json.loads(gzip.decompress((Path(__file__).parents[1] / "gridiron/snapshot/games/2023.json.gz").read_bytes()))
+    for row in rows:
+        row["id"] += 10_000_000
+        row["season"] = 2024
+        row["startDate"] = row["startDate"].replace("2023-", "2024-", 1).replace("2024-01-", "2025-01-", 1)
+    (root / "games" / "2024.json.gz").write_bytes(gzip.compress(json.dumps(rows).encode()))
+    for name in ("teams.json.gz", "conferences.json.gz"):
+        (root / name).write_bytes((Path(__file__).parents[1] / "gridiron/snapshot" / name).read_bytes())
+    cfg = write_config(tmp_path / "later.yaml", start_year=2024, end_year=2024,
+                       source={"snapshot_dir": str(root)}, storage={"home": str(tmp_path / "home")})
+    result = ncaa_pipeline(config_path=str(cfg))
+    assert sorted(result["partitions_loaded"]) == ["conferences", "games/2024", "teams"]
+    assert query(cfg, "SELECT season, count(*) FROM games GROUP BY 1") == [(2024, 3734)]
+    assert query(cfg, "SELECT wins, losses FROM standings WHERE season = 2024 AND team_id = 130") == [(15, 0)]
