@@ -1,8 +1,9 @@
 """Prefect flows: the parent `ncaa_pipeline` and one module per phase (orchestration only)."""
 
+from flows.backup import backup, restore_warehouse
 from flows.collect import collect
 from flows.load import load
 from flows.pipeline import ncaa_pipeline
 from flows.process import process
 
-__all__ = ["collect", "load", "ncaa_pipeline", "process"]
+__all__ = ["backup", "collect", "load", "ncaa_pipeline", "process", "restore_warehouse"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from gridiron.config import load_config
-from gridiron.runs import RunTracker
-from gridiron.storage import FetchRecord
+from flows.backup import backup
 from flows.collect import collect
 from flows.load import load
 from flows.process import process
+from gridiron.config import load_config
+from gridiron.runs import RunTracker
+from gridiron.storage import FetchRecord, RollbackPoint
 from tasks.load import record_pipeline_run
 
 
@@ -20,7 +21,7 @@ class PartitionsFailed(RuntimeError):
 
 @flow(name="ncaa-pipeline")
 def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) -> dict:
-    """Collect, process and load college football data into the DuckDB warehouse.
+    """Collect, process and load college football data into the DuckDB warehouse, then back it up.
 
     `full_refresh` refetches every partition and rebuilds every table; `config_path` overrides
     `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run.
@@ -29,7 +30,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
     config = load_config(config_path)
     run = RunTracker(run_id=str(flow_run.get_id() or "local"), flow_run_name=flow_run.get_name())
     warehouse = str(config.warehouse_path)
-    status, error, collected, processed = "failed", None, None, {"loads": [], "failed": {}}
+    status, error, collected = "failed", None, None
     try:
         with run.phase("collect") as phase:
             collected = collect(config, full_refresh)
@@ -37,14 +38,27 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
         with run.phase("process") as phase:
             processed = process(config, collected, full_refresh)
             phase.records = processed["rows"]
-        with run.phase("load") as phase:
-            fetches = [
-                FetchRecord(p.key, p.fetched_at, p.source, p.checksum, p.rows, p.calls_remaining, p.is_changed)
-                for p in collected.partitions
-                if p.was_fetched and p.source == "api"
-            ]
-            report = load(config, processed["loads"], fetches, run.run_id)
-            phase.records = report.rows
+
+        rollback = RollbackPoint(warehouse, config.home)
+        rollback.take()
+        try:
+            with run.phase("load") as phase:
+                report = load(config, processed["loads"], _fetch_records(collected), run.run_id)
+                phase.records = report.rows
+        except BaseException:
+            undone = rollback.restore()
+            logger.error(
+                "load failed: %s", f"rolled back {', '.join(undone)} to their state before this run"
+                if undone else "its transaction was rolled back; the warehouse is unchanged",
+            )
+            raise
+        finally:
+            rollback.discard()
+
+        with run.phase("backup") as phase:
+            saved = backup(config, run.run_id, changed=bool(report.partitions))
+            phase.records = 1 if saved.get("backup") else 0
+
         failures = {**collected.failed, **processed["failed"]}
         if failures:
             raise PartitionsFailed(
@@ -61,6 +75,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             "run_id": run.run_id, "source": collected.source,
             "partitions_loaded": report.partitions, "rows_loaded": report.rows,
             "rows_by_table": report.rows_by_table, "warehouse": warehouse,
+            "backup": saved.get("backup"),
         }
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -76,3 +91,12 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             record_pipeline_run(warehouse, summary, [p.as_row() for p in run.phases])
         except Exception as record_error:  # never hide the run's own error behind this one
             logger.error("could not record the run in pipeline_runs: %s", record_error)
+
+
+def _fetch_records(collected) -> list[FetchRecord]:
+    """API fetches, for the quota history (snapshot reads cost nothing and are not logged)."""
+    return [
+        FetchRecord(p.key, p.fetched_at, p.source, p.checksum, p.rows, p.calls_remaining, p.is_changed)
+        for p in collected.partitions
+        if p.was_fetched and p.source == "api"
+    ]

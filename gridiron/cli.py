@@ -22,6 +22,10 @@ commands:
   run [--full-refresh]   run the pipeline once, now (incremental; --full-refresh refetches
                          every partition and rebuilds every table)
   status                 what the warehouse holds and how the last runs went
+  backup [--list]        back the warehouse up now (verified by a restore); --list shows
+                         the backups a restore can use
+  restore --at TIME      bring the warehouse back to the latest verified backup at or before
+                         TIME (ISO 8601, UTC; a date alone means the end of that day)
   help                   this text
 
 environment:
@@ -57,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the pipeline once, now")
     run.add_argument("--full-refresh", action="store_true", help="refetch and rebuild everything")
     commands.add_parser("status", help="what the warehouse holds, recent runs")
+    backup = commands.add_parser("backup", help="back the warehouse up now, or list backups")
+    backup.add_argument("--list", action="store_true", help="list the backups a restore can use")
+    restore = commands.add_parser("restore", help="restore the warehouse to a point in time")
+    restore.add_argument("--at", required=True, metavar="TIME", help="ISO 8601 time (UTC), e.g. 2026-11-27T06:00:00Z")
     commands.add_parser("help", help="show this help")
     return parser
 
@@ -101,6 +109,48 @@ def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(config: PipelineConfig, args: argparse.Namespace) -> int:
+    from gridiron.storage import list_backups
+
+    if args.list:
+        backups = list_backups(config.home / "backups")
+        if not backups:
+            print(f"no backups in {config.home / 'backups'}")
+            return 0
+        print(f"{'backup':<26} {'created (UTC)':<20} {'verified':<9} {'size':>9}  tables  reason")
+        for info in backups:
+            print(
+                f"{info.name:<26} {info.created_at:%Y-%m-%d %H:%M:%S}  {'yes' if info.verified else 'NO':<9}"
+                f"{info.size_bytes / 1e6:>7.1f} MB  {len(info.tables):>6}  {info.reason}"
+            )
+        return 0
+    if not config.warehouse_path.exists():
+        raise CommandError(f"no warehouse at {config.warehouse_path} to back up")
+    _prefect_environment(config)
+    from flows import backup
+
+    result = backup(config.model_copy(update={"enable_backup": True}), None, True)
+    print(f"backup {result['backup']} written and verified; {result['kept']} backups kept "
+          f"({result['total_bytes'] / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
+    from gridiron.storage import list_backups, parse_point_in_time
+    from gridiron.storage.backup import choose_backup
+
+    # a bad time, or no backup old enough, fails here in one line, before Prefect starts
+    choose_backup(list_backups(config.home / "backups"), parse_point_in_time(args.at))
+    _prefect_environment(config)
+    from flows import restore_warehouse
+
+    result = restore_warehouse(args.at, config_path=args.config)
+    kept = result["replaced_backup"]
+    print(f"warehouse restored from backup {result['restored']}"
+          + (f"; the replaced warehouse was kept as {kept}" if kept else ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -112,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
-        handler = {"run": cmd_run, "status": cmd_status}[args.command]
+        handler = {
+            "run": cmd_run, "status": cmd_status, "backup": cmd_backup, "restore": cmd_restore,
+        }[args.command]
         return handler(config, args)
     except ConfigError as error:
         print(f"gridiron: config error: {error}", file=sys.stderr)

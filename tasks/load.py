@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gridiron.storage import (
@@ -30,8 +30,13 @@ def migrate_warehouse(warehouse: str) -> list[int]:
 def commit_changes(
     warehouse: str, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None
 ) -> LoadReport:
+    logger = get_run_logger()
+
+    def progress(key: str, table: str, rows: int) -> None:
+        logger.debug("load: %s -> %s, %d rows (not committed yet)", key, table, rows)
+
     with connect(warehouse) as con:
-        return commit_partitions(con, loads, fetches, run_id)
+        return commit_partitions(con, loads, fetches, run_id, progress)
 
 
 @task(name="check-warehouse", cache_policy=NO_CACHE)

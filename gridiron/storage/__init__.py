@@ -1,5 +1,16 @@
 """Storage: the Parquet staging area and the DuckDB warehouse."""
 
+from gridiron.storage.backup import (
+    BackupError,
+    BackupInfo,
+    apply_retention,
+    create_backup,
+    list_backups,
+    parse_point_in_time,
+    restore,
+    verify_backup,
+)
+from gridiron.storage.rollback import RollbackPoint
 from gridiron.storage.staging import StagingArea
 from gridiron.storage.warehouse import (
     SCHEMA_VERSION,
@@ -23,6 +34,8 @@ from gridiron.storage.warehouse import (
 )
 
 __all__ = [
+    "BackupError", "BackupInfo", "RollbackPoint", "apply_retention", "create_backup",
+    "list_backups", "parse_point_in_time", "restore", "verify_backup",
     "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "PartitionLoad",
     "StagingArea", "TableOutput", "check_queries", "commit_partitions", "connect", "content_checksums",
     "last_calls_remaining", "migrate", "read_manifest", "read_raw_payload", "record_run",

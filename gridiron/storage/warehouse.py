@@ -16,7 +16,7 @@ to the next, or stays exactly as it was.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -268,7 +268,13 @@ def _replace_table_rows(
             raise LoadError(f"{spec.name} is partitioned by season but the partition has none")
         predicate, params = f" WHERE {spec.partition_column} = ?", [season]
         con.execute(f"DELETE FROM {spec.name}{predicate}", params)
-    con.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM read_parquet(?)", [output.path])
+    try:
+        con.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM read_parquet(?)", [output.path])
+    except duckdb.ConstraintException as error:
+        where = f"season {season}" if params else "the table"
+        raise LoadError(
+            f"{spec.name} ({where}): the rows clash with rows already stored: {error}"
+        ) from error
     stored = con.execute(f"SELECT count(*) FROM {spec.name}{predicate}", params).fetchone()[0]
     if stored != output.rows:
         raise LoadError(
@@ -303,11 +309,13 @@ def commit_partitions(
     loads: Sequence[PartitionLoad],
     fetches: Iterable[FetchRecord],
     run_id: str | None,
+    progress: Callable[[str, str, int], None] | None = None,
 ) -> LoadReport:
     """Replace the changed partitions' rows, manifest entries and payloads in one transaction.
 
     Each table's stored row count for the partition must equal the processed count, or nothing is
-    committed (`LoadError`). Fetch records are appended in the same transaction.
+    committed (`LoadError`). Fetch records are appended in the same transaction. `progress` is
+    called with (partition key, table, rows) after each table's rows are replaced.
     """
     rows_by_table: dict[str, int] = {}
     now = datetime.now(timezone.utc)
@@ -319,6 +327,8 @@ def commit_partitions(
             for output in load.outputs:
                 _replace_table_rows(con, output, load.season)
                 rows_by_table[output.table] = rows_by_table.get(output.table, 0) + output.rows
+                if progress:
+                    progress(load.key, output.table, output.rows)
             payload = Path(load.raw_path).read_bytes()
             con.execute(
                 "INSERT OR REPLACE INTO raw_payloads VALUES (?, ?, ?)",

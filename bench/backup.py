@@ -1,0 +1,98 @@
+"""Benchmark: backup, verify and restore of the full-snapshot warehouse; backup vs warehouse size.
+
+Builds the warehouse with `gridiron run` in a temporary GRIDIRON_HOME, then times each step
+(median of N) through the same functions the backup and restore flows call. Writes its table into
+BENCHMARKS.md between this benchmark's markers.
+
+    .venv/bin/python bench/backup.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gridiron.storage import connect, content_checksums, create_backup, restore, verify_backup  # noqa: E402
+
+MARK_BEGIN, MARK_END = "<!-- bench:backup:begin -->", "<!-- bench:backup:end -->"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gridiron-bench-backup-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GRIDIRON_", "CFBD_"))}
+    env.update({"GRIDIRON_HOME": str(work / "home"), "PREFECT_HOME": str(work / "prefect"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"})
+    try:
+        subprocess.run([str(Path(sys.executable).parent / "gridiron"), "run"], env=env, cwd=REPO,
+                       check=True, capture_output=True)
+        warehouse = work / "home" / "gridiron.duckdb"
+        with connect(warehouse) as con:
+            con.execute("CHECKPOINT")
+        warehouse_bytes = warehouse.stat().st_size
+        backups = work / "bench-backups"
+        times: dict[str, list[float]] = {"backup (EXPORT + checksums)": [], "verify (restore + compare)": [], "restore --at (check, import, swap)": []}
+        sizes = []
+        base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        for index in range(args.repeat):
+            with connect(warehouse) as con:
+                start = time.perf_counter()
+                info = create_backup(con, backups, now=base + timedelta(minutes=index))
+                times["backup (EXPORT + checksums)"].append(time.perf_counter() - start)
+                live = content_checksums(con)
+            start = time.perf_counter()
+            verify_backup(info, live)
+            times["verify (restore + compare)"].append(time.perf_counter() - start)
+            sizes.append(info.size_bytes)
+            start = time.perf_counter()
+            restore(warehouse, backups, base + timedelta(minutes=index, seconds=30),
+                    now=base + timedelta(minutes=index, seconds=40))
+            times["restore --at (check, import, swap)"].append(time.perf_counter() - start)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    lines = [
+        MARK_BEGIN,
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
+        f"`.venv/bin/python bench/backup.py --repeat {args.repeat}`: the warehouse of the full bundled "
+        f"snapshot ({warehouse_bytes / 1e6:.1f} MB DuckDB file after a checkpoint), median of {args.repeat}.",
+        "",
+        "| step | median | min - max |",
+        "|---|---|---|",
+    ]
+    for step, samples in times.items():
+        lines.append(f"| {step} | {statistics.median(samples):.2f} s | {min(samples):.2f} - {max(samples):.2f} s |")
+    lines += [
+        "",
+        f"Backup size: {statistics.median(sizes) / 1e6:.1f} MB (Parquet, zstd) for a "
+        f"{warehouse_bytes / 1e6:.1f} MB warehouse ({statistics.median(sizes) / warehouse_bytes:.0%}). "
+        "A restore also backs up the warehouse it replaces, so its time includes one backup and verify.",
+        MARK_END,
+    ]
+    table = "\n".join(lines)
+    print(table)
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text()
+    if MARK_BEGIN in text:
+        text = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), table, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n## Backup and recovery\n\n" + table + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""Backups of the warehouse: compressed, checksummed, verified by a restore, retained, restorable.
+
+A backup is a folder `backups/<UTC timestamp>/` holding DuckDB's `EXPORT DATABASE` (Parquet, zstd:
+`schema.sql`, `load.sql`, one Parquet file per table) and `manifest.json`: per table its row count
+and content checksum, per file its sha256, the run id, schema version and gridiron version, and
+whether a restore of it was verified. It is written under a hidden temporary name and renamed when
+complete, so a crash never leaves a folder that looks like a backup.
+
+Restores go into a new file that is swapped in with an atomic rename; the warehouse it replaces is
+itself backed up first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from gridiron import __version__
+from gridiron.storage.warehouse import connect, content_checksums, schema_version
+
+MANIFEST = "manifest.json"
+_NAME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
+_COPY = re.compile(r"^COPY (?P<table>.+?) FROM '(?P<path>[^']+)'(?P<rest>.*)$")
+
+
+class BackupError(RuntimeError):
+    """A backup that cannot be made, found, trusted or restored; nothing was changed."""
+
+
+@dataclass
+class BackupInfo:
+    path: Path
+    created_at: datetime
+    run_id: str | None
+    reason: str
+    schema_version: int
+    gridiron_version: str
+    duckdb_version: str
+    tables: dict[str, dict[str, Any]]  # name -> {"rows": int, "checksum": str}
+    files: dict[str, str]  # file name -> sha256
+    verified: bool = False
+    verified_at: datetime | None = None
+    size_bytes: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("path")
+        data["created_at"] = self.created_at.isoformat()
+        data["verified_at"] = self.verified_at.isoformat() if self.verified_at else None
+        return data
+
+    @classmethod
+    def read(cls, path: Path) -> BackupInfo:
+        try:
+            data = json.loads((path / MANIFEST).read_text())
+            data["created_at"] = datetime.fromisoformat(data["created_at"])
+            if data.get("verified_at"):
+                data["verified_at"] = datetime.fromisoformat(data["verified_at"])
+            return cls(path=path, **data)
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise BackupError(f"backup {path.name}: unreadable {MANIFEST} ({error})") from None
+
+
+@dataclass
+class RetentionReport:
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_manifest(info: BackupInfo) -> None:
+    target = info.path / MANIFEST
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps(info.to_json(), indent=2, sort_keys=True))
+    os.replace(temporary, target)
+
+
+def create_backup(
+    con: duckdb.DuckDBPyConnection,
+    backups_dir: str | Path,
+    *,
+    run_id: str | None = None,
+    reason: str = "run",
+    now: datetime | None = None,
+) -> BackupInfo:
+    """Export the warehouse into `backups_dir/<UTC timestamp>/` with its manifest (not yet verified)."""
+    backups_dir = Path(backups_dir)
+    backups_dir.mkdir(parents=True, exist_ok=True)
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    final = backups_dir / now.strftime(_NAME_FORMAT)
+    if final.exists():
+        raise BackupError(f"backup {final.name} already exists")
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=backups_dir))
+    try:
+        con.execute(f"EXPORT DATABASE '{staging}' (FORMAT parquet, COMPRESSION zstd)")
+        checksums = content_checksums(con)
+        tables = {
+            name: {"rows": int(value.split(":", 1)[0]), "checksum": value}
+            for name, value in checksums.items()
+        }
+        files = {p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
+        info = BackupInfo(
+            path=staging, created_at=now, run_id=run_id, reason=reason,
+            schema_version=schema_version(con), gridiron_version=__version__,
+            duckdb_version=duckdb.__version__, tables=tables, files=files,
+            size_bytes=sum(p.stat().st_size for p in staging.iterdir()),
+        )
+        _write_manifest(info)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    info.path = final
+    return info
+
+
+def check_files(info: BackupInfo) -> None:
+    """Every file of the manifest exists with its sha256; `BackupError` naming the first that does not."""
+    for name, expected in info.files.items():
+        path = info.path / name
+        if not path.is_file():
+            raise BackupError(f"backup {info.name}: file {name} is missing")
+        if _sha256(path) != expected:
+            raise BackupError(f"backup {info.name}: file {name} does not match its checksum (corrupted)")
+
+
+def import_backup(info: BackupInfo, target: Path) -> None:
+    """Load a backup into a new DuckDB file `target` (which must not exist)."""
+    if target.exists():
+        raise BackupError(f"{target} already exists")
+    schema = (info.path / "schema.sql").read_text()
+    statements = []
+    for line in (info.path / "load.sql").read_text().splitlines():
+        match = _COPY.match(line.strip())
+        if match:  # EXPORT wrote absolute paths of where it wrote: rebase onto this folder
+            path = info.path / Path(match["path"]).name
+            statements.append(f"COPY {match['table']} FROM '{path}'{match['rest']}")
+        elif line.strip():
+            statements.append(line)
+    with connect(target) as con:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(schema)
+        for statement in statements:
+            con.execute(statement)
+        con.execute("COMMIT")
+
+
+def verify_backup(info: BackupInfo, live: dict[str, str] | None = None, *, scratch: Path | None = None) -> BackupInfo:
+    """Prove a backup restorable: files match, and a restore of it holds exactly what the manifest
+    (and, when given, the live warehouse's checksums) say. Marks the manifest verified."""
+    check_files(info)
+    scratch_dir = Path(tempfile.mkdtemp(prefix="gridiron-verify-", dir=scratch))
+    try:
+        target = scratch_dir / "restored.duckdb"
+        import_backup(info, target)
+        with connect(target, read_only=True) as con:
+            restored = content_checksums(con)
+    finally:
+        shutil.rmtree(scratch_dir, ignore_errors=True)
+    expected = {name: table["checksum"] for name, table in info.tables.items()}
+    for reference, what in ((expected, "its manifest"), (live, "the live warehouse")):
+        if reference is None:
+            continue
+        differing = sorted(name for name in set(reference) | set(restored) if reference.get(name) != restored.get(name))
+        if differing:
+            raise BackupError(
+                f"backup {info.name}: a restore differs from {what} in {', '.join(differing)}"
+            )
+    info.verified, info.verified_at = True, datetime.now(timezone.utc)
+    _write_manifest(info)
+    return info
+
+
+def list_backups(backups_dir: str | Path) -> list[BackupInfo]:
+    """Complete backups (not temporary folders), oldest first; unreadable manifests are skipped."""
+    backups_dir = Path(backups_dir)
+    if not backups_dir.is_dir():
+        return []
+    found = []
+    for path in backups_dir.iterdir():
+        if path.is_dir() and _NAME.match(path.name):
+            try:
+                found.append(BackupInfo.read(path))
+            except BackupError:
+                continue
+    return sorted(found, key=lambda info: info.created_at)
+
+
+def apply_retention(backups_dir: str | Path, retention_days: float, now: datetime | None = None) -> RetentionReport:
+    """Delete backups older than the retention period, but never the newest verified one."""
+    now = now or datetime.now(timezone.utc)
+    backups = list_backups(backups_dir)
+    verified = [info for info in backups if info.verified]
+    protected = verified[-1].name if verified else None
+    report = RetentionReport()
+    for info in backups:
+        if info.created_at < now - timedelta(days=retention_days) and info.name != protected:
+            shutil.rmtree(info.path)
+            report.deleted.append(info.name)
+        else:
+            report.kept.append(info.name)
+            report.total_bytes += info.size_bytes
+    for leftover in Path(backups_dir).glob(".*.*"):  # temporary folders of crashed backups
+        if leftover.is_dir() and leftover.stat().st_mtime < (now - timedelta(hours=1)).timestamp():
+            shutil.rmtree(leftover, ignore_errors=True)
+    return report
+
+
+def parse_point_in_time(text: str) -> datetime:
+    """`2026-11-27T16:45:00Z`, `2026-11-27 16:45` (UTC when no offset), or `2026-11-27` (the end of
+    that day, UTC)."""
+    value = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = datetime.fromisoformat(value).date()
+            return datetime.combine(day, time.max, tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BackupError(
+            f"'{text}' is not a point in time: use an ISO 8601 date or time, e.g. 2026-11-27T06:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def choose_backup(backups: list[BackupInfo], at: datetime) -> BackupInfo:
+    """The latest verified backup made at or before `at`."""
+    candidates = [info for info in backups if info.verified and info.created_at <= at]
+    if not candidates:
+        oldest = min((info.created_at for info in backups if info.verified), default=None)
+        hint = f"; the oldest verified backup is from {oldest:%Y-%m-%dT%H:%M:%SZ}" if oldest else "; there is no verified backup"
+        raise BackupError(f"no verified backup at or before {at:%Y-%m-%dT%H:%M:%SZ}{hint}")
+    return candidates[-1]
+
+
+@dataclass
+class RestoreReport:
+    restored: str
+    replaced_backup: str | None
+    warehouse: str
+    tables: dict[str, int]
+
+
+def restore(
+    warehouse: str | Path, backups_dir: str | Path, at: datetime, *, now: datetime | None = None
+) -> RestoreReport:
+    """Bring the warehouse back to the latest verified backup at or before `at`.
+
+    Checks the backup's files first, restores into a new file, checks its content against the
+    manifest, backs up the warehouse it replaces, then swaps the new file in with an atomic rename.
+    Any failure before the swap leaves the warehouse untouched.
+    """
+    warehouse, backups_dir = Path(warehouse), Path(backups_dir)
+    info = choose_backup(list_backups(backups_dir), at)
+    check_files(info)
+    target = warehouse.with_name(f".{warehouse.name}.restoring")
+    for stale in (target, target.with_name(target.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    try:
+        import_backup(info, target)
+        with connect(target, read_only=True) as con:
+            restored = content_checksums(con)
+        expected = {name: table["checksum"] for name, table in info.tables.items()}
+        if restored != expected:
+            differing = sorted(n for n in set(expected) | set(restored) if expected.get(n) != restored.get(n))
+            raise BackupError(f"backup {info.name}: restored content differs in {', '.join(differing)}")
+        replaced = None
+        if warehouse.exists():
+            replaced = _keep_replaced(warehouse, backups_dir, now)
+        os.replace(target, warehouse)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)  # belonged to the old file
+    return RestoreReport(
+        restored=info.name, replaced_backup=replaced, warehouse=str(warehouse),
+        tables={name: table["rows"] for name, table in info.tables.items()},
+    )
+
+
+def _keep_replaced(warehouse: Path, backups_dir: Path, now: datetime | None) -> str:
+    """Back up the warehouse about to be replaced; if it cannot be opened, keep its file aside."""
+    try:
+        with connect(warehouse) as con:
+            info = create_backup(con, backups_dir, reason="replaced by restore", now=now)
+        return verify_backup(info).name
+    except (duckdb.Error, BackupError):
+        stamp = (now or datetime.now(timezone.utc)).strftime(_NAME_FORMAT)
+        aside = backups_dir / f"unreadable-{stamp}.duckdb"
+        shutil.copy2(warehouse, aside)
+        return aside.name

@@ -1,0 +1,42 @@
+"""Backup tasks: export, verify by restoring, apply retention, restore to a point in time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from gridiron.storage import (
+    BackupInfo,
+    apply_retention,
+    connect,
+    content_checksums,
+    create_backup,
+    restore,
+    verify_backup,
+)
+from gridiron.storage.backup import RestoreReport, RetentionReport
+
+
+@task(name="create-backup", cache_policy=NO_CACHE)
+def create_warehouse_backup(warehouse: str, backups_dir: str, run_id: str | None) -> tuple[BackupInfo, dict[str, str]]:
+    """Export the warehouse; returns the backup and the live content checksums at that moment."""
+    with connect(warehouse) as con:
+        info = create_backup(con, backups_dir, run_id=run_id)
+        return info, content_checksums(con)
+
+
+@task(name="verify-backup", cache_policy=NO_CACHE)
+def verify_warehouse_backup(info: BackupInfo, live: dict[str, str], scratch: str) -> BackupInfo:
+    return verify_backup(info, live, scratch=scratch)
+
+
+@task(name="apply-backup-retention", cache_policy=NO_CACHE)
+def apply_backup_retention(backups_dir: str, retention_days: float) -> RetentionReport:
+    return apply_retention(backups_dir, retention_days)
+
+
+@task(name="restore-warehouse", cache_policy=NO_CACHE)
+def restore_warehouse_to(warehouse: str, backups_dir: str, at: datetime) -> RestoreReport:
+    return restore(warehouse, backups_dir, at)

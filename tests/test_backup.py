@@ -1,0 +1,224 @@
+"""Backups and recovery on real DuckDB files: round trip, point in time, corruption, retention,
+rollback, and a load killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir
+from gridiron.storage import (
+    BackupError,
+    RollbackPoint,
+    StagingArea,
+    apply_retention,
+    commit_partitions,
+    connect,
+    content_checksums,
+    create_backup,
+    list_backups,
+    migrate,
+    parse_point_in_time,
+    restore,
+    verify_backup,
+)
+from tests.test_warehouse import staged
+
+REPO = Path(__file__).resolve().parents[1]
+T1 = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
+T2 = T1 + timedelta(days=1)
+T3 = T2 + timedelta(days=1)
+
+
+def real_rows(partition: Partition):
+    return SnapshotSource(bundled_snapshot_dir()).fetch(partition).payload
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> Path:
+    """A warehouse of real data: teams, conferences, games and lines of 2023."""
+    path = tmp_path / "home" / "gridiron.duckdb"
+    area = StagingArea(tmp_path / "home")
+    with connect(path) as con:
+        migrate(con)
+        loads = [staged(area, p, real_rows(p)) for p in (
+            Partition("teams"), Partition("conferences"), Partition("games", 2023), Partition("lines", 2023))]
+        commit_partitions(con, loads, [], "run-1")
+    return path
+
+
+def checksums(path: Path) -> dict[str, str]:
+    with connect(path, read_only=True) as con:
+        return content_checksums(con)
+
+
+def backup_at(warehouse: Path, when: datetime, verify: bool = True):
+    with connect(warehouse) as con:
+        info = create_backup(con, warehouse.parent / "backups", run_id=f"run-{when:%d}", now=when)
+        live = content_checksums(con)
+    return verify_backup(info, live) if verify else info
+
+
+def set_score(warehouse: Path, points: int) -> None:
+    with connect(warehouse) as con:
+        con.execute("UPDATE games SET home_points = ? WHERE game_id = 401551789", [points])
+
+
+def score(warehouse: Path) -> int:
+    with connect(warehouse, read_only=True) as con:
+        return con.execute("SELECT home_points FROM games WHERE game_id = 401551789").fetchone()[0]
+
+
+def test_round_trip_gives_identical_content_for_every_table(warehouse):
+    before = checksums(warehouse)
+    info = backup_at(warehouse, T1)
+    assert info.verified and set(info.tables) == set(before)
+    assert info.tables["games"]["rows"] == 3734
+    manifest = json.loads((info.path / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["run_id"] == "run-01"
+    assert set(manifest["files"]) >= {"schema.sql", "load.sql", "games.parquet"}
+    assert info.size_bytes < warehouse.stat().st_size  # compressed
+    set_score(warehouse, 99)
+    report = restore(warehouse, warehouse.parent / "backups", T1 + timedelta(minutes=1), now=T2)
+    assert report.restored == info.name
+    assert checksums(warehouse) == before
+
+
+def test_point_in_time_picks_the_latest_backup_at_or_before(warehouse):
+    set_score(warehouse, 1)
+    backup_at(warehouse, T1)
+    set_score(warehouse, 2)
+    second = backup_at(warehouse, T2)
+    set_score(warehouse, 3)
+    backup_at(warehouse, T3)
+    set_score(warehouse, 4)
+    report = restore(warehouse, warehouse.parent / "backups", T2 + timedelta(hours=12), now=T3 + timedelta(days=1))
+    assert report.restored == second.name and score(warehouse) == 2
+    # the warehouse it replaced (score 4) was kept as a verified backup of its own
+    kept = [info for info in list_backups(warehouse.parent / "backups") if info.reason == "replaced by restore"]
+    assert len(kept) == 1 and kept[0].verified and kept[0].name == report.replaced_backup
+
+
+def test_a_time_before_every_backup_fails_clearly_and_changes_nothing(warehouse):
+    backup_at(warehouse, T1)
+    before = checksums(warehouse)
+    with pytest.raises(BackupError, match="no verified backup at or before 2026-10-31T06:00:00Z; the oldest verified backup is from 2026-11-01T06:00:00Z"):
+        restore(warehouse, warehouse.parent / "backups", T1 - timedelta(days=1))
+    assert checksums(warehouse) == before
+    assert len(list_backups(warehouse.parent / "backups")) == 1
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda path: path.write_bytes(path.read_bytes()[:-100] + b"\0" * 100), "file games.parquet does not match its checksum"),
+    (lambda path: path.unlink(), "file games.parquet is missing"),
+])
+def test_a_damaged_backup_is_detected_before_anything_is_replaced(warehouse, damage, message):
+    info = backup_at(warehouse, T1)
+    set_score(warehouse, 77)
+    before = checksums(warehouse)
+    damage(info.path / "games.parquet")
+    with pytest.raises(BackupError, match=message):
+        restore(warehouse, warehouse.parent / "backups", T2)
+    assert checksums(warehouse) == before and score(warehouse) == 77
+    assert [b.name for b in list_backups(warehouse.parent / "backups")] == [info.name]
+    assert not list(warehouse.parent.glob(".*restoring*"))
+
+
+def test_verification_catches_a_backup_that_differs_from_the_live_warehouse(warehouse):
+    info = backup_at(warehouse, T1, verify=False)
+    live = checksums(warehouse)
+    live["games"] = "3734:0"
+    with pytest.raises(BackupError, match="a restore differs from the live warehouse in games"):
+        verify_backup(info, live)
+    assert not info.verified
+
+
+def test_unverified_backups_are_never_restored(warehouse):
+    backup_at(warehouse, T1, verify=False)
+    with pytest.raises(BackupError, match="there is no verified backup"):
+        restore(warehouse, warehouse.parent / "backups", T2)
+
+
+def test_retention_removes_only_old_backups_and_keeps_the_newest_verified(warehouse):
+    now = T3 + timedelta(days=60)
+    old_verified = backup_at(warehouse, T1)
+    newest_verified = backup_at(warehouse, T2)
+    recent_unverified = backup_at(warehouse, now - timedelta(days=1), verify=False)
+    report = apply_retention(warehouse.parent / "backups", 30, now=now)
+    assert report.deleted == [old_verified.name]
+    assert report.kept == [newest_verified.name, recent_unverified.name]
+    assert report.total_bytes == newest_verified.size_bytes + recent_unverified.size_bytes
+    assert [b.name for b in list_backups(warehouse.parent / "backups")] == report.kept
+
+
+def test_a_half_written_backup_is_not_listed(warehouse):
+    backups = warehouse.parent / "backups"
+    (backups / ".20261101T060000.000000Z.abcd").mkdir(parents=True)
+    assert list_backups(backups) == []
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2026-11-27T06:00:00Z", datetime(2026, 11, 27, 6, tzinfo=timezone.utc)),
+    ("2026-11-27 06:00", datetime(2026, 11, 27, 6, tzinfo=timezone.utc)),
+    ("2026-11-27T08:00:00+02:00", datetime(2026, 11, 27, 6, tzinfo=timezone.utc)),
+    ("2026-11-27", datetime(2026, 11, 27, 23, 59, 59, 999999, tzinfo=timezone.utc)),
+])
+def test_points_in_time(text, expected):
+    assert parse_point_in_time(text) == expected
+
+
+def test_rollback_point_restores_the_state_before_the_run(warehouse, tmp_path):
+    before = checksums(warehouse)
+    point = RollbackPoint(warehouse, tmp_path / "home")
+    assert point.take()
+    set_score(warehouse, 55)
+    assert point.restore() == ["games"]
+    assert checksums(warehouse) == before
+    assert point.restore() == []  # nothing changed since
+
+
+def test_a_load_killed_with_sigkill_leaves_the_previous_content(warehouse, tmp_path):
+    before = checksums(warehouse)
+    script = tmp_path / "load.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from gridiron.sources import Partition
+        from gridiron.storage import StagingArea, commit_partitions, connect
+        from tests.test_backup import real_rows
+        from tests.test_warehouse import staged
+
+        rows = real_rows(Partition("games", 2023))
+        for row in rows:
+            row["homePoints"] = 0 if row["homePoints"] is None else row["homePoints"] + 1
+        load = staged(StagingArea({str(tmp_path / 'other')!r}), Partition("games", 2023), rows)
+
+        def pause(key, table, count):
+            print(f"mid-load {{key}} {{table}}", flush=True)
+            time.sleep(60)
+
+        with connect({str(warehouse)!r}) as con:
+            commit_partitions(con, [load], [], "doomed", pause)
+    """))
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("mid-load games/2023 games"), line
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert checksums(warehouse) == before  # opens, and holds exactly the previous content
+    # and the next load completes
+    with connect(warehouse) as con:
+        commit_partitions(con, [staged(StagingArea(tmp_path / "next"), Partition("games", 2022),
+                                       real_rows(Partition("games", 2022)))], [], "next")
+        assert con.execute("SELECT count(*) FROM games WHERE season = 2022").fetchone()[0] == 3705
