@@ -12,6 +12,7 @@ from gridiron.planning import (
     CollectedPartition,
     CollectResult,
     mark_changes,
+    payloads_needed,
     plan_fetches,
     plan_partitions,
     shrink_problem,
@@ -85,8 +86,9 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
         for endpoint in {p.endpoint for p in partitions}
     }
     mark_changes(collected, manifest, fingerprints, full_refresh=full_refresh)
-    for partition in collected:  # changed by new code or settings, not new data: reuse the payload
-        if partition.is_changed and partition.raw_path is None:
+    needed = payloads_needed(collected)
+    for partition in collected:  # not fetched this run but needed: reuse the stored payload
+        if partition.key in needed and partition.raw_path is None:
             partition.raw_path = restore_raw_payload(warehouse, partition.key, home)
 
     changed = [c.key for c in collected if c.is_changed]

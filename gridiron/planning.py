@@ -21,8 +21,8 @@ from datetime import date, datetime, timedelta
 
 from gridiron.sources.base import ENDPOINTS, REFERENCE, SEASONAL, Partition
 
-# endpoint -> endpoints of the same season its processing also reads
-DEPENDENCIES: dict[str, tuple[str, ...]] = {"stats_season": ("teams_fbs",)}
+# endpoint -> endpoints its processing also reads (seasonal ones: the same season)
+DEPENDENCIES: dict[str, tuple[str, ...]] = {"stats_season": ("teams_fbs", "teams")}
 _ENDPOINT_ORDER = {name: index for index, name in enumerate(ENDPOINTS)}
 
 
@@ -118,7 +118,20 @@ def plan_fetches(
 
 
 def dependencies_of(partition: Partition) -> list[Partition]:
-    return [Partition(endpoint, partition.season) for endpoint in DEPENDENCIES.get(partition.endpoint, ())]
+    return [
+        Partition(endpoint, partition.season if ENDPOINTS[endpoint].seasonal else None)
+        for endpoint in DEPENDENCIES.get(partition.endpoint, ())
+    ]
+
+
+def payloads_needed(partitions: Iterable[CollectedPartition]) -> set[str]:
+    """Keys whose payloads processing will read: changed partitions and their dependencies."""
+    needed = set()
+    for collected in partitions:
+        if collected.is_changed:
+            needed.add(collected.key)
+            needed.update(d.key for d in dependencies_of(Partition.from_key(collected.key)))
+    return needed
 
 
 def partition_signature(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import json
 from pathlib import Path
 
@@ -221,3 +222,21 @@ def test_a_season_the_bundled_snapshot_lacks_is_used_from_a_snapshot_dir(tmp_pat
     assert sorted(result["partitions_loaded"]) == ["conferences", "games/2024", "teams"]
     assert query(cfg, "SELECT season, count(*) FROM games GROUP BY 1") == [(2024, 3734)]
     assert query(cfg, "SELECT wins, losses FROM standings WHERE season = 2024 AND team_id = 130") == [(15, 0)]
+
+
+def test_reprocessing_without_api_calls_restores_payloads_and_their_dependencies(config_file, fake_cfbd, monkeypatch, tmp_path):
+    """As after a new release of the transforms: stats must be rebuilt, nothing is refetched, and
+    the stats' name mapping needs the season's FBS list, which only the warehouse still holds."""
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    ncaa_pipeline(config_path=str(config_file))
+    expected = query(config_file, "SELECT count(*), count(DISTINCT team_id) FROM team_season_stats")
+    calls = len(fake_cfbd.requests)
+    shutil.rmtree(tmp_path / "home" / "staging")
+    with duckdb.connect(str(tmp_path / "home" / "gridiron.duckdb")) as con:
+        con.execute("UPDATE raw_manifest SET signature = 'older code' WHERE partition_key = 'stats_season/2023'")
+        con.execute("DELETE FROM team_season_stats")
+    result = ncaa_pipeline(config_path=str(config_file))
+    assert result["partitions_loaded"] == ["stats_season/2023"]
+    assert len(fake_cfbd.requests) == calls  # no API call
+    assert query(config_file, "SELECT count(*), count(DISTINCT team_id) FROM team_season_stats") == expected == [(8376, 133)]

@@ -140,3 +140,12 @@ def test_a_partition_that_lost_too_many_rows_is_refused(rows, loaded, fraction, 
     assert (problem is not None) == refused
     if refused:
         assert f"returned {rows} rows where {loaded} are loaded" in problem
+
+
+def test_season_stats_depend_on_that_seasons_fbs_list_and_the_team_list():
+    from gridiron.planning import dependencies_of, payloads_needed
+
+    assert keys(dependencies_of(Partition("stats_season", 2023))) == ["teams_fbs/2023", "teams"]
+    changed = _collected("stats_season/2023", "a")
+    changed.is_changed = True
+    assert payloads_needed([changed, _collected("games/2023", "b")]) == {"stats_season/2023", "teams_fbs/2023", "teams"}

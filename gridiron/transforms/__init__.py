@@ -107,7 +107,16 @@ def _stage(
         return StagedFrames({"team_seasons": build_team_seasons(rows, season)})
     if endpoint == "stats_season":
         fbs_rows = dependencies.get(Partition("teams_fbs", season).key, [])
-        stats, unmatched = build_team_season_stats(rows, season, build_team_seasons(fbs_rows, season))
+        team_rows = dependencies.get(Partition("teams").key)
+        stats, unmatched = build_team_season_stats(
+            rows, season, build_team_seasons(fbs_rows, season),
+            build_teams(team_rows) if team_rows else None,
+        )
+        if rows and stats.is_empty():
+            raise TransformError(
+                f"stats_season/{season}: no school name maps to a team id (is the season's FBS "
+                "team list or the team list missing?)"
+            )
         warnings = (
             [f"stats_season/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
             if unmatched
