@@ -5,5 +5,6 @@ from flows.collect import collect
 from flows.load import load
 from flows.pipeline import ncaa_pipeline
 from flows.process import process
+from flows.validate import validate
 
-__all__ = ["backup", "collect", "load", "ncaa_pipeline", "process", "restore_warehouse"]
+__all__ = ["backup", "collect", "load", "ncaa_pipeline", "process", "restore_warehouse", "validate"]

@@ -5,23 +5,30 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig
-from gridiron.storage import FetchRecord, LoadReport, PartitionLoad
+from gridiron.storage import FetchRecord, LoadReport, PartitionLoad, QuarantineRecord
 from tasks.load import check_warehouse, commit_changes, migrate_warehouse
 
 
 @flow(name="load")
 def load(
-    config: PipelineConfig, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None
+    config: PipelineConfig,
+    loads: list[PartitionLoad],
+    fetches: list[FetchRecord],
+    run_id: str | None,
+    quarantined: list[QuarantineRecord] | None = None,
 ) -> LoadReport:
     logger = get_run_logger()
     warehouse = str(config.warehouse_path)
     applied = migrate_warehouse(warehouse)
     if applied:
         logger.info("load: schema migrated to version %d", applied[-1])
-    if not loads and not fetches:
+    quarantined = quarantined or []
+    if not loads and not fetches and not quarantined:
         logger.info("load: nothing changed, nothing loaded")
         return LoadReport(partitions=[], rows_by_table={})
-    report = commit_changes(warehouse, loads, fetches, run_id)
+    report = commit_changes(warehouse, loads, fetches, run_id, quarantined)
+    if report.quarantined:
+        logger.warning("load: kept %s in quarantine (raw_quarantine), not loaded", ", ".join(report.quarantined))
     if report.partitions:
         logger.info(
             "load: committed %d partitions, %d rows (%s)", len(report.partitions), report.rows,

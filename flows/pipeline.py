@@ -9,10 +9,13 @@ from flows.backup import backup
 from flows.collect import collect
 from flows.load import load
 from flows.process import process
+from flows.validate import validate
 from gridiron.config import load_config
+from gridiron.quality.report import read_reports
 from gridiron.runs import RunTracker
 from gridiron.storage import FetchRecord, RollbackPoint
 from tasks.load import record_pipeline_run
+from tasks.validate import record_quality_reports
 
 
 class PartitionsFailed(RuntimeError):
@@ -21,7 +24,8 @@ class PartitionsFailed(RuntimeError):
 
 @flow(name="ncaa-pipeline")
 def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) -> dict:
-    """Collect, process and load college football data into the DuckDB warehouse, then back it up.
+    """Collect, process (with the quality gate), load and validate college football data in the
+    DuckDB warehouse, then back it up.
 
     `full_refresh` refetches every partition and rebuilds every table; `config_path` overrides
     `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run.
@@ -36,20 +40,25 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             collected = collect(config, full_refresh)
             phase.records = collected.rows_fetched
         with run.phase("process") as phase:
-            processed = process(config, collected, full_refresh)
+            processed = process(config, collected, full_refresh, run.run_id)
             phase.records = processed["rows"]
 
         rollback = RollbackPoint(warehouse, config.home)
         rollback.take()
         try:
             with run.phase("load") as phase:
-                report = load(config, processed["loads"], _fetch_records(collected), run.run_id)
+                report = load(config, processed["loads"], _fetch_records(collected), run.run_id,
+                              processed["quarantined"])
                 phase.records = report.rows
-        except BaseException:
+            with run.phase("validate") as phase:
+                validated = validate(config, run.run_id, changed=bool(report.partitions))
+                phase.records = sum(1 for _ in validated["tables"])
+        except BaseException as exc:
             undone = rollback.restore()
             logger.error(
-                "load failed: %s", f"rolled back {', '.join(undone)} to their state before this run"
-                if undone else "its transaction was rolled back; the warehouse is unchanged",
+                "%s: %s", type(exc).__name__,
+                f"rolled back {', '.join(undone)} to their state before this run" if undone
+                else "the warehouse is unchanged (the load's transaction was rolled back)",
             )
             raise
         finally:
@@ -59,7 +68,8 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             saved = backup(config, run.run_id, changed=bool(report.partitions))
             phase.records = 1 if saved.get("backup") else 0
 
-        failures = {**collected.failed, **processed["failed"]}
+        failures = {**collected.failed, **processed["failed"],
+                    **{q.key: f"quarantined: {q.reason}" for q in processed["quarantined"]}}
         if failures:
             raise PartitionsFailed(
                 f"{len(failures)} partition(s) failed and were not loaded: "
@@ -75,7 +85,8 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             "run_id": run.run_id, "source": collected.source,
             "partitions_loaded": report.partitions, "rows_loaded": report.rows,
             "rows_by_table": report.rows_by_table, "warehouse": warehouse,
-            "backup": saved.get("backup"),
+            "backup": saved.get("backup"), "quarantined": report.quarantined,
+            "quality": validated["score"],
         }
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -87,8 +98,9 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             partitions_total=len(collected.partitions) if collected else None,
             partitions_changed=len(collected.changed) if collected else None,
         )
-        try:
+        try:  # after any rollback, so a failed run keeps its history
             record_pipeline_run(warehouse, summary, [p.as_row() for p in run.phases])
+            record_quality_reports(warehouse, run.run_id, read_reports(config.home, run.run_id))
         except Exception as record_error:  # never hide the run's own error behind this one
             logger.error("could not record the run in pipeline_runs: %s", record_error)
 

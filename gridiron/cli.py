@@ -102,6 +102,19 @@ def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
             "SELECT started_at, status, duration_seconds, partitions_changed, records_loaded, error "
             "FROM pipeline_runs ORDER BY started_at DESC LIMIT 5"
         ).fetchall()
+        quality = con.execute(
+            "SELECT score, threshold, passed, created_at FROM quality_reports WHERE table_name = 'overall' "
+            "AND stage = 'validate' ORDER BY created_at DESC LIMIT 1"
+        ).fetchone() if schema_version(con) >= 2 else None
+        held = con.execute(
+            "SELECT q.partition_key, q.reason FROM raw_quarantine q LEFT JOIN raw_manifest m "
+            "USING (partition_key) WHERE m.loaded_at IS NULL OR q.quarantined_at > m.loaded_at ORDER BY 1"
+        ).fetchall() if schema_version(con) >= 2 else []
+    if quality:
+        print(f"data quality {quality[0]:.3f} (threshold {quality[1]:.2f}, "
+              f"{'passed' if quality[2] else 'BELOW THRESHOLD'}) at {quality[3]:%Y-%m-%d %H:%M:%S}")
+    for key, reason in held:
+        print(f"quarantined {key}: {reason.split(': ', 1)[-1][:150]}")
     print("recent runs:" if runs else "no runs recorded")
     for started, status, seconds, changed, loaded, error in runs:
         line = f"  {started:%Y-%m-%d %H:%M:%S} {status:<9} {seconds or 0:7.1f}s  {changed or 0} changed, {loaded or 0} rows"

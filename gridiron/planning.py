@@ -210,3 +210,42 @@ def mark_changes(
         entry = manifest.get(collected.key)
         collected.is_changed = full_refresh or entry is None or entry.signature != collected.signature
     return partitions
+
+
+SCHEDULE_DAYS = {"daily": 1.0, "weekly": 7.0, "monthly": 31.0}
+
+
+def allowed_age_days(
+    partition: Partition, schedule_interval: str, refresh_age_days: float, today: date
+) -> float | None:
+    """How old a partition's data may be before it counts as stale (None: it does not age).
+
+    A season in progress changes every week: it may be as old as one and a half schedule
+    intervals. Reference lists may be as old as their refresh age plus one interval. A completed
+    season does not age.
+    """
+    interval = SCHEDULE_DAYS[schedule_interval]
+    if partition.season is None:
+        return refresh_age_days + interval
+    if is_season_complete(partition.season, today):
+        return None
+    return 1.5 * interval
+
+
+def table_ages(
+    entries: Iterable[ManifestEntry], produces: Mapping[str, Iterable[str]], *,
+    schedule_interval: str, refresh_age_days: float, now: datetime,
+) -> dict[str, tuple[float | None, float | None]]:
+    """Per table, (age in days, allowed age) of its stalest partition relative to its allowance."""
+    worst: dict[str, tuple[float | None, float | None]] = {}
+    for entry in entries:
+        partition = Partition.from_key(entry.key)
+        allowed = allowed_age_days(partition, schedule_interval, refresh_age_days, now.date())
+        if allowed is None:
+            continue
+        age = (now - entry.fetched_at).total_seconds() / 86400
+        for table in produces[partition.endpoint]:
+            current = worst.get(table)
+            if current is None or age / allowed > current[0] / current[1]:
+                worst[table] = (age, allowed)
+    return worst

@@ -11,6 +11,7 @@ from gridiron.storage import (
     FetchRecord,
     LoadReport,
     PartitionLoad,
+    QuarantineRecord,
     check_queries,
     commit_partitions,
     connect,
@@ -28,7 +29,8 @@ def migrate_warehouse(warehouse: str) -> list[int]:
 
 @task(name="commit-partitions", cache_policy=NO_CACHE)
 def commit_changes(
-    warehouse: str, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None
+    warehouse: str, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None,
+    quarantined: list[QuarantineRecord],
 ) -> LoadReport:
     logger = get_run_logger()
 
@@ -36,7 +38,7 @@ def commit_changes(
         logger.debug("load: %s -> %s, %d rows (not committed yet)", key, table, rows)
 
     with connect(warehouse) as con:
-        return commit_partitions(con, loads, fetches, run_id, progress)
+        return commit_partitions(con, loads, fetches, run_id, progress, quarantined)
 
 
 @task(name="check-warehouse", cache_policy=NO_CACHE)

@@ -89,9 +89,14 @@ def fake_cfbd(small_snapshot: Path):
 @pytest.fixture(scope="session")
 def prefect_server():
     """One Prefect server (temporary database) for every flow test of the session."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    # Flow heartbeats (Prefect's crash detection) cost each flow run about a second while its
+    # heartbeat thread is joined; these in-process tests do not exercise crash detection.
+    with prefect_test_harness(server_startup_timeout=60), temporary_settings(
+        {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    ):
         yield
 
 

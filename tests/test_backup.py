@@ -16,6 +16,7 @@ import pytest
 
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir
 from gridiron.storage import (
+    SCHEMA_VERSION,
     BackupError,
     RollbackPoint,
     StagingArea,
@@ -83,7 +84,7 @@ def test_round_trip_gives_identical_content_for_every_table(warehouse):
     assert info.verified and set(info.tables) == set(before)
     assert info.tables["games"]["rows"] == 3734
     manifest = json.loads((info.path / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1 and manifest["run_id"] == "run-01"
+    assert manifest["schema_version"] == SCHEMA_VERSION and manifest["run_id"] == "run-01"
     assert set(manifest["files"]) >= {"schema.sql", "load.sql", "games.parquet"}
     assert info.size_bytes < warehouse.stat().st_size  # compressed
     set_score(warehouse, 99)

@@ -243,3 +243,14 @@ def test_exact_duplicate_rows_are_dropped_with_a_warning():
 def test_conflicting_duplicates_still_fail():
     with pytest.raises(TransformError, match="game_id 1 appears more than once"):
         stage_partition(Partition("games", 2023), [game(1, 10, 20, 24, 17), game(1, 10, 20, 24, 18)])
+
+
+def test_placeholder_totals_become_missing_with_a_warning():
+    rows = [{"id": 1, "season": 2018, "week": 9, "seasonType": "regular", "lines": [
+        {"provider": "Caesars", "spread": -1, "overUnder": -1, "overUnderOpen": None},
+        {"provider": "Bovada", "spread": -7, "overUnder": 54.5, "overUnderOpen": 0},
+    ]}]
+    staged = stage_partition(Partition("lines", 2018), rows)
+    assert staged.frames["lines"].select("provider", "over_under", "over_under_open").rows() == [
+        ("Bovada", 54.5, None), ("Caesars", None, None)]
+    assert staged.warnings == ["lines/2018: 2 non-positive total(s) read as missing"]

@@ -65,13 +65,30 @@ def area(tmp_path) -> StagingArea:
 
 def test_migrations_are_idempotent_and_versioned(tmp_path):
     with connect(tmp_path / "m.duckdb") as con:
-        assert migrate(con) == [SCHEMA_VERSION]
+        assert migrate(con) == list(range(1, SCHEMA_VERSION + 1))
         assert migrate(con) == []
         assert schema_version(con) == SCHEMA_VERSION
         primary = con.execute(
             "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
         ).fetchall()
         assert {"games", "lines", "standings", "teams", "raw_manifest"} <= {row[0] for row in primary}
+
+
+def test_a_version_1_warehouse_with_data_is_upgraded_in_place(tmp_path, area):
+    from gridiron.storage import warehouse as module
+
+    with connect(tmp_path / "old.duckdb") as con:
+        current = module.MIGRATIONS
+        module.MIGRATIONS = current[:1]  # a warehouse written by the first release
+        try:
+            migrate(con)
+        finally:
+            module.MIGRATIONS = current
+        con.execute("INSERT INTO teams (team_id, school) VALUES (10, 'Team 10')")
+        assert schema_version(con) == 1
+        assert migrate(con) == list(range(2, SCHEMA_VERSION + 1))
+        assert con.execute("SELECT school FROM teams").fetchall() == [("Team 10",)]
+        assert con.execute("SELECT count(*) FROM quality_reports").fetchone() == (0,)
 
 
 def test_a_newer_warehouse_is_refused(tmp_path):
@@ -132,17 +149,6 @@ def test_missing_staged_file_rolls_back_everything(warehouse, area):
     with pytest.raises(duckdb.Error):
         commit_partitions(warehouse, [load], [], "run-2")
     assert content_checksums(warehouse) == before
-
-
-def test_teams_that_only_games_name_are_added(warehouse, area):
-    report = commit_partitions(warehouse, [
-        staged(area, Partition("teams"), TEAMS),
-        staged(area, Partition("games", 2023), [game(1, 10, 777, 52, 0, away_class=None, away_conf=None)]),
-    ], [], "run-1")
-    assert report.teams_added_from_games == 1
-    assert warehouse.execute("SELECT school, is_from_games FROM teams WHERE team_id = 777").fetchall() == [
-        ("Team 777", True)]
-    check_queries(warehouse)
 
 
 def test_content_checksums_see_any_value_change(warehouse, area):

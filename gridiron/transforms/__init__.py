@@ -25,6 +25,8 @@ from gridiron.transforms.staging import (
     build_team_season_stats,
     build_team_seasons,
     build_teams,
+    placeholder_totals,
+    unknown_fields,
 )
 
 __all__ = [
@@ -70,6 +72,11 @@ def stage_partition(
     dependencies = dependencies or {}
     rows, duplicates = drop_exact_duplicates(rows)
     staged = _stage(partition, rows, dependencies, conferences)
+    new_fields = unknown_fields(partition.endpoint, rows)
+    if new_fields:
+        staged.warnings.append(
+            f"{partition.key}: fields not in the staging tables are ignored: {', '.join(new_fields)}"
+        )
     if duplicates:
         staged.warnings.append(f"{partition.key}: dropped {duplicates} exact duplicate row(s)")
     return staged
@@ -102,7 +109,9 @@ def _stage(
     if endpoint == "lines":
         lines = build_lines(rows)
         _check_season(lines, "lines", season)
-        return StagedFrames({"lines": lines})
+        placeholders = placeholder_totals(rows)
+        notes = [f"lines/{season}: {placeholders} non-positive total(s) read as missing"] if placeholders else []
+        return StagedFrames({"lines": lines}, notes)
     if endpoint == "teams_fbs":
         return StagedFrames({"team_seasons": build_team_seasons(rows, season)})
     if endpoint == "stats_season":

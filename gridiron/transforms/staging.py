@@ -104,7 +104,8 @@ _GAME_KEYS = ("id", "season", "week", "seasonType")
 
 def build_lines(rows: Rows) -> pl.DataFrame:
     """Betting lines, one row per game x provider. `spread` is from the home side (negative =
-    home favoured). Games without any provider row contribute nothing."""
+    home favoured). Games without any provider row contribute nothing. A non-positive total
+    (`overUnder`), a provider's placeholder, becomes null (see `placeholder_totals`)."""
     flat = []
     for game in rows:
         providers = game.get("lines") or []
@@ -124,7 +125,10 @@ def build_lines(rows: Rows) -> pl.DataFrame:
         raise TransformError(
             f"lines: game {row['game_id']} has provider {row['provider']!r} more than once"
         )
-    return lines.select(
+    return lines.with_columns(
+        # a total of zero or less is a provider's placeholder for "no total" (real 2018 rows carry -1)
+        *(pl.when(pl.col(c) > 0).then(pl.col(c)).alias(c) for c in ("over_under", "over_under_open"))
+    ).select(
         "game_id", "season", "week", "season_type", "provider", "spread", "spread_open",
         "over_under", "over_under_open",
         pl.col("home_moneyline").round().cast(pl.Int32), pl.col("away_moneyline").round().cast(pl.Int32),
@@ -249,3 +253,43 @@ def build_team_season_stats(
             f"team_season_stats {season}: {row['team']} has {row['stat_name']} more than once"
         )
     return stats.sort("team_id", "stat_name"), unmatched
+
+
+def placeholder_totals(rows: Rows) -> int:
+    """How many provider rows carry a total of zero or less (cleaned to null by `build_lines`)."""
+    return sum(
+        1
+        for game in rows
+        for line in (game.get("lines") or [])
+        if isinstance(line, Mapping)
+        for key in ("overUnder", "overUnderOpen")
+        if isinstance(line.get(key), (int, float)) and line[key] <= 0
+    )
+
+
+# API fields the staging tables deliberately leave out (the raw payload keeps them)
+_IGNORED_FIELDS: dict[str, set[str]] = {
+    "games": {"homeLineScores", "awayLineScores", "highlights"},
+    "lines": {"homeTeam", "homeTeamId", "homeConference", "homeClassification", "homeScore",
+              "awayTeam", "awayTeamId", "awayConference", "awayClassification", "awayScore",
+              "startDate", "lines"},
+    "teams": {"alternateNames", "logos", "location"},
+    "teams_fbs": {"alternateNames", "logos", "location"},
+    "stats_season": set(),
+    "conferences": set(),
+}
+_USED_FIELDS: dict[str, set[str]] = {
+    "games": set(_GAME_SCHEMA),
+    "lines": set(_GAME_KEYS),
+    "teams": set(_TEAM_SCHEMA),
+    "teams_fbs": set(_TEAM_SCHEMA),
+    "stats_season": set(_STAT_SCHEMA),
+    "conferences": set(_CONFERENCE_SCHEMA),
+}
+
+
+def unknown_fields(endpoint: str, rows: Rows) -> list[str]:
+    """Fields of the API rows that the staging tables neither use nor knowingly leave out: new
+    fields of a newer API version. They are ignored (and logged), never an error."""
+    known = _USED_FIELDS[endpoint] | _IGNORED_FIELDS[endpoint]
+    return sorted({key for row in rows for key in row} - known)

@@ -1,0 +1,65 @@
+"""validate: check the committed warehouse (integrity and quality); a failure undoes the run."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from prefect import flow, get_run_logger
+
+from gridiron.config import PipelineConfig
+from gridiron.planning import table_ages
+from gridiron.quality.report import report_rows, write_report
+from gridiron.quality.schemas import SCHEMAS
+from gridiron.quality.scoring import overall_score, timeliness, worst_checks
+from gridiron.transforms import PRODUCES
+from tasks.collect import read_collect_state
+from tasks.validate import (
+    assess_warehouse,
+    check_integrity,
+    emit_quality_breach,
+    last_quality_report,
+    publish_quality,
+)
+
+
+class ValidationFailed(RuntimeError):
+    """The committed warehouse failed its integrity checks or scored below the threshold."""
+
+
+@flow(name="validate")
+def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True) -> dict:
+    logger = get_run_logger()
+    warehouse = str(config.warehouse_path)
+    threshold = config.min_data_quality_score
+    integrity = check_integrity(warehouse)
+    manifest, _ = read_collect_state(warehouse)
+    ages = table_ages(
+        manifest.values(), PRODUCES, schedule_interval=config.schedule_interval,
+        refresh_age_days=config.source.refresh_age_days, now=datetime.now(timezone.utc),
+    )
+    tables = None if changed else last_quality_report(warehouse, "validate")
+    if tables is None:
+        tables = assess_warehouse(warehouse, sorted(SCHEMAS), config.max_null_percentage, ages)
+    else:  # nothing changed: carry the last scores, but data still ages
+        logger.info("validate: nothing changed; the tables keep their last scores")
+        for table in tables:
+            table.timeliness = timeliness(*ages.get(table.table, (None, None)))
+    score = overall_score(tables)
+    write_report(config.home, run_id, "validate", report_rows(tables, score), threshold)
+    notes = [f"Integrity: {'; '.join(integrity.checked)}."] + [f"- **{p}**" for p in integrity.problems]
+    publish_quality("validate", tables, score, threshold, notes)
+
+    for table in tables:
+        if table.score < threshold:
+            emit_quality_breach(table.table, "warning", table.score, threshold,
+                                [f.describe() for f in table.failures][:10], "validate", run_id)
+    problems = list(integrity.problems)
+    if score < threshold:
+        problems.append(f"data quality {score:.3f} is below min_data_quality_score {threshold:.2f} "
+                        f"(worst: {' | '.join(worst_checks(tables, 3))})")
+    if problems:
+        emit_quality_breach("warehouse", "critical", score, threshold, problems, "validate", run_id)
+        raise ValidationFailed("the warehouse failed validation: " + "; ".join(problems))
+    logger.info("validate: integrity holds (%s); quality %.3f (threshold %.2f)",
+                "; ".join(integrity.checked), score, threshold)
+    return {"score": score, "tables": {t.table: t.score for t in tables}}

@@ -1,0 +1,1 @@
+"""Data quality: pandera schemas, relationship and integrity checks, quality scores."""

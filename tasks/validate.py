@@ -1,0 +1,136 @@
+"""Quality tasks: judge staged partitions, check the warehouse, publish scores, emit breach events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from gridiron.quality.gate import (
+    IntegrityReport,
+    PartitionVerdict,
+    integrity_problems,
+    judge_partition,
+    warehouse_quality,
+)
+from gridiron.quality.report import markdown_summary
+from gridiron.quality.scoring import TableQuality
+from gridiron.storage import TableOutput, connect, migrate, record_quality, schema_version
+
+BREACH_EVENT = "gridiron.quality.breach"
+
+
+@task(name="known-ids", cache_policy=NO_CACHE)
+def known_ids(
+    warehouse: str, staged_teams: str | None, staged_games: list[str], replaced_seasons: list[int]
+) -> dict[str, list[int]]:
+    """The team and game ids the warehouse will hold once this run's passing partitions load.
+
+    A team list in this run replaces the stored one; a games partition replaces its season.
+    """
+    teams: set[int] = set()
+    games: set[int] = set()
+    with connect(warehouse) as con:
+        if schema_version(con) > 0:
+            if not staged_teams:
+                teams.update(row[0] for row in con.execute("SELECT team_id FROM teams").fetchall())
+            games.update(row[0] for row in con.execute(
+                "SELECT game_id FROM games WHERE NOT list_contains(?, season)", [replaced_seasons]).fetchall())
+    if staged_teams:
+        teams.update(pl.read_parquet(staged_teams, columns=["team_id"])["team_id"].to_list())
+    for path in staged_games:
+        games.update(pl.read_parquet(path, columns=["game_id"])["game_id"].to_list())
+    return {"team_id": sorted(teams), "game_id": sorted(games)}
+
+
+@task(name="judge-partition", cache_policy=NO_CACHE, task_run_name="judge-{key}")
+def judge_staged_partition(
+    key: str, outputs: list[TableOutput], known: dict[str, list[int]], max_null_percentage: float,
+    age_days: float | None, allowed_age_days: float | None,
+) -> PartitionVerdict:
+    frames = {output.table: pl.read_parquet(output.path) for output in outputs}
+    return judge_partition(
+        key, frames, max_null_percentage=max_null_percentage,
+        known_ids={name: pl.Series(ids, dtype=pl.Int64) for name, ids in known.items()},
+        age_days=age_days, allowed_age_days=allowed_age_days,
+    )
+
+
+@task(name="check-integrity", cache_policy=NO_CACHE)
+def check_integrity(warehouse: str) -> IntegrityReport:
+    with connect(warehouse) as con:
+        return integrity_problems(con)
+
+
+@task(name="assess-warehouse", cache_policy=NO_CACHE)
+def assess_warehouse(
+    warehouse: str, tables: list[str], max_null_percentage: float,
+    ages: dict[str, tuple[float | None, float | None]],
+) -> list[TableQuality]:
+    with connect(warehouse) as con:
+        return warehouse_quality(con, tables, max_null_percentage=max_null_percentage, ages=ages)
+
+
+@task(name="publish-quality", cache_policy=NO_CACHE)
+def publish_quality(stage: str, tables: list[TableQuality], score: float, threshold: float, extra: list[str]) -> None:
+    """Keyed artifacts: the UI keeps one history per key, so each run's report lands beside the last."""
+    create_table_artifact(
+        key=f"gridiron-quality-{stage}",
+        table=[{k: v for k, v in t.as_row().items() if k != "failed_checks"} | {"passed": t.score >= threshold}
+               for t in tables] + [{"table_name": "overall", "score": score, "passed": score >= threshold}],
+        description=f"gridiron data quality ({stage}): overall {score:.3f}, threshold {threshold:.2f}",
+    )
+    create_markdown_artifact(
+        key=f"gridiron-quality-{stage}-summary",
+        markdown=markdown_summary(stage, tables, score, threshold, extra),
+        description=f"gridiron data quality ({stage})",
+    )
+
+
+@task(name="emit-quality-breach", cache_policy=NO_CACHE)
+def emit_quality_breach(
+    table: str, severity: str, score: float, threshold: float, failed_checks: list[str], stage: str, run_id: str,
+) -> None:
+    """`gridiron.quality.breach`: table and severity as resource labels (automations filter on
+    labels), score, threshold and the failed checks in the payload."""
+    emit_event(
+        event=BREACH_EVENT,
+        resource={
+            "prefect.resource.id": f"gridiron.quality.{table}",
+            "prefect.resource.name": f"data quality of {table}",
+            "gridiron.table": table,
+            "gridiron.severity": severity,
+            "gridiron.stage": stage,
+        },
+        payload={"score": score, "threshold": threshold, "failed_checks": failed_checks, "run_id": run_id},
+    )
+
+
+@task(name="record-quality-reports", cache_policy=NO_CACHE)
+def record_quality_reports(warehouse: str, run_id: str, reports: list[dict[str, Any]]) -> None:
+    with connect(warehouse) as con:
+        migrate(con)
+        for report in reports:
+            record_quality(con, run_id, report["stage"], report["rows"], report["threshold"])
+
+
+@task(name="last-quality-report", cache_policy=NO_CACHE)
+def last_quality_report(warehouse: str, stage: str) -> list[TableQuality] | None:
+    """The tables of the most recent report of a stage, to carry over when nothing changed."""
+    with connect(warehouse) as con:
+        if schema_version(con) < 2:
+            return None
+        rows = con.execute(
+            "SELECT table_name, rows, completeness, validity, uniqueness, consistency, timeliness "
+            "FROM quality_reports WHERE stage = ? AND table_name <> 'overall' AND run_id = ("
+            "  SELECT run_id FROM quality_reports WHERE stage = ? ORDER BY created_at DESC LIMIT 1)",
+            [stage, stage],
+        ).fetchall()
+    if not rows:
+        return None
+    return [TableQuality(table=r[0], rows=r[1], completeness=r[2], validity=r[3], uniqueness=r[4],
+                         consistency=r[5], timeliness=r[6]) for r in rows]
