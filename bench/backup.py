@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -24,9 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import write_section  # noqa: E402
 from gridiron.storage import connect, content_checksums, create_backup, restore, verify_backup  # noqa: E402
 
-MARK_BEGIN, MARK_END = "<!-- bench:backup:begin -->", "<!-- bench:backup:end -->"
 
 
 def main() -> None:
@@ -66,7 +65,6 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [
-        MARK_BEGIN,
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         f"`.venv/bin/python bench/backup.py --repeat {args.repeat}`: the warehouse of the full bundled "
         f"snapshot ({warehouse_bytes / 1e6:.1f} MB DuckDB file after a checkpoint), median of {args.repeat}.",
@@ -81,18 +79,8 @@ def main() -> None:
         f"Backup size: {statistics.median(sizes) / 1e6:.1f} MB (Parquet, zstd) for a "
         f"{warehouse_bytes / 1e6:.1f} MB warehouse ({statistics.median(sizes) / warehouse_bytes:.0%}). "
         "A restore also backs up the warehouse it replaces, so its time includes one backup and verify.",
-        MARK_END,
     ]
-    table = "\n".join(lines)
-    print(table)
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text()
-    if MARK_BEGIN in text:
-        text = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), table, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n## Backup and recovery\n\n" + table + "\n"
-    path.write_text(text)
-
+    print(write_section("backup", "Backup and recovery", "\n".join(lines)))
 
 if __name__ == "__main__":
     main()

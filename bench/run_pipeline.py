@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -24,8 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 GRIDIRON = [str(Path(sys.executable).parent / "gridiron"), "run"]
-MARK_BEGIN, MARK_END = "<!-- bench:run_pipeline:begin -->", "<!-- bench:run_pipeline:end -->"
+
+
+from bench.report import write_section  # noqa: E402
 
 
 def timed_run(env: dict[str, str]) -> tuple[float, float]:
@@ -99,7 +101,6 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [
-        MARK_BEGIN,
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         f"`.venv/bin/python bench/run_pipeline.py --repeat {args.repeat}`: the whole `gridiron run` "
         "process on the full bundled snapshot (10 seasons, 38 partitions), median of "
@@ -116,17 +117,7 @@ def main() -> None:
                 f"| {server_kind} | {label} | {statistics.median(seconds):.1f} s | "
                 f"{min(seconds):.1f} - {max(seconds):.1f} s | {max(m for _, m in samples):.0f} MiB |"
             )
-    lines.append(MARK_END)
-    table = "\n".join(lines)
-    print(table)
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if MARK_BEGIN in text:
-        text = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), table, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n## Pipeline run (issue: foundation)\n\n" + table + "\n"
-    path.write_text(text)
-
+    print(write_section("run_pipeline", "Pipeline run (issue: foundation)", "\n".join(lines)))
 
 if __name__ == "__main__":
     main()

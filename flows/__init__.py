@@ -5,6 +5,7 @@ from flows.collect import collect
 from flows.load import load
 from flows.pipeline import ncaa_pipeline
 from flows.process import process
+from flows.train import train
 from flows.validate import validate
 
-__all__ = ["backup", "collect", "load", "ncaa_pipeline", "process", "restore_warehouse", "validate"]
+__all__ = ["backup", "collect", "load", "ncaa_pipeline", "process", "restore_warehouse", "train", "validate"]

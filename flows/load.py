@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig
-from gridiron.storage import FetchRecord, LoadReport, PartitionLoad, QuarantineRecord
+from gridiron.storage import FetchRecord, LoadReport, MartOutput, PartitionLoad, QuarantineRecord
 from tasks.load import check_warehouse, commit_changes, migrate_warehouse
 
 
@@ -16,17 +16,18 @@ def load(
     fetches: list[FetchRecord],
     run_id: str | None,
     quarantined: list[QuarantineRecord] | None = None,
+    marts: list[MartOutput] | None = None,
 ) -> LoadReport:
     logger = get_run_logger()
     warehouse = str(config.warehouse_path)
     applied = migrate_warehouse(warehouse)
     if applied:
         logger.info("load: schema migrated to version %d", applied[-1])
-    quarantined = quarantined or []
-    if not loads and not fetches and not quarantined:
+    quarantined, marts = quarantined or [], marts or []
+    if not loads and not fetches and not quarantined and not marts:
         logger.info("load: nothing changed, nothing loaded")
         return LoadReport(partitions=[], rows_by_table={})
-    report = commit_changes(warehouse, loads, fetches, run_id, quarantined)
+    report = commit_changes(warehouse, loads, fetches, run_id, quarantined, marts)
     if report.quarantined:
         logger.warning("load: kept %s in quarantine (raw_quarantine), not loaded", ", ".join(report.quarantined))
     if report.partitions:

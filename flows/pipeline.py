@@ -9,6 +9,7 @@ from flows.backup import backup
 from flows.collect import collect
 from flows.load import load
 from flows.process import process
+from flows.train import train
 from flows.validate import validate
 from gridiron.config import load_config
 from gridiron.quality.report import read_reports
@@ -24,8 +25,8 @@ class PartitionsFailed(RuntimeError):
 
 @flow(name="ncaa-pipeline")
 def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) -> dict:
-    """Collect, process (with the quality gate), load and validate college football data in the
-    DuckDB warehouse, then back it up.
+    """Collect, process (with the quality gate), train, load and validate college football data
+    in the DuckDB warehouse, then back it up.
 
     `full_refresh` refetches every partition and rebuilds every table; `config_path` overrides
     `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run.
@@ -43,16 +44,21 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             processed = process(config, collected, full_refresh, run.run_id)
             phase.records = processed["rows"]
 
+        with run.phase("train") as phase:
+            trained = train(config, collected, processed, run.run_id)
+            phase.records = sum(o.rows for o in trained["outputs"])
+
         rollback = RollbackPoint(warehouse, config.home)
         rollback.take()
         try:
             with run.phase("load") as phase:
                 report = load(config, processed["loads"], _fetch_records(collected), run.run_id,
-                              processed["quarantined"])
+                              processed["quarantined"], trained["outputs"])
                 phase.records = report.rows
             with run.phase("validate") as phase:
                 validated = validate(config, run.run_id, changed=bool(report.partitions))
-                phase.records = sum(1 for _ in validated["tables"])
+                phase.records = len(validated["tables"])
+            changed = bool(report.partitions or trained["outputs"])
         except BaseException as exc:
             undone = rollback.restore()
             logger.error(
@@ -65,7 +71,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             rollback.discard()
 
         with run.phase("backup") as phase:
-            saved = backup(config, run.run_id, changed=bool(report.partitions))
+            saved = backup(config, run.run_id, changed=changed)
             phase.records = 1 if saved.get("backup") else 0
 
         failures = {**collected.failed, **processed["failed"],
@@ -86,7 +92,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             "partitions_loaded": report.partitions, "rows_loaded": report.rows,
             "rows_by_table": report.rows_by_table, "warehouse": warehouse,
             "backup": saved.get("backup"), "quarantined": report.quarantined,
-            "quality": validated["score"],
+            "quality": validated["score"], "model": trained.get("champion"),
         }
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"

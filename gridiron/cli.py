@@ -24,6 +24,8 @@ commands:
   status                 what the warehouse holds and how the last runs went
   backup [--list]        back the warehouse up now (verified by a restore); --list shows
                          the backups a restore can use
+  backtest --season YYYY walk-forward backtest of the model on a season beside the baselines
+                         (home team, Elo, Vegas line); --json prints one JSON object
   restore --at TIME      bring the warehouse back to the latest verified backup at or before
                          TIME (ISO 8601, UTC; a date alone means the end of that day)
   help                   this text
@@ -63,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="what the warehouse holds, recent runs")
     backup = commands.add_parser("backup", help="back the warehouse up now, or list backups")
     backup.add_argument("--list", action="store_true", help="list the backups a restore can use")
+    backtest = commands.add_parser("backtest", help="walk-forward backtest of a season")
+    backtest.add_argument("--season", type=int, required=True)
+    backtest.add_argument("--json", action="store_true", help="print one JSON object")
     restore = commands.add_parser("restore", help="restore the warehouse to a point in time")
     restore.add_argument("--at", required=True, metavar="TIME", help="ISO 8601 time (UTC), e.g. 2026-11-27T06:00:00Z")
     commands.add_parser("help", help="show this help")
@@ -164,6 +169,90 @@ def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _season_frames(config: PipelineConfig, season: int):
+    """Games (all seasons up to `season`) and lines: the warehouse's, plus any season it lacks
+    read from the configured source (so a season only an external snapshot holds works too)."""
+    import polars as pl
+
+    from gridiron.sources import Partition, SourceError, make_source
+    from gridiron.storage import connect, schema_version
+    from gridiron.transforms import build_games, build_lines
+
+    games, lines = [], []
+    have: set[int] = set()
+    if config.warehouse_path.exists():
+        with connect(config.warehouse_path, read_only=True) as con:
+            if schema_version(con) > 0:
+                games.append(con.sql("SELECT * FROM games WHERE season <= ?", params=[season]).pl())
+                lines.append(con.sql("SELECT * FROM lines WHERE season <= ?", params=[season]).pl())
+                have = set(games[0]["season"].unique().to_list())
+    wanted = [s for s in range(min(config.start_year, season - 3), season + 1) if s not in have]
+    if wanted:
+        source = make_source(config)
+        try:
+            for year in wanted:
+                available = source.seasons_available("games")
+                if available is not None and year not in available:
+                    continue
+                games.append(build_games(source.fetch(Partition("games", year)).payload))
+                lines_available = source.seasons_available("lines")
+                if lines_available is None or year in lines_available:
+                    lines.append(build_lines(source.fetch(Partition("lines", year)).payload))
+        except SourceError as error:
+            raise CommandError(f"cannot read season {year} from {source.description}: {error}") from error
+        finally:
+            source.close()
+    games = [g.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC")) for g in games if g.height]
+    if not games or season not in set(pl.concat(games, how="vertical_relaxed")["season"].to_list()):
+        raise CommandError(f"season {season}: no games in the warehouse or the source")
+    return pl.concat(games, how="vertical_relaxed"), pl.concat([l for l in lines if l.height], how="vertical_relaxed") if lines else None
+
+
+def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
+    import json as json_module
+    from datetime import datetime, timezone
+
+    import polars as pl
+
+    from gridiron.model.features import build_game_features
+    from gridiron.model.backtest import backtest
+    from gridiron.storage import connect, migrate
+    from tasks.train import train_settings
+
+    settings = train_settings(config)
+    games, lines = _season_frames(config, args.season)
+    features = build_game_features(games, settings.features)
+    report = backtest(features, lines, args.season, settings.model, market=True)  # NotEnoughHistory says why
+    now = datetime.now(timezone.utc)
+    m = report.model
+    with connect(config.warehouse_path) as con:  # the table is stored with the model runs
+        migrate(con)
+        con.execute(
+            "INSERT OR REPLACE INTO model_runs (version, trained_at, backtest_season, games, su_accuracy, mae, "
+            "brier, log_loss, ats, is_promoted, decision, settings, metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, false, "
+            "'backtest only', ?, ?)",
+            [f"backtest-{args.season}-{now:%Y%m%dT%H%M%S}", now, args.season, report.games, m["su_accuracy"],
+             m["mae"], m["brier"], m["log_loss"], m["ats"], json_module.dumps(settings.as_dict(), default=str),
+             json_module.dumps(report.as_json())],
+        )
+    if args.json:
+        print(json_module.dumps(report.as_json()))
+        return 0
+    print(f"walk-forward backtest, season {args.season}, {report.games} FBS v FBS games")
+    print(f"{'':<22}{'straight up':>12}{'MAE':>8}{'Brier':>8}{'log loss':>10}{'ATS':>8}{'games':>7}")
+    rows = [("model", m)] + [(name, metrics) for name, metrics in report.baselines.items()]
+    for name, metrics in rows:
+        ats = f"{metrics['ats']:.3f}" if metrics.get("ats") is not None else "-"
+        print(f"{name:<22}{metrics['su_accuracy']:>12.3f}{metrics['mae']:>8.2f}{metrics['brier']:>8.3f}"
+              f"{metrics['log_loss']:>10.3f}{ats:>8}{metrics['games']:>7}")
+    if report.market:
+        m2 = report.market
+        print(f"\nwith the market feature set (betting lines as a feature; not the headline model):\n"
+              f"{'model + market':<22}{m2['su_accuracy']:>12.3f}{m2['mae']:>8.2f}{m2['brier']:>8.3f}"
+              f"{m2['log_loss']:>10.3f}{'-':>8}{m2['games']:>7}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -177,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         handler = {
             "run": cmd_run, "status": cmd_status, "backup": cmd_backup, "restore": cmd_restore,
+            "backtest": cmd_backtest,
         }[args.command]
         return handler(config, args)
     except ConfigError as error:

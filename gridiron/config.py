@@ -60,6 +60,24 @@ class SourceSettings(_Section):
     max_shrink_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
+class ModelConfig(_Section):
+    """Game-prediction settings (defaults tuned on the 2016-2018 seasons only)."""
+
+    enabled: bool = True
+    elo_k: Annotated[float, Field(gt=0)] = 25.0
+    elo_home_advantage: Annotated[float, Field(ge=0)] = 55.0
+    elo_regression: Annotated[float, Field(ge=0, le=1)] = 0.33
+    rating_half_life_days: Annotated[float, Field(gt=0)] = 150.0
+    rating_alpha: Annotated[float, Field(gt=0)] = 0.5
+    margin_alpha: Annotated[float, Field(gt=0)] = 10.0
+    probability_c: Annotated[float, Field(gt=0)] = 0.1
+    # a challenger is promoted unless worse than the champion by more than these on the latest
+    # complete season's backtest
+    tolerance_brier: Annotated[float, Field(ge=0)] = 0.002
+    tolerance_mae: Annotated[float, Field(ge=0)] = 0.15
+    tolerance_accuracy: Annotated[float, Field(ge=0)] = 0.01
+
+
 class StorageSettings(_Section):
     """Where generated data lives (all of it under `home`)."""
 
@@ -102,6 +120,7 @@ class PipelineConfig(_Section):
     # the project's own
     source: SourceSettings = Field(default_factory=SourceSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    model: ModelConfig = Field(default_factory=ModelConfig)
 
     # Secrets come from the environment only; excluded from dumps and reprs.
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)

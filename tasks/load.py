@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from gridiron.storage import (
     FetchRecord,
     LoadReport,
+    MartOutput,
     PartitionLoad,
     QuarantineRecord,
     check_queries,
@@ -31,6 +32,7 @@ def migrate_warehouse(warehouse: str) -> list[int]:
 def commit_changes(
     warehouse: str, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None,
     quarantined: list[QuarantineRecord],
+    marts: list[MartOutput],
 ) -> LoadReport:
     logger = get_run_logger()
 
@@ -38,7 +40,7 @@ def commit_changes(
         logger.debug("load: %s -> %s, %d rows (not committed yet)", key, table, rows)
 
     with connect(warehouse) as con:
-        return commit_partitions(con, loads, fetches, run_id, progress, quarantined)
+        return commit_partitions(con, loads, fetches, run_id, progress, quarantined, marts)
 
 
 @task(name="check-warehouse", cache_policy=NO_CACHE)

@@ -77,3 +77,26 @@ def test_failed_run_exits_1_with_one_line(config_file, fake_cfbd, monkeypatch, c
     assert main(["--config", str(config_file), "run"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("gridiron: run failed: CFBD API key is missing or invalid (HTTP 401")
+
+
+def test_backtest_json_reads_the_source_when_the_warehouse_lacks_the_seasons(tmp_path):
+    import json
+
+    done = gridiron("backtest", "--season", "2023", "--json", env={"GRIDIRON_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["season"] == 2023 and report["games"] == 792
+    assert set(report["model"]) >= {"su_accuracy", "mae", "brier", "log_loss", "ats"}
+    assert set(report["baselines"]) >= {"home", "elo", "vegas"} and "market" in report
+    assert 0.65 < report["model"]["su_accuracy"] < 0.8  # accuracies are fractions
+    stored = subprocess.run(
+        [sys.executable, "-c", "import duckdb,sys; c=duckdb.connect(sys.argv[1], read_only=True); "
+         "print(c.execute(\"select backtest_season, decision from model_runs\").fetchall())",
+         str(tmp_path / "gridiron.duckdb")], capture_output=True, text=True)
+    assert stored.stdout.strip() == "[(2023, 'backtest only')]"
+
+
+def test_backtest_of_a_season_nobody_has_is_one_line(tmp_path):
+    done = gridiron("backtest", "--season", "2031", env={"GRIDIRON_HOME": str(tmp_path)})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "gridiron: backtest failed: season 2031: no games in the warehouse or the source"

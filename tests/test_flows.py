@@ -59,7 +59,7 @@ def test_first_run_builds_the_warehouse_from_real_data(config_file):
     assert run[0][:3] == ("completed", 7, result["rows_loaded"]) and run[0][3] > 50
     phases = query(config_file, "SELECT phase, status, records FROM pipeline_run_phases ORDER BY started_at")
     assert [(p, s) for p, s, _ in phases] == [
-        ("collect", "completed"), ("process", "completed"), ("load", "completed"),
+        ("collect", "completed"), ("process", "completed"), ("train", "completed"), ("load", "completed"),
         ("validate", "completed"), ("backup", "completed")]
     assert phases[0][2] == sum(r for (r,) in query(config_file, "SELECT rows FROM raw_manifest"))
 
@@ -73,7 +73,7 @@ def test_rerun_without_change_loads_nothing(config_file):
     assert query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1") == loaded_at
     assert staged_files(config_file) == files
     runs = query(config_file, "SELECT partitions_changed, records_processed, records_loaded FROM pipeline_runs ORDER BY started_at")
-    assert runs[0][0] == 7 and runs[0][1] == runs[0][2] > 20_000
+    assert runs[0][0] == 7 and runs[0][1] > 20_000 and runs[0][2] > runs[0][1]  # + trained marts
     assert runs[1] == (0, 0, 0)
 
 
@@ -83,7 +83,9 @@ def test_one_changed_game_reprocesses_only_its_partition(config_file, small_snap
     change_score(small_snapshot, 401551789, 35)
     result = ncaa_pipeline(config_path=str(config_file))
     assert result["partitions_loaded"] == ["games/2023"]
-    assert result["rows_by_table"] == {"games": 3734, "standings": 703}
+    staging = {t: n for t, n in result["rows_by_table"].items() if t not in ("game_features", "predictions", "model_runs")}
+    assert staging == {"games": 3734, "standings": 703}
+    assert result["rows_by_table"]["model_runs"] == 1  # a changed game retrains
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(35,)]
     assert query(config_file, "SELECT points_for FROM standings WHERE season = 2023 AND team_id = 130") == [(539,)]
     after = dict(query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1"))
@@ -244,3 +246,19 @@ def test_reprocessing_without_api_calls_restores_payloads_and_their_dependencies
     assert result["partitions_loaded"] == ["stats_season/2023"]
     assert len(fake_cfbd.requests) == calls  # no API call
     assert query(config_file, "SELECT count(*), count(DISTINCT team_id) FROM team_season_stats") == expected == [(8376, 133)]
+
+
+def test_too_little_history_to_train_still_loads_the_data(tmp_path, small_snapshot):
+    cfg = write_config(tmp_path / "one.yaml", start_year=2023, end_year=2023,
+                       source={"snapshot_dir": str(small_snapshot)}, storage={"home": str(tmp_path / "home")})
+    result = ncaa_pipeline(config_path=str(cfg))
+    assert result["model"] is None and "model_runs" not in result["rows_by_table"]
+    assert query(cfg, "SELECT count(*) FROM games") == [(3734,)]
+
+
+def test_an_unchanged_rerun_does_not_retrain(config_file):
+    first = ncaa_pipeline(config_path=str(config_file))
+    assert first["model"] and first["rows_by_table"]["predictions"] > 0
+    again = ncaa_pipeline(config_path=str(config_file))
+    assert again["rows_by_table"] == {} and again["model"] is None
+    assert query(config_file, "SELECT count(*) FROM model_runs") == [(1,)]

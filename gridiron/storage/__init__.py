@@ -18,6 +18,7 @@ from gridiron.storage.warehouse import (
     FetchRecord,
     LoadError,
     LoadReport,
+    MartOutput,
     PartitionLoad,
     QuarantineRecord,
     TableOutput,
@@ -38,7 +39,7 @@ from gridiron.storage.warehouse import (
 __all__ = [
     "BackupError", "BackupInfo", "RollbackPoint", "apply_retention", "create_backup",
     "list_backups", "parse_point_in_time", "restore", "verify_backup",
-    "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "PartitionLoad", "QuarantineRecord", "record_quality",
+    "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "MartOutput", "PartitionLoad", "QuarantineRecord", "record_quality",
     "StagingArea", "TableOutput", "check_queries", "commit_partitions", "connect", "content_checksums",
     "last_calls_remaining", "migrate", "read_manifest", "read_raw_payload", "record_run",
     "schema_version", "table_counts",

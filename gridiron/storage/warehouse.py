@@ -50,6 +50,15 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("conferences", None, ("conference_id",)),
     )
 }
+# marts the train phase writes whole (or per model version), committed with the run's partitions
+MARTS: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec("game_features", None, ("game_id",)),
+        TableSpec("predictions", "model_version", ("game_id", "model_version")),
+        TableSpec("model_runs", "version", ("version",)),
+    )
+}
 
 _TEAM_SIDE = """
     {side}_id BIGINT NOT NULL, {side}_team VARCHAR, {side}_conference VARCHAR,
@@ -139,6 +148,26 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             threshold DOUBLE NOT NULL, passed BOOLEAN NOT NULL, failed_checks VARCHAR,
             PRIMARY KEY (run_id, stage, table_name))""",
     ]),
+    (3, "train: game features, predictions, model runs", [
+        """CREATE TABLE game_features (
+            game_id BIGINT PRIMARY KEY, season INTEGER NOT NULL, week INTEGER, season_type VARCHAR,
+            start_date TIMESTAMPTZ, slate INTEGER, slate_start DATE, home_id BIGINT, away_id BIGINT,
+            is_fbs_game BOOLEAN, home_elo DOUBLE, away_elo DOUBLE, elo_diff DOUBLE, elo_prob DOUBLE,
+            home_rating DOUBLE, away_rating DOUBLE, rating_diff DOUBLE, rating_margin DOUBLE,
+            form_diff DOUBLE, home_rest DOUBLE, away_rest DOUBLE, rest_diff DOUBLE,
+            home_games INTEGER, away_games INTEGER, is_neutral DOUBLE, is_conference_game DOUBLE,
+            is_postseason DOUBLE, home_is_fbs DOUBLE, away_is_fbs DOUBLE, has_result BOOLEAN)""",
+        """CREATE TABLE predictions (
+            game_id BIGINT NOT NULL, model_version VARCHAR NOT NULL, home_win_prob DOUBLE NOT NULL,
+            predicted_margin DOUBLE NOT NULL, generated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (game_id, model_version))""",
+        """CREATE TABLE model_runs (
+            version VARCHAR PRIMARY KEY, trained_at TIMESTAMPTZ NOT NULL, run_id VARCHAR,
+            first_season INTEGER, last_season INTEGER, backtest_season INTEGER, games INTEGER,
+            su_accuracy DOUBLE, mae DOUBLE, brier DOUBLE, log_loss DOUBLE, ats DOUBLE,
+            is_promoted BOOLEAN NOT NULL, decision VARCHAR, settings VARCHAR, metrics VARCHAR,
+            train_signature VARCHAR)""",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -148,6 +177,17 @@ class TableOutput:
     table: str
     path: str
     rows: int
+
+
+@dataclass
+class MartOutput:
+    """A mart table's rows from the train phase: the whole table, or the rows of one `key`
+    (a model version) when the table is keyed."""
+
+    table: str
+    path: str
+    rows: int
+    key: str | None = None
 
 
 @dataclass
@@ -209,12 +249,14 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, and a following
+    # `con.sql(...)` on the connection then refuses to run
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
@@ -316,6 +358,7 @@ def commit_partitions(
     run_id: str | None,
     progress: Callable[[str, str, int], None] | None = None,
     quarantined: Sequence[QuarantineRecord] = (),
+    marts: Sequence[MartOutput] = (),
 ) -> LoadReport:
     """Replace the changed partitions' rows, manifest entries and payloads in one transaction.
 
@@ -351,6 +394,14 @@ def commit_partitions(
                     json.dumps({o.table: o.rows for o in load.outputs}, sort_keys=True),
                 ],
             )
+        for mart in marts:
+            spec = MARTS[mart.table]
+            if spec.partition_column is None:
+                con.execute(f"DELETE FROM {spec.name}")
+            else:
+                con.execute(f"DELETE FROM {spec.name} WHERE {spec.partition_column} = ?", [mart.key])
+            con.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM read_parquet(?)", [mart.path])
+            rows_by_table[mart.table] = rows_by_table.get(mart.table, 0) + mart.rows
         for record in quarantined:
             con.execute(
                 "INSERT OR REPLACE INTO raw_quarantine VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,197 @@
+"""Models and the honest walk-forward backtest.
+
+Models (scikit-learn pipelines over `FEATURES`): a ridge regression for the home margin and a
+logistic regression for the home win probability (a proper, calibrated probability model).
+
+Walk-forward: for each slate (week) of a season in order, both models are fitted on every game with
+a result from earlier slates (FBS-involved games, after a burn-in season whose features are cold)
+and predict that slate. Metrics are taken on FBS v FBS games: straight-up accuracy, MAE of the
+margin, Brier score, log loss, and against the spread where lines exist; beside them the
+baselines: the home team always wins, our Elo alone, and the Vegas line (the median closing spread
+across providers, which absorbs the occasional wrong provider row).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from gridiron.model.features import FEATURES
+
+class NotEnoughHistory(ValueError):
+    """Too few earlier games to fit or judge a model honestly."""
+
+
+VEGAS_SIGMA = 15.0  # points: the spread of margins around the line, to turn a spread into a probability
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    features: tuple[str, ...] = FEATURES
+    margin_alpha: float = 10.0
+    prob_c: float = 0.1
+    burn_in_seasons: int = 1  # the first season(s) of data only warm the features up
+
+
+@dataclass
+class Models:
+    margin: Pipeline
+    prob: Pipeline
+    features: tuple[str, ...]
+
+    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        x = frame.select(self.features).to_numpy()
+        return frame.select("game_id").with_columns(
+            predicted_margin=pl.Series(self.margin.predict(x)),
+            home_win_prob=pl.Series(self.prob.predict_proba(x)[:, 1]),
+        )
+
+
+def training_rows(features: pl.DataFrame, settings: ModelSettings) -> pl.DataFrame:
+    first = features["season"].min() + settings.burn_in_seasons
+    return features.filter(
+        pl.col("has_result") & (pl.col("season") >= first)
+        & ((pl.col("home_is_fbs") > 0) | (pl.col("away_is_fbs") > 0))
+    )
+
+
+def fit_models(train: pl.DataFrame, settings: ModelSettings) -> Models:
+    x = train.select(settings.features).to_numpy()
+    margin = make_pipeline(StandardScaler(), Ridge(alpha=settings.margin_alpha)).fit(x, train["margin"].to_numpy())
+    decided = train.filter(pl.col("margin") != 0)
+    prob = make_pipeline(StandardScaler(), LogisticRegression(C=settings.prob_c, max_iter=1000)).fit(
+        decided.select(settings.features).to_numpy(), (decided["margin"] > 0).to_numpy()
+    )
+    return Models(margin=margin, prob=prob, features=settings.features)
+
+
+def walk_forward(features: pl.DataFrame, season: int, settings: ModelSettings | None = None) -> pl.DataFrame:
+    """Out-of-sample predictions for every game of `season` with a result, slate by slate."""
+    settings = settings or ModelSettings()
+    pool = training_rows(features, settings)
+    target = features.filter((pl.col("season") == season) & pl.col("has_result"))
+    if target.is_empty():
+        raise NotEnoughHistory(f"season {season} has no games with results to backtest")
+    parts = []
+    for slate in sorted(target["slate"].unique().to_list()):
+        train = pool.filter(pl.col("slate") < slate)
+        if train.height < 200:
+            continue  # too little history before this slate to fit anything honest
+        models = fit_models(train, settings)
+        parts.append(models.predict(target.filter(pl.col("slate") == slate)))
+    if not parts:
+        raise NotEnoughHistory(
+            f"season {season}: not enough earlier games to train on (the first "
+            f"{settings.burn_in_seasons} season(s) of data only warm the ratings up)"
+        )
+    return target.join(pl.concat(parts), on="game_id")
+
+
+MARKET_FEATURES = FEATURES + ("market_margin", "has_market")
+
+
+def add_market(features: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
+    """The optional market feature set: the median closing spread as a margin where a line exists
+    (our rating margin where none does, with a flag). Reported apart from the headline model."""
+    return features.join(vegas_lines(lines), on="game_id", how="left").with_columns(
+        market_margin=pl.coalesce(-pl.col("vegas_spread"), pl.col("rating_margin")),
+        has_market=pl.col("vegas_spread").is_not_null().cast(pl.Float64),
+    ).drop("vegas_spread")
+
+
+def vegas_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """The median closing spread per game (home side; negative = home favoured)."""
+    return lines.filter(pl.col("spread").is_not_null()).group_by("game_id").agg(vegas_spread=pl.col("spread").median())
+
+
+def _metrics(margin: np.ndarray, predicted: np.ndarray, prob: np.ndarray, spread: np.ndarray | None = None) -> dict:
+    decided = margin != 0
+    won = (margin > 0).astype(float)
+    p = np.clip(prob, 1e-6, 1 - 1e-6)
+    metrics = {
+        "games": int(len(margin)),
+        "su_accuracy": float(np.mean((predicted[decided] > 0) == (margin[decided] > 0))) if decided.any() else math.nan,
+        "mae": float(np.mean(np.abs(predicted - margin))),
+        "brier": float(np.mean((prob[decided] - won[decided]) ** 2)),
+        "log_loss": float(-np.mean(won[decided] * np.log(p[decided]) + (1 - won[decided]) * np.log(1 - p[decided]))),
+        "ats": None,
+    }
+    if spread is not None:
+        has = ~np.isnan(spread)
+        cover = margin[has] + spread[has]  # > 0: home covered
+        pick_home = predicted[has] + spread[has] > 0
+        graded = cover != 0
+        if graded.any():
+            metrics["ats"] = float(np.mean(pick_home[graded] == (cover[graded] > 0)))
+            metrics["ats_games"] = int(graded.sum())
+    return metrics
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
+@dataclass
+class BacktestReport:
+    season: int
+    games: int
+    model: dict
+    baselines: dict[str, dict] = field(default_factory=dict)
+    market: dict | None = None  # the model with the market feature set: never the headline
+
+    def as_json(self) -> dict:
+        data = {"season": self.season, "games": self.games, "model": self.model, "baselines": self.baselines}
+        if self.market is not None:
+            data["market"] = self.market
+        return data
+
+
+def evaluate(predictions: pl.DataFrame, lines: pl.DataFrame | None, season: int, train_home_rate: float, train_home_margin: float) -> BacktestReport:
+    """Metrics of the model and the baselines on the FBS v FBS games of a backtested season."""
+    fbs = predictions.filter(pl.col("is_fbs_game"))
+    if lines is not None and not lines.is_empty():
+        fbs = fbs.join(vegas_lines(lines), on="game_id", how="left")
+    else:
+        fbs = fbs.with_columns(vegas_spread=pl.lit(None, pl.Float64))
+    margin = fbs["margin"].to_numpy()
+    spread = fbs["vegas_spread"].fill_null(np.nan).to_numpy().astype(float)
+    model = _metrics(margin, fbs["predicted_margin"].to_numpy(), fbs["home_win_prob"].to_numpy(), spread)
+    n = len(margin)
+    baselines = {
+        "home": _metrics(margin, np.full(n, max(train_home_margin, 0.01)), np.full(n, train_home_rate)),
+        "elo": _metrics(margin, fbs["elo_diff"].to_numpy(), fbs["elo_prob"].to_numpy(), spread),
+    }
+    has = ~np.isnan(spread)
+    if has.any():
+        vegas_margin = -spread[has]
+        baselines["vegas"] = _metrics(margin[has], vegas_margin, _normal_cdf(vegas_margin / VEGAS_SIGMA))
+        baselines["vegas"]["note"] = "games with a closing line only"
+        baselines["model_on_vegas_games"] = _metrics(
+            margin[has], fbs["predicted_margin"].to_numpy()[has], fbs["home_win_prob"].to_numpy()[has])
+    return BacktestReport(season=season, games=n, model=model, baselines=baselines)
+
+
+def backtest(
+    features: pl.DataFrame, lines: pl.DataFrame | None, season: int, settings: ModelSettings | None = None,
+    *, market: bool = False,
+) -> BacktestReport:
+    """The headline backtest (no betting information); with `market`, also the model with the
+    market feature set, in `report.market`."""
+    settings = settings or ModelSettings()
+    predictions = walk_forward(features, season, settings)
+    before = training_rows(features, settings).filter(pl.col("season") < season)
+    home_rate = float((before["margin"] > 0).mean()) if before.height else 0.5
+    home_margin = float(before["margin"].mean()) if before.height else 0.0
+    report = evaluate(predictions, lines, season, home_rate, home_margin)
+    if market and lines is not None and not lines.is_empty():
+        with_market = walk_forward(add_market(features, lines), season, replace(settings, features=MARKET_FEATURES))
+        fbs = with_market.filter(pl.col("is_fbs_game"))
+        report.market = _metrics(fbs["margin"].to_numpy(), fbs["predicted_margin"].to_numpy(),
+                                 fbs["home_win_prob"].to_numpy())
+    return report

@@ -1,0 +1,168 @@
+"""`game_features`: one row per game, built only from what was known before kickoff.
+
+Games are grouped into weekly *slates* (the calendar week of kickoff, Monday to Sunday in US time).
+Every feature of a slate's games comes from games that finished before the slate began: results
+inside the slate or after it never reach it, so there is no leakage by construction. Within the
+loop, after a slate's features are taken, its results update the running state.
+
+Features per game (home minus away where it is a difference):
+- Elo: pre-game ratings, the Elo home win probability and point spread (see `elo.py`);
+- opponent-adjusted ratings: a ridge fit of margins on team (+1 home, -1 away), division and home
+  field columns over earlier games, weighted by recency (half-life in days), margins capped;
+- form (mean margin of the last games), rest days, games played this season;
+- context: neutral site, conference game, postseason, FBS on each side.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+from sklearn.linear_model import Ridge
+
+from gridiron.model import elo
+
+DIVISIONS = ("fbs", "fcs", "ii", "iii", "other")
+FEATURES = (
+    "elo_diff", "elo_prob", "rating_margin", "rating_diff", "form_diff", "rest_diff",
+    "home_rest", "away_rest", "is_neutral", "is_conference_game", "is_postseason",
+    "home_is_fbs", "away_is_fbs", "home_games", "away_games",
+)
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    elo: elo.EloSettings = field(default_factory=elo.EloSettings)
+    ridge_alpha: float = 0.5
+    half_life_days: float = 150.0  # tuned on 2016-2018 only (see BENCHMARKS.md)
+    lookback_days: float = 800.0
+    margin_cap: float = 35.0
+    form_games: int = 3
+    max_rest_days: int = 21
+
+
+def _division(value: str | None) -> str:
+    return value if value in DIVISIONS else "other"
+
+
+def add_slates(games: pl.DataFrame) -> pl.DataFrame:
+    """Slate = the Monday-to-Sunday week of kickoff in US time (UTC-6 puts late Saturday night
+    games on Saturday); `slate_start` is that Monday, `slate` its order."""
+    local = pl.col("start_date").dt.replace_time_zone(None) - pl.duration(hours=6)
+    with_start = games.filter(pl.col("start_date").is_not_null()).with_columns(
+        slate_start=(local.dt.truncate("1w")).dt.date()
+    )
+    order = with_start.select("slate_start").unique().sort("slate_start").with_row_index("slate")
+    return with_start.join(order, on="slate_start").with_columns(pl.col("slate").cast(pl.Int32))
+
+
+def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: FeatureSettings) -> tuple[dict[int, float], float]:
+    """Ridge ratings from earlier games: {team: rating in points}, and the home-field edge."""
+    age = as_of_days - history["day"]
+    keep = (age > 0) & (age <= settings.lookback_days)
+    if keep.sum() < 50:
+        return {}, 2.5
+    home, away = history["home"][keep], history["away"][keep]
+    margin = np.clip(history["margin"][keep], -settings.margin_cap, settings.margin_cap)
+    weights = 0.5 ** (age[keep] / settings.half_life_days)
+    teams = np.unique(np.concatenate([home, away]))
+    index = {team: i for i, team in enumerate(teams)}
+    n, t, d = len(home), len(teams), len(DIVISIONS)
+    rows = np.repeat(np.arange(n), 5)
+    hcol = np.fromiter((index[x] for x in home), int, n)
+    acol = np.fromiter((index[x] for x in away), int, n)
+    cols = np.column_stack([hcol, acol, t + history["home_div"][keep], t + history["away_div"][keep],
+                            np.full(n, t + d)]).ravel()
+    values = np.column_stack([np.ones(n), -np.ones(n), np.ones(n), -np.ones(n),
+                              (~history["neutral"][keep]).astype(float)]).ravel()
+    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, t + d + 1))
+    model = Ridge(alpha=settings.ridge_alpha, fit_intercept=False).fit(matrix, margin, sample_weight=weights)
+    coef = model.coef_
+    team_division = {}
+    for team, div in zip(np.concatenate([home, away]), np.concatenate([history["home_div"][keep], history["away_div"][keep]])):
+        team_division[team] = div
+    ratings = {int(team): float(coef[i] + coef[t + team_division[team]]) for team, i in index.items()}
+    return ratings, float(coef[t + d])
+
+
+def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None) -> pl.DataFrame:
+    """One row per game with a kickoff time (played or not), features from earlier games only."""
+    settings = settings or FeatureSettings()
+    frame = add_slates(games).sort("start_date", "game_id")
+    epoch = frame["start_date"].min()
+    frame = frame.with_columns(day=((pl.col("start_date") - epoch).dt.total_seconds() / 86400.0))
+    division_index = {d: i for i, d in enumerate(DIVISIONS)}
+
+    state = elo.EloState()
+    history: dict[str, list] = {k: [] for k in ("home", "away", "margin", "day", "neutral", "home_div", "away_div")}
+    last_played: dict[int, float] = {}
+    recent: dict[int, deque] = defaultdict(lambda: deque(maxlen=settings.form_games))
+    season_games: dict[tuple[int, int], int] = defaultdict(int)
+    out: list[dict] = []
+
+    for _, slate in frame.group_by("slate", maintain_order=True):
+        slate_day = float(slate["day"].min())
+        arrays = {k: np.asarray(v) for k, v in history.items()}
+        ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if history["home"] else ({}, 2.5)
+        rows = slate.to_dicts()
+        season = rows[0]["season"]
+        elo.start_season(state, season, settings.elo)
+        for row in rows:
+            home, away = row["home_id"], row["away_id"]
+            hdiv, adiv = _division(row["home_classification"]), _division(row["away_classification"])
+            neutral = bool(row["is_neutral_site"])
+            h_elo, a_elo, elo_prob = elo.pregame(state, home, away, row["home_classification"],
+                                                 row["away_classification"], neutral, settings.elo)
+            hfa = 0.0 if neutral else settings.elo.hfa
+            h_rating = ratings.get(home, 0.0)
+            a_rating = ratings.get(away, 0.0)
+            rest = [min(settings.max_rest_days, slate_day - last_played[t]) if t in last_played else settings.max_rest_days
+                    for t in (home, away)]
+            form = [float(np.mean(recent[t])) if recent[t] else 0.0 for t in (home, away)]
+            has_result = bool(row["has_result"])
+            margin = row["home_points"] - row["away_points"] if has_result else None
+            out.append({
+                "game_id": row["game_id"], "season": season, "week": row["week"],
+                "season_type": row["season_type"], "start_date": row["start_date"],
+                "slate": row["slate"], "slate_start": row["slate_start"],
+                "home_id": home, "away_id": away,
+                "is_fbs_game": hdiv == "fbs" and adiv == "fbs",
+                "home_elo": h_elo, "away_elo": a_elo,
+                "elo_diff": (h_elo - a_elo + hfa) * settings.elo.points_per_elo, "elo_prob": elo_prob,
+                "home_rating": h_rating, "away_rating": a_rating, "rating_diff": h_rating - a_rating,
+                "rating_margin": h_rating - a_rating + (0.0 if neutral else rating_hfa),
+                "form_diff": form[0] - form[1], "home_rest": rest[0], "away_rest": rest[1],
+                "rest_diff": rest[0] - rest[1],
+                "home_games": season_games[(home, season)], "away_games": season_games[(away, season)],
+                "is_neutral": float(neutral), "is_conference_game": float(bool(row["is_conference_game"])),
+                "is_postseason": float("postseason" in (row["season_type"] or "")),
+                "home_is_fbs": float(hdiv == "fbs"), "away_is_fbs": float(adiv == "fbs"),
+                "has_result": has_result, "margin": margin,
+                "home_win": None if margin is None else float(margin > 0) if margin != 0 else 0.5,
+            })
+        # the slate is over: its results update the state the next slate sees
+        for row in rows:
+            if not row["has_result"]:
+                continue
+            home, away = row["home_id"], row["away_id"]
+            margin = row["home_points"] - row["away_points"]
+            elo.update(state, home, away, row["home_points"], row["away_points"], bool(row["is_neutral_site"]),
+                       settings.elo, row["home_classification"], row["away_classification"])
+            history["home"].append(home)
+            history["away"].append(away)
+            history["margin"].append(float(margin))
+            history["day"].append(float(row["day"]))
+            history["neutral"].append(bool(row["is_neutral_site"]))
+            history["home_div"].append(division_index[_division(row["home_classification"])])
+            history["away_div"].append(division_index[_division(row["away_classification"])])
+            for team, signed in ((home, margin), (away, -margin)):
+                last_played[team] = float(row["day"])
+                recent[team].append(max(-settings.margin_cap, min(settings.margin_cap, signed)))
+                season_games[(team, row["season"])] += 1
+    return pl.DataFrame(out, infer_schema_length=None).with_columns(
+        pl.col("margin").cast(pl.Float64), pl.col("home_win").cast(pl.Float64)
+    )

@@ -1,0 +1,114 @@
+"""Model files under `GRIDIRON_HOME/models/`: versioned, described, and a champion.
+
+`models/<version>/model.pkl` holds the fitted pipelines; `models/<version>/card.json` says what they
+are: training window, features, settings, backtest metrics, library versions, input signature.
+`models/champion.json` names the version that predicts. A challenger becomes champion only if its
+backtest on the latest complete season is not worse than the champion's beyond the tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import platform
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy
+import polars
+import sklearn
+
+from gridiron.model.backtest import Models
+
+
+class ModelCompatibilityError(RuntimeError):
+    """A model file written by other library versions: retrain rather than trust it."""
+
+
+def library_versions() -> dict[str, str]:
+    return {"scikit-learn": sklearn.__version__, "numpy": numpy.__version__,
+            "polars": polars.__version__, "python": platform.python_version()}
+
+
+@dataclass
+class ModelCard:
+    version: str
+    trained_at: str
+    training_seasons: list[int]
+    features: list[str]
+    settings: dict[str, Any]
+    backtests: dict[str, dict]  # season -> {"model": metrics, "baselines": {...}}
+    train_signature: str
+    libraries: dict[str, str] = field(default_factory=library_versions)
+
+    def metrics(self, season: int) -> dict | None:
+        entry = self.backtests.get(str(season))
+        return entry["model"] if entry else None
+
+
+def save_model(models_dir: str | Path, models: Models, card: ModelCard) -> Path:
+    """Write the model and its card under a temporary name, then rename (never half a model)."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / card.version
+    staging = Path(tempfile.mkdtemp(prefix=f".{card.version}.", dir=models_dir))
+    try:
+        (staging / "model.pkl").write_bytes(pickle.dumps(models))
+        (staging / "card.json").write_text(json.dumps(asdict(card), indent=2, sort_keys=True))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def read_card(models_dir: str | Path, version: str) -> ModelCard:
+    return ModelCard(**json.loads((Path(models_dir) / version / "card.json").read_text()))
+
+
+def load_model(models_dir: str | Path, version: str) -> tuple[Models, ModelCard]:
+    card = read_card(models_dir, version)
+    written = card.libraries.get("scikit-learn")
+    if written != sklearn.__version__:
+        raise ModelCompatibilityError(
+            f"model {version} was written by scikit-learn {written}; this is {sklearn.__version__}: "
+            "its pickled pipelines may not load or may predict differently; retrain it (the next "
+            "`gridiron run` does, or `gridiron run --full-refresh`)"
+        )
+    return pickle.loads((Path(models_dir) / version / "model.pkl").read_bytes()), card
+
+
+def champion_version(models_dir: str | Path) -> str | None:
+    pointer = Path(models_dir) / "champion.json"
+    if not pointer.exists():
+        return None
+    return json.loads(pointer.read_text())["version"]
+
+
+def set_champion(models_dir: str | Path, version: str) -> None:
+    pointer = Path(models_dir) / "champion.json"
+    temporary = pointer.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"version": version}))
+    os.replace(temporary, pointer)
+
+
+def promotion_decision(challenger: dict, champion: dict | None, tolerance: dict[str, float]) -> tuple[bool, str]:
+    """Promote unless the challenger is worse than the champion beyond the tolerance on a metric
+    (Brier and MAE: lower is better; straight-up accuracy: higher is better)."""
+    if champion is None:
+        return True, "no champion yet"
+    worse = []
+    for metric, allowed in tolerance.items():
+        ours, theirs = challenger[metric], champion[metric]
+        delta = (theirs - ours) if metric == "su_accuracy" else (ours - theirs)
+        if delta > allowed:
+            worse.append(f"{metric} {ours:.4f} vs champion {theirs:.4f} (tolerance {allowed})")
+    if worse:
+        return False, "worse than the champion: " + "; ".join(worse)
+    return True, "not worse than the champion beyond the tolerance"

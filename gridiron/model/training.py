@@ -1,0 +1,174 @@
+"""The train phase's work: features, backtest, final fit, champion/challenger, predictions.
+
+`train` takes every game and line the warehouse will hold once the run loads, and returns the
+frames the load commits (`game_features`, `predictions`, `model_runs`) with the decision taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import resources
+
+import polars as pl
+
+from gridiron.model.backtest import (
+    BacktestReport,
+    ModelSettings,
+    NotEnoughHistory,
+    backtest,
+    fit_models,
+    training_rows,
+)
+from gridiron.model.elo import EloSettings
+from gridiron.model.features import FeatureSettings, build_game_features
+from gridiron.model.registry import (
+    ModelCard,
+    ModelCompatibilityError,
+    champion_version,
+    load_model,
+    promotion_decision,
+    read_card,
+    save_model,
+    set_champion,
+)
+from gridiron.planning import current_season, is_season_complete
+
+log = logging.getLogger(__name__)
+OUTCOME_COLUMNS = ("margin", "home_win")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    features: FeatureSettings = FeatureSettings()
+    model: ModelSettings = ModelSettings()
+    tolerance: tuple[tuple[str, float], ...] = (("brier", 0.002), ("mae", 0.15), ("su_accuracy", 0.01))
+
+    def as_dict(self) -> dict:
+        return {"features": asdict(self.features), "model": asdict(self.model), "tolerance": dict(self.tolerance)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> TrainSettings:
+        features = dict(data["features"])
+        features["elo"] = EloSettings(**features["elo"])
+        model = dict(data["model"])
+        model["features"] = tuple(model["features"])
+        return cls(FeatureSettings(**features), ModelSettings(**model), tuple(data["tolerance"].items()))
+
+
+def code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    package = resources.files(__package__)
+    for name in sorted(p.name for p in package.iterdir() if p.name.endswith(".py")):
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()
+
+
+def train_signature(partition_signatures: Mapping[str, str], settings: TrainSettings, today: datetime) -> str:
+    """Same games and lines, same settings, same code, same latest complete season: same model."""
+    payload = {
+        "partitions": dict(sorted(partition_signatures.items())),
+        "settings": settings.as_dict(),
+        "code": code_fingerprint(),
+        "complete_through": [s for s in (current_season(today.date()), current_season(today.date()) - 1)
+                             if is_season_complete(s, today.date())][0],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def latest_complete_season(games: pl.DataFrame, today: datetime) -> int | None:
+    seasons = games.filter(pl.col("has_result"))["season"].unique().to_list()
+    complete = [s for s in seasons if is_season_complete(s, today.date())]
+    return max(complete) if complete else None
+
+
+@dataclass
+class TrainResult:
+    features: pl.DataFrame
+    predictions: pl.DataFrame
+    model_run: pl.DataFrame
+    card: ModelCard
+    report: BacktestReport
+    promoted: bool
+    decision: str
+    champion: str
+
+
+def _scope(games: pl.DataFrame, conferences: Sequence[str]) -> pl.DataFrame:
+    if not conferences:
+        return games
+    return games.filter(pl.col("home_conference").is_in(list(conferences)) | pl.col("away_conference").is_in(list(conferences)))
+
+
+def train(
+    games: pl.DataFrame,
+    lines: pl.DataFrame,
+    models_dir: str,
+    *,
+    settings: TrainSettings,
+    signature: str,
+    conferences: Sequence[str] = (),
+    now: datetime | None = None,
+    run_id: str | None = None,
+) -> TrainResult:
+    now = now or datetime.now(timezone.utc)
+    features = build_game_features(games, settings.features)
+    season = latest_complete_season(games, now)
+    if season is None:
+        raise NotEnoughHistory("no complete season with results to backtest: the model cannot be judged")
+    report = backtest(features, lines, season, settings.model)
+    final = fit_models(training_rows(features, settings.model), settings.model)
+    version = f"{now:%Y%m%dT%H%M%S}-{signature[:8]}"
+    card = ModelCard(
+        version=version, trained_at=now.isoformat(),
+        training_seasons=sorted(training_rows(features, settings.model)["season"].unique().to_list()),
+        features=list(settings.model.features), settings=settings.as_dict(),
+        backtests={str(season): report.as_json()}, train_signature=signature,
+    )
+    save_model(models_dir, final, card)
+
+    current = champion_version(models_dir)
+    champion_metrics = None
+    if current:
+        champion_card = read_card(models_dir, current)
+        champion_metrics = champion_card.metrics(season)
+        if champion_metrics is None:  # the champion was judged on an earlier season: judge it again
+            champion_settings = TrainSettings.from_dict(champion_card.settings)
+            champion_features = build_game_features(games, champion_settings.features)
+            champion_metrics = backtest(champion_features, lines, season, champion_settings.model).model
+    promoted, decision = promotion_decision(report.model, champion_metrics, dict(settings.tolerance))
+    champion, predictor = version, final
+    if promoted:
+        set_champion(models_dir, version)
+    else:
+        try:
+            predictor, _ = load_model(models_dir, current)
+            champion = current
+        except (ModelCompatibilityError, OSError) as error:
+            log.warning("%s; the new model predicts instead", error)
+            set_champion(models_dir, version)
+            promoted, decision = True, f"promoted: the champion could not be loaded ({error})"
+
+    scoped_ids = _scope(games, conferences).select("game_id")
+    unplayed = features.filter(~pl.col("has_result")).join(scoped_ids, on="game_id")
+    predictions = (
+        predictor.predict(unplayed) if unplayed.height else
+        pl.DataFrame(schema={"game_id": pl.Int64, "predicted_margin": pl.Float64, "home_win_prob": pl.Float64})
+    ).with_columns(model_version=pl.lit(champion), generated_at=pl.lit(now))
+    m = report.model
+    model_run = pl.DataFrame([{
+        "version": version, "trained_at": now, "run_id": run_id,
+        "first_season": min(card.training_seasons), "last_season": max(card.training_seasons),
+        "backtest_season": season, "games": report.games, "su_accuracy": m["su_accuracy"], "mae": m["mae"],
+        "brier": m["brier"], "log_loss": m["log_loss"], "ats": m["ats"], "is_promoted": promoted,
+        "decision": decision, "settings": json.dumps(settings.as_dict(), default=str),
+        "metrics": json.dumps(report.as_json()), "train_signature": signature,
+    }])
+    return TrainResult(
+        features=features.drop(*OUTCOME_COLUMNS), predictions=predictions, model_run=model_run,
+        card=card, report=report, promoted=promoted, decision=decision, champion=champion,
+    )

@@ -1,0 +1,149 @@
+"""The model: Elo by hand, no leakage on real data, backtests with baselines, promotion gate,
+predictions, model files."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+
+from gridiron.model import elo
+from gridiron.model.backtest import ModelSettings, backtest
+from gridiron.model.features import FEATURES, build_game_features
+from gridiron.model.registry import (
+    ModelCompatibilityError,
+    champion_version,
+    load_model,
+    promotion_decision,
+)
+from gridiron.model.training import TrainSettings, train
+from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir
+from gridiron.transforms import build_games, build_lines
+
+SOURCE = SnapshotSource(bundled_snapshot_dir())
+NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def real_games() -> pl.DataFrame:
+    return pl.concat([build_games(SOURCE.fetch(Partition("games", s)).payload) for s in (2021, 2022, 2023)])
+
+
+@pytest.fixture(scope="module")
+def real_lines() -> pl.DataFrame:
+    return build_lines(SOURCE.fetch(Partition("lines", 2023)).payload)
+
+
+def test_elo_by_hand_on_three_games():
+    """Worked out with the formulas, independently of the code (see the module docstring)."""
+    settings = elo.EloSettings(k=20, hfa=50, regression=0.33)
+    state = elo.EloState()
+    assert elo.update(state, 1, 2, 28, 14, False, settings, "fbs", "fbs") == pytest.approx(22.6942, abs=1e-3)
+    assert elo.update(state, 2, 3, 17, 24, True, settings, "fbs", "fbs") == pytest.approx(-19.2396, abs=1e-3)
+    assert elo.update(state, 3, 1, 10, 10, False, settings, "fbs", "fbs") == pytest.approx(-1.3317, abs=1e-3)
+    assert state.ratings == pytest.approx({1: 1524.0259, 2: 1458.0662, 3: 1517.9079}, abs=1e-3)
+    assert sum(state.ratings.values()) == pytest.approx(4500)  # zero-sum
+
+
+def test_elo_is_symmetric_on_a_neutral_site():
+    state = elo.EloState(ratings={1: 1580.0, 2: 1490.0})
+    _, _, p = elo.pregame(state, 1, 2, "fbs", "fbs", True, elo.EloSettings())
+    _, _, q = elo.pregame(state, 2, 1, "fbs", "fbs", True, elo.EloSettings())
+    assert p + q == pytest.approx(1.0) and p > 0.5
+
+
+def test_new_teams_start_at_their_division_mean_and_regress_between_seasons():
+    settings = elo.EloSettings(regression=0.5)
+    state = elo.EloState()
+    elo.start_season(state, 2022, settings)
+    assert elo.rating(state, 1, "fbs") == 1500 and elo.rating(state, 2, "fcs") == 1200
+    state.ratings[1] = 1700.0
+    elo.start_season(state, 2023, settings)
+    assert state.ratings[1] == 1600.0 and state.ratings[2] == 1200.0
+
+
+def test_no_leakage_results_after_a_date_change_no_earlier_feature(real_games):
+    cutoff = datetime(2022, 10, 20, tzinfo=timezone.utc)
+    before = build_game_features(real_games)
+    scrambled = real_games.with_columns(
+        pl.when(pl.col("start_date") >= cutoff).then(pl.col("away_points")).otherwise(pl.col("home_points")).alias("home_points"),
+        pl.when(pl.col("start_date") >= cutoff).then(pl.col("home_points") + 21).otherwise(pl.col("away_points")).alias("away_points"),
+    )
+    after = build_game_features(scrambled)
+    columns = ["game_id", *FEATURES, "home_elo", "away_elo", "home_rating", "away_rating"]
+    early = lambda frame: frame.filter(pl.col("start_date") < cutoff).select(columns).sort("game_id")  # noqa: E731
+    assert early(before).height > 2000
+    assert early(before).equals(early(after))
+    late = lambda frame: frame.filter(pl.col("start_date") >= cutoff + pl.duration(days=8)).select(columns).sort("game_id")  # noqa: E731
+    assert not late(before).equals(late(after))  # the scramble did reach later games
+
+
+def test_backtest_gives_the_metrics_table_with_baselines(real_games, real_lines):
+    report = backtest(build_game_features(real_games), real_lines, 2023).as_json()
+    assert report["season"] == 2023 and report["games"] > 700
+    assert set(report["baselines"]) >= {"home", "elo", "vegas"}
+    for metrics in (report["model"], *report["baselines"].values()):
+        assert 0 <= metrics["su_accuracy"] <= 1 and 0 < metrics["brier"] < 0.3 and metrics["mae"] > 5
+    assert report["model"]["su_accuracy"] > report["baselines"]["home"]["su_accuracy"] + 0.05
+    assert report["model"]["brier"] < report["baselines"]["home"]["brier"]
+    assert 0 < report["model"]["ats"] < 1 and report["baselines"]["vegas"]["games"] < report["games"]
+
+
+@pytest.mark.parametrize("challenger,champion,promoted", [
+    ({"brier": 0.180, "mae": 12.8, "su_accuracy": 0.72}, None, True),
+    ({"brier": 0.181, "mae": 12.9, "su_accuracy": 0.715}, {"brier": 0.180, "mae": 12.8, "su_accuracy": 0.72}, True),
+    ({"brier": 0.190, "mae": 12.8, "su_accuracy": 0.72}, {"brier": 0.180, "mae": 12.8, "su_accuracy": 0.72}, False),
+    ({"brier": 0.180, "mae": 12.8, "su_accuracy": 0.69}, {"brier": 0.180, "mae": 12.8, "su_accuracy": 0.72}, False),
+])
+def test_promotion_decision(challenger, champion, promoted):
+    decided, reason = promotion_decision(challenger, champion, {"brier": 0.002, "mae": 0.15, "su_accuracy": 0.01})
+    assert decided is promoted
+    assert reason.startswith("worse than the champion") is (not promoted)
+
+
+def test_training_promotes_a_good_model_refuses_a_worse_one_and_predicts_unplayed_games(real_games, real_lines, tmp_path):
+    models = str(tmp_path / "models")
+    first = train(real_games, real_lines, models, settings=TrainSettings(), signature="a" * 64, now=NOW)
+    assert first.promoted and champion_version(models) == first.card.version
+    unplayed = real_games.filter(~pl.col("has_result") & pl.col("start_date").is_not_null()).height
+    assert first.predictions.height == unplayed > 0
+    assert first.predictions["home_win_prob"].is_between(0, 1, closed="none").all()
+    assert set(first.predictions["model_version"].to_list()) == {first.card.version}
+
+    worse = TrainSettings(model=ModelSettings(features=("is_neutral", "is_conference_game")))
+    second = train(real_games, real_lines, models, settings=worse, signature="b" * 64,
+                   now=NOW.replace(hour=1))
+    assert not second.promoted and "worse than the champion" in second.decision
+    assert champion_version(models) == first.card.version
+    assert set(second.predictions["model_version"].to_list()) == {first.card.version}  # the champion predicts
+    assert second.model_run["is_promoted"].to_list() == [False]
+
+
+def test_a_model_from_another_scikit_learn_is_refused_clearly(real_games, real_lines, tmp_path):
+    models = tmp_path / "models"
+    result = train(real_games, real_lines, str(models), settings=TrainSettings(), signature="c" * 64, now=NOW)
+    card = models / result.card.version / "card.json"
+    data = json.loads(card.read_text())
+    data["libraries"]["scikit-learn"] = "0.24.2"
+    card.write_text(json.dumps(data))
+    with pytest.raises(ModelCompatibilityError, match=r"written by scikit-learn 0\.24\.2; this is .*retrain"):
+        load_model(models, result.card.version)
+
+
+def test_predictions_are_scoped_to_the_configured_conferences(real_games, real_lines, tmp_path):
+    result = train(real_games, real_lines, str(tmp_path / "m"), settings=TrainSettings(), signature="d" * 64,
+                   now=NOW, conferences=["SEC"])
+    scoped = real_games.filter(pl.col("game_id").is_in(result.predictions["game_id"].implode()))
+    assert scoped.height == result.predictions.height
+    assert ((scoped["home_conference"] == "SEC") | (scoped["away_conference"] == "SEC")).all()
+
+
+def test_the_market_feature_set_is_reported_apart_from_the_headline(real_games, real_lines):
+    features = build_game_features(real_games)
+    plain = backtest(features, real_lines, 2023)
+    report = backtest(features, real_lines, 2023, market=True)
+    assert report.model == plain.model  # the headline never sees betting lines
+    assert set(report.as_json()) == {"season", "games", "model", "baselines", "market"}
+    assert report.market["games"] == report.games and 0.5 < report.market["su_accuracy"] < 1
