@@ -221,3 +221,40 @@ def test_503_with_retry_after_is_honoured(fake_cfbd):
     with client(fake_cfbd) as api:
         ApiSource(api).fetch(Partition("conferences"))
     assert api.retry_delays == [0.5]
+
+
+def test_an_answer_trickling_in_past_the_deadline_is_a_timeout(small_snapshot):
+    """httpx's read timeout is per chunk; the client's deadline bounds the whole answer."""
+    import socket
+    import threading as th
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = th.Event()
+
+    def trickle():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                break
+            time.sleep(0.1)
+        conn.close()
+
+    thread = th.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        with CFBDClient(API_KEY, f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_seconds=0.3,
+                        max_attempts=1, min_request_interval=0) as api:
+            started = time.monotonic()
+            with pytest.raises(TransportError, match="timeout"):
+                api.get("/teams")
+            assert time.monotonic() - started < 3
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)

@@ -86,6 +86,7 @@ class CFBDClient:
         )
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
         self._pacer = _Pacer(min_request_interval)
+        self.deadline_seconds = 4 * timeout_seconds  # a whole answer, however it trickles in
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_retry_after_seconds = max_retry_after_seconds
@@ -147,7 +148,7 @@ class CFBDClient:
         with self._in_flight:
             self._pacer.wait()
             try:
-                response = self._http.get(path, params=params)
+                response, body = self._get_within_deadline(path, params)
             except httpx.TimeoutException as error:
                 raise TransportError(f"timeout ({type(error).__name__})", partition=partition, url=url) from error
             except httpx.TransportError as error:
@@ -160,29 +161,42 @@ class CFBDClient:
                     self.calls_remaining = int(float(remaining))
                 except ValueError:
                     log.warning("ignoring malformed X-CallLimit-Remaining %r", remaining)
-        self._raise_for_status(response, partition, str(response.request.url))
+        self._raise_for_status(response, body, partition, str(response.request.url))
         try:
-            return response.json()
+            return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise PayloadError(
                 f"response is not valid JSON ({error})", partition=partition, url=url
             ) from error
 
-    @staticmethod
-    def _message(response: httpx.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            return response.text.strip()[:200]
-        if isinstance(body, dict) and "message" in body:
-            return str(body["message"])
-        return response.text.strip()[:200]
+    def _get_within_deadline(self, path: str, params: dict[str, Any]) -> tuple[httpx.Response, bytes]:
+        """GET with an overall deadline: httpx's read timeout is per chunk, so a server trickling
+        bytes could otherwise hold a request open for ever. Returns the response and its body."""
+        deadline = time.monotonic() + self.deadline_seconds
+        with self._http.stream("GET", path, params=params) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"no complete answer within {self.deadline_seconds:g} s")
+        return response, b"".join(chunks)
 
-    def _raise_for_status(self, response: httpx.Response, partition: str | None, url: str) -> None:
+    @staticmethod
+    def _message(body: bytes) -> str:
+        text = body.decode("utf-8", errors="replace").strip()
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text[:200]
+        if isinstance(parsed, dict) and "message" in parsed:
+            return str(parsed["message"])
+        return text[:200]
+
+    def _raise_for_status(self, response: httpx.Response, body: bytes, partition: str | None, url: str) -> None:
         status = response.status_code
         if status < 400:
             return
-        message = self._message(response)
+        message = self._message(body)
         where = {"partition": partition, "url": url}
         if status in (401, 403):
             raise AuthError(
