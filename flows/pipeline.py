@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
@@ -11,7 +13,8 @@ from flows.load import load
 from flows.process import process
 from flows.train import train
 from flows.validate import validate
-from gridiron.config import load_config
+from gridiron.config import PipelineConfig, load_config
+from gridiron.logs import run_log, secrets_from
 from gridiron.quality.report import read_reports
 from gridiron.runs import RunTracker
 from gridiron.storage import FetchRecord, RollbackPoint
@@ -31,8 +34,14 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
     `full_refresh` refetches every partition and rebuilds every table; `config_path` overrides
     `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run.
     """
-    logger = get_run_logger()
     config = load_config(config_path)
+    secrets = secrets_from(config.api_key.get_secret_value() if config.api_key else None, dict(os.environ))
+    with run_log(config.home, secrets):
+        return _run(config, full_refresh)
+
+
+def _run(config: PipelineConfig, full_refresh: bool) -> dict:
+    logger = get_run_logger()
     run = RunTracker(run_id=str(flow_run.get_id() or "local"), flow_run_name=flow_run.get_name())
     warehouse = str(config.warehouse_path)
     status, error, collected = "failed", None, None

@@ -28,6 +28,8 @@ commands:
                          (home team, Elo, Vegas line); --json prints one JSON object
   restore --at TIME      bring the warehouse back to the latest verified backup at or before
                          TIME (ISO 8601, UTC; a date alone means the end of that day)
+  health                 CPU, memory, disk, warehouse, CFBD API, Prefect API, last success,
+                         duration, stuck runs: exits 1 naming the failing checks
   help                   this text
 
 environment:
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--json", action="store_true", help="print one JSON object")
     restore = commands.add_parser("restore", help="restore the warehouse to a point in time")
     restore.add_argument("--at", required=True, metavar="TIME", help="ISO 8601 time (UTC), e.g. 2026-11-27T06:00:00Z")
+    commands.add_parser("health", help="check the machine, the services and the run history")
     commands.add_parser("help", help="show this help")
     return parser
 
@@ -253,6 +256,27 @@ def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(config: PipelineConfig, args: argparse.Namespace) -> int:
+    from gridiron.health import run_checks
+
+    api_url = os.environ.get("PREFECT_API_URL")
+    running = None
+    if api_url:
+        from tasks.health import running_pipeline_runs
+
+        try:
+            running = running_pipeline_runs()
+        except Exception as error:  # noqa: BLE001 - the Prefect API check names the problem
+            print(f"(could not read running runs from {api_url}: {str(error).splitlines()[0]})")
+    checks = run_checks(config, prefect_api_url=api_url, running=running)
+    for check in checks:
+        print(f"{'ok  ' if check.healthy else 'FAIL'} {check.name:<13} {check.detail}")
+    failing = [c for c in checks if not c.healthy]
+    if failing:
+        raise CommandError("; ".join(f"{c.name}: {c.detail}" for c in failing))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -266,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         handler = {
             "run": cmd_run, "status": cmd_status, "backup": cmd_backup, "restore": cmd_restore,
-            "backtest": cmd_backtest,
+            "backtest": cmd_backtest, "health": cmd_health,
         }[args.command]
         return handler(config, args)
     except ConfigError as error:

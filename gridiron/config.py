@@ -78,6 +78,14 @@ class ModelConfig(_Section):
     tolerance_accuracy: Annotated[float, Field(ge=0)] = 0.01
 
 
+class HealthSettings(_Section):
+    """Resource limits of the health checks (percent used)."""
+
+    max_cpu_percent: Annotated[float, Field(gt=0, le=100)] = 95.0
+    max_memory_percent: Annotated[float, Field(gt=0, le=100)] = 90.0
+    max_disk_percent: Annotated[float, Field(gt=0, le=100)] = 90.0
+
+
 class StorageSettings(_Section):
     """Where generated data lives (all of it under `home`)."""
 
@@ -121,6 +129,7 @@ class PipelineConfig(_Section):
     source: SourceSettings = Field(default_factory=SourceSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     # Secrets come from the environment only; excluded from dumps and reprs.
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)

@@ -14,13 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_every_prefect_yaml_entrypoint_imports_as_the_named_flow():
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
-    names = {}
+    names = set()
     for deployment in spec["deployments"]:
         path, _, attribute = deployment["entrypoint"].partition(":")
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-        names[deployment["name"]] = getattr(module, attribute).name
+        names.add(f"{getattr(module, attribute).name}/{deployment['name']}")
         assert deployment["work_pool"]["name"] == "gridiron-pool"
-    assert names == {"scheduled": "ncaa-pipeline"}
+    assert names == {"ncaa-pipeline/scheduled", "ncaa-health-check/scheduled"}
 
 
 def test_the_domain_package_does_not_import_prefect():

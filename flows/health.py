@@ -1,0 +1,27 @@
+"""ncaa-health-check: machine, warehouse, services and run history, as an artifact and an event."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.settings import PREFECT_API_URL
+
+from gridiron.config import load_config
+from tasks.health import check_health, report_health
+
+
+class Unhealthy(RuntimeError):
+    """At least one health check failed (the run ends Failed so automations can act)."""
+
+
+@flow(name="ncaa-health-check")
+def health_check(config_path: str | None = None) -> dict:
+    logger = get_run_logger()
+    config = load_config(config_path)
+    checks = check_health(config, PREFECT_API_URL.value())
+    report_health(checks)
+    for check in checks:
+        (logger.info if check.healthy else logger.error)("%s %s: %s", "ok" if check.healthy else "FAIL", check.name, check.detail)
+    failing = [c for c in checks if not c.healthy]
+    if failing:
+        raise Unhealthy("unhealthy: " + "; ".join(f"{c.name}: {c.detail}" for c in failing))
+    return {c.name: c.healthy for c in checks}

@@ -1,0 +1,153 @@
+"""Health checks: the machine, the warehouse, the services, and how the pipeline has been running.
+
+Each check returns a `Check` (name, healthy or not, one line of detail, the measured value and its
+threshold). `run_checks` runs them all; none raises: a check that cannot run is itself unhealthy.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from gridiron.config import PipelineConfig
+from gridiron.planning import SCHEDULE_DAYS
+from gridiron.storage import connect, schema_version
+
+
+@dataclass
+class Check:
+    name: str
+    healthy: bool
+    detail: str
+    value: float | None = None
+    threshold: float | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def system_checks(config: PipelineConfig) -> list[Check]:
+    limits = config.health
+    cpu = psutil.cpu_percent(interval=0.5)
+    memory = psutil.virtual_memory().percent
+    disk = psutil.disk_usage(str(_existing_parent(config.home))).percent
+    return [
+        Check("cpu", cpu <= limits.max_cpu_percent, f"CPU {cpu:.0f}% (limit {limits.max_cpu_percent:g}%)",
+              cpu, limits.max_cpu_percent),
+        Check("memory", memory <= limits.max_memory_percent,
+              f"memory {memory:.0f}% used (limit {limits.max_memory_percent:g}%)", memory, limits.max_memory_percent),
+        Check("disk", disk <= limits.max_disk_percent,
+              f"disk holding {config.home} {disk:.0f}% full (limit {limits.max_disk_percent:g}%)",
+              disk, limits.max_disk_percent),
+    ]
+
+
+def warehouse_check(config: PipelineConfig) -> Check:
+    path = config.warehouse_path
+    if not path.exists():
+        return Check("warehouse", False, f"no warehouse at {path}: run 'gridiron run'")
+    try:
+        with connect(path, read_only=True) as con:
+            version = schema_version(con)
+            games = con.execute("SELECT count(*) FROM games").fetchall()[0][0]
+    except Exception as error:  # noqa: BLE001 - any failure to answer is the finding
+        return Check("warehouse", False, f"{path} does not answer: {str(error).splitlines()[0]}")
+    return Check("warehouse", True, f"{path} answers (schema {version}, {games} games)", games)
+
+
+def cfbd_check(config: PipelineConfig) -> Check:
+    if not config.uses_api:
+        return Check("cfbd_api", True, "source is the snapshot: the API is not needed")
+    from gridiron.sources import SourceError, make_client
+
+    client = make_client(config)
+    try:
+        info = client.info() or {}
+    except SourceError as error:
+        return Check("cfbd_api", False, f"CFBD API does not answer: {error}")
+    finally:
+        client.close()
+    remaining = info.get("remainingCalls")
+    healthy = remaining is None or remaining > config.source.min_calls_reserve
+    return Check("cfbd_api", healthy, f"CFBD API answers; {remaining} calls left this month "
+                 f"(reserve {config.source.min_calls_reserve})", remaining, config.source.min_calls_reserve)
+
+
+def prefect_check(api_url: str | None) -> Check:
+    if not api_url:
+        return Check("prefect_api", True, "no PREFECT_API_URL: runs start a temporary Prefect server")
+    try:
+        response = httpx.get(f"{api_url.rstrip('/')}/health", timeout=5)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        return Check("prefect_api", False, f"Prefect API at {api_url} does not answer: {error}")
+    return Check("prefect_api", True, f"Prefect API at {api_url} answers")
+
+
+def run_history_checks(config: PipelineConfig, now: datetime | None = None) -> list[Check]:
+    """Freshness of the last successful run against the schedule, and duration degradation."""
+    now = now or datetime.now(timezone.utc)
+    if not config.warehouse_path.exists():
+        return []
+    with connect(config.warehouse_path, read_only=True) as con:
+        if schema_version(con) == 0:
+            return []
+        last_ok = con.execute(
+            "SELECT max(finished_at) FROM pipeline_runs WHERE status = 'completed'").fetchall()[0][0]
+        durations = [row[0] for row in con.execute(
+            "SELECT duration_seconds FROM pipeline_runs WHERE status = 'completed' AND duration_seconds IS NOT NULL "
+            "ORDER BY started_at DESC LIMIT 11").fetchall()]
+    interval = timedelta(days=SCHEDULE_DAYS[config.schedule_interval])
+    allowed = 1.5 * interval
+    checks = []
+    if last_ok is None:
+        checks.append(Check("last_success", False, "no successful run recorded"))
+    else:
+        age = now - last_ok
+        checks.append(Check(
+            "last_success", age <= allowed,
+            f"last successful run {age.total_seconds() / 3600:.1f} h ago (schedule {config.schedule_interval}, "
+            f"allowed {allowed.total_seconds() / 3600:.0f} h)", age.total_seconds(), allowed.total_seconds()))
+    if len(durations) >= 4:
+        latest, median = durations[0], statistics.median(durations[1:])
+        limit = max(2 * median, median + 30)
+        checks.append(Check("duration", latest <= limit,
+                            f"last run {latest:.0f} s against a median of {median:.0f} s (limit {limit:.0f} s)",
+                            latest, limit))
+    return checks
+
+
+def stuck_runs_check(config: PipelineConfig, running: list[tuple[str, datetime]], now: datetime | None = None) -> Check:
+    """`running`: (flow run name, start time) of pipeline runs the Prefect API reports Running."""
+    now = now or datetime.now(timezone.utc)
+    limit = timedelta(seconds=config.max_pipeline_duration)
+    stuck = [(name, now - start) for name, start in running if now - start > limit]
+    if stuck:
+        names = ", ".join(f"{name} ({age.total_seconds() / 60:.0f} min)" for name, age in stuck)
+        return Check("stuck_runs", False, f"running longer than max_pipeline_duration "
+                     f"({config.max_pipeline_duration} s): {names}", len(stuck), 0)
+    return Check("stuck_runs", True, f"no run longer than max_pipeline_duration ({config.max_pipeline_duration} s)", 0, 0)
+
+
+def run_checks(config: PipelineConfig, *, prefect_api_url: str | None,
+               running: list[tuple[str, datetime]] | None = None) -> list[Check]:
+    checks = system_checks(config)
+    checks.append(warehouse_check(config))
+    checks.append(cfbd_check(config))
+    checks.append(prefect_check(prefect_api_url))
+    checks.extend(run_history_checks(config))
+    if running is not None:
+        checks.append(stuck_runs_check(config, running))
+    return checks

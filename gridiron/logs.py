@@ -1,0 +1,67 @@
+"""The run log file: `GRIDIRON_HOME/logs/pipeline_YYYYMMDD.log`, one per UTC day, so `tail -f` and
+`grep ERROR logs/pipeline_*.log` work. Secrets never reach it: every record passes a redaction
+filter (the known secret values, and any `Bearer` token)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "gridiron")
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+class RedactSecrets(logging.Filter):
+    def __init__(self, secrets: Iterable[str]):
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return _BEARER.sub(r"\1***", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+def log_path(home: str | Path, when: datetime | None = None) -> Path:
+    when = when or datetime.now(timezone.utc)
+    return Path(home) / "logs" / f"pipeline_{when:%Y%m%d}.log"
+
+
+@contextmanager
+def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[Path]:
+    """Copy the run's flow, task and gridiron log records into the day's log file."""
+    path = log_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(RedactSecrets(secrets))
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)  # the file wants the run's INFO lines; restored below
+    try:
+        yield path
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        handler.close()
+
+
+def secrets_from(config_api_key: str | None, environ: dict[str, str]) -> list[str]:
+    """The secret values a log must never show."""
+    names = ("GRIDIRON_SMTP_PASSWORD", "GRIDIRON_SLACK_WEBHOOK", "GRIDIRON_WEBHOOK_URL", "CFBD_API_KEY")
+    return [value for value in [config_api_key, *(environ.get(n) for n in names)] if value]

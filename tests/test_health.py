@@ -1,0 +1,114 @@
+"""Health checks, the run log file and its secret redaction."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from gridiron.config import parse_config
+from gridiron.health import run_history_checks, stuck_runs_check, system_checks, warehouse_check
+from gridiron.logs import RedactSecrets, log_path, run_log
+from gridiron.storage import connect, migrate, record_run
+from tests.test_cli import gridiron
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+
+
+def config(tmp_path, **values):
+    return parse_config({"storage": {"home": str(tmp_path)}, **values})
+
+
+def test_health_command_exits_1_and_names_the_disk_check(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"storage:\n  home: {tmp_path}\nhealth:\n  max_disk_percent: 0.001\n")
+    done = gridiron("health", env={"GRIDIRON_CONFIG": str(path)})
+    assert done.returncode == 1
+    assert "FAIL disk" in done.stdout
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("gridiron: health failed: disk: disk holding ") and "(limit 0.001%)" in last
+
+
+def test_system_checks_hold_usage_against_the_limits(tmp_path):
+    checks = {c.name: c for c in system_checks(config(tmp_path, health={"max_memory_percent": 100}))}
+    assert set(checks) == {"cpu", "memory", "disk"}
+    assert checks["memory"].healthy and checks["memory"].threshold == 100
+
+
+def test_a_missing_or_broken_warehouse_is_unhealthy(tmp_path):
+    assert "no warehouse at" in warehouse_check(config(tmp_path)).detail
+    (tmp_path / "gridiron.duckdb").write_bytes(b"not a database")
+    check = warehouse_check(config(tmp_path))
+    assert not check.healthy and "does not answer" in check.detail
+
+
+def _runs(tmp_path, durations, last_finished):
+    with connect(tmp_path / "gridiron.duckdb") as con:
+        migrate(con)
+        for index, seconds in enumerate(durations):
+            started = last_finished - timedelta(days=len(durations) - index)
+            record_run(con, {"run_id": f"r{index}", "started_at": started, "finished_at": started + timedelta(seconds=seconds),
+                             "status": "completed", "duration_seconds": seconds}, [])
+
+
+def test_a_stale_last_success_and_a_slow_run_are_named(tmp_path):
+    _runs(tmp_path, [60, 62, 58, 61, 300], NOW - timedelta(days=3))
+    checks = {c.name: c for c in run_history_checks(config(tmp_path), now=NOW)}
+    assert not checks["last_success"].healthy and "allowed 36 h" in checks["last_success"].detail
+    assert not checks["duration"].healthy and "last run 300 s against a median of 60 s" in checks["duration"].detail
+
+
+def test_stuck_runs_are_those_running_past_max_pipeline_duration(tmp_path):
+    cfg = config(tmp_path, max_pipeline_duration=600)
+    check = stuck_runs_check(cfg, [("quick-otter", NOW - timedelta(minutes=5)), ("slow-sloth", NOW - timedelta(minutes=30))], now=NOW)
+    assert not check.healthy and "slow-sloth (30 min)" in check.detail and "quick-otter" not in check.detail
+
+
+def test_secrets_and_bearer_tokens_never_reach_the_log(tmp_path):
+    logger = logging.getLogger("gridiron.test")
+    with run_log(tmp_path, ["sk-very-secret-key"]) as path:
+        logger.warning("calling with key %s", "sk-very-secret-key")
+        logger.info("header Authorization: Bearer abc.def-123")
+    text = path.read_text()
+    assert "sk-very-secret-key" not in text and "abc.def-123" not in text
+    assert "calling with key ***" in text and "Bearer ***" in text
+    assert path == log_path(tmp_path) and path.name.startswith("pipeline_")
+
+
+def test_redaction_ignores_tiny_values():
+    assert RedactSecrets(["", "ab"]).redact("a b ab") == "a b ab"
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_run_writes_its_phases_to_the_days_log_without_the_api_key(config_file, fake_cfbd, monkeypatch, tmp_path):
+    from flows import ncaa_pipeline
+    from tests.conftest import API_KEY
+
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    ncaa_pipeline(config_path=str(config_file))
+    text = log_path(tmp_path / "home").read_text()
+    for line in ("collect: 10 partitions from api", "process: 10 partitions staged", "load: committed 10 partitions",
+                 "validate: integrity holds", "train: model"):
+        assert line in text
+    assert API_KEY not in text
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_the_health_flow_fails_when_unhealthy_and_keeps_an_artifact(tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows import health_check
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"storage:\n  home: {tmp_path}\nhealth:\n  max_disk_percent: 0.001\n")
+    state = health_check(config_path=str(path), return_state=True)
+    assert state.is_failed() and "disk: disk holding" in state.message
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["gridiron-health"])))
+    assert artifacts and any(row["name"] == "disk" and row["healthy"] is False for row in (
+        artifacts[0].data if isinstance(artifacts[0].data, list) else __import__("json").loads(artifacts[0].data)))
