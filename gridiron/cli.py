@@ -22,6 +22,9 @@ commands:
   run [--full-refresh]   run the pipeline once, now (incremental; --full-refresh refetches
                          every partition and rebuilds every table)
   status                 what the warehouse holds and how the last runs went
+  deploy                 create or update the work pool and the deployments (cron from
+                         schedule_interval and schedule_time, UTC); says what changed
+  schedule               deploy, then start a worker on the pool (runs on the schedule)
   backup [--list]        back the warehouse up now (verified by a restore); --list shows
                          the backups a restore can use
   backtest --season YYYY walk-forward backtest of the model on a season beside the baselines
@@ -65,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the pipeline once, now")
     run.add_argument("--full-refresh", action="store_true", help="refetch and rebuild everything")
     commands.add_parser("status", help="what the warehouse holds, recent runs")
+    commands.add_parser("deploy", help="create or update the work pool and deployments")
+    commands.add_parser("schedule", help="deploy, then start a worker on the pool")
     backup = commands.add_parser("backup", help="back the warehouse up now, or list backups")
     backup.add_argument("--list", action="store_true", help="list the backups a restore can use")
     backtest = commands.add_parser("backtest", help="walk-forward backtest of a season")
@@ -277,6 +282,29 @@ def cmd_health(config: PipelineConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(config: PipelineConfig, args: argparse.Namespace) -> int:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise CommandError(
+            "deploy needs a running Prefect server: start one (prefect server start) and set PREFECT_API_URL"
+        )
+    _prefect_environment(config)
+    from deployments.setup import deploy
+
+    for line in deploy(config, args.config or os.environ.get("GRIDIRON_CONFIG")):
+        print(line)
+    return 0
+
+
+def cmd_schedule(config: PipelineConfig, args: argparse.Namespace) -> int:
+    cmd_deploy(config, args)
+    from deployments.setup import WORK_POOL
+
+    prefect = Path(sys.executable).with_name("prefect")
+    print(f"starting a worker on {WORK_POOL} (Ctrl-C twice to stop)", flush=True)
+    os.execv(str(prefect), [str(prefect), "worker", "start", "--pool", WORK_POOL, "--type", "process"])
+    return 0  # not reached
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -290,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         handler = {
             "run": cmd_run, "status": cmd_status, "backup": cmd_backup, "restore": cmd_restore,
-            "backtest": cmd_backtest, "health": cmd_health,
+            "backtest": cmd_backtest, "health": cmd_health, "deploy": cmd_deploy,
+            "schedule": cmd_schedule,
         }[args.command]
         return handler(config, args)
     except ConfigError as error:

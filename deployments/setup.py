@@ -1,0 +1,90 @@
+"""`gridiron deploy`: the work pool and both deployments, from the config, idempotently.
+
+Reads what exists first and says what it changed: a second run with the same config changes
+nothing; an edited `schedule_interval` / `schedule_time` / `health_check_interval` moves the
+schedules. Needs a Prefect API (`PREFECT_API_URL`): a temporary server would vanish with the command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+from prefect import Flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.exceptions import ObjectNotFound
+from prefect.schedules import Cron, Interval
+
+from gridiron.config import PipelineConfig
+from gridiron.schedule import cron_for
+
+WORK_POOL = "gridiron-pool"
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def _describe(schedule) -> str:
+    if isinstance(schedule, CronSchedule):
+        return f"cron '{schedule.cron}' ({schedule.timezone})"
+    if isinstance(schedule, IntervalSchedule):
+        return f"every {int(schedule.interval.total_seconds())} s"
+    return str(schedule)
+
+
+def ensure_work_pool(name: str = WORK_POOL) -> str:
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return f"work pool {name}: exists"
+        except ObjectNotFound:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+            return f"work pool {name}: created (process)"
+
+
+def _current_schedules(full_name: str) -> list[str] | None:
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(full_name)
+        except ObjectNotFound:
+            return None
+        return sorted(_describe(s.schedule) for s in deployment.schedules if s.active)
+
+
+def deploy(config: PipelineConfig, config_path: str | None = None) -> list[str]:
+    """Create or update the work pool and the deployments; returns one line per thing checked."""
+    env = {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "gridiron",
+        "GRIDIRON_HOME": str(config.home),
+        "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(config.home / "results"),
+    }
+    if config_path:
+        env["GRIDIRON_CONFIG"] = str(Path(config_path).resolve())
+    report = [ensure_work_pool()]
+    wanted = {
+        "ncaa-pipeline/scheduled": ("flows/pipeline.py:ncaa_pipeline",
+                                    Cron(cron_for(config.schedule_interval, config.schedule_time), timezone="UTC"),
+                                    ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)),
+        "ncaa-health-check/scheduled": ("flows/health.py:health_check",
+                                        Interval(config.health_check_interval), None),
+    }
+    for full_name, (entrypoint, schedule, limit) in wanted.items():
+        before = _current_schedules(full_name)
+        flow = Flow.from_source(source=str(PROJECT), entrypoint=entrypoint)
+        with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints its own table per call
+            flow.deploy(
+                name=full_name.split("/")[1], work_pool_name=WORK_POOL, schedules=[schedule],
+                concurrency_limit=limit, job_variables={"env": env}, tags=["gridiron"],
+                build=False, push=False, print_next_steps=False, ignore_warnings=True,
+            )
+        after = _current_schedules(full_name)
+        if before is None:
+            report.append(f"{full_name}: created, {', '.join(after)}")
+        elif before != after:
+            report.append(f"{full_name}: schedule changed from {', '.join(before)} to {', '.join(after)}")
+        else:
+            report.append(f"{full_name}: unchanged, {', '.join(after)}")
+    return report

@@ -1,0 +1,52 @@
+"""`gridiron deploy`: cron from the config, idempotent, says what changed (on a real Prefect server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridiron.config import parse_config
+from gridiron.schedule import cron_for
+from tests.test_cli import gridiron
+
+
+@pytest.mark.parametrize("interval,time,cron", [
+    ("daily", "06:00", "0 6 * * *"), ("weekly", "06:00", "0 6 * * 1"),
+    ("monthly", "06:00", "0 6 1 * *"), ("daily", "23:45", "45 23 * * *"),
+])
+def test_cron_for_each_interval(interval, time, cron):
+    assert cron_for(interval, time) == cron
+
+
+def test_deploy_without_a_prefect_server_says_what_to_do(tmp_path):
+    done = gridiron("deploy", env={"GRIDIRON_HOME": str(tmp_path), "PREFECT_API_URL": ""})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "gridiron: deploy failed: deploy needs a running Prefect server: start one (prefect server start) "
+        "and set PREFECT_API_URL")
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_deploy_twice_creates_nothing_twice_and_a_new_schedule_moves(tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from deployments.setup import deploy
+
+    config = parse_config({"storage": {"home": str(tmp_path)}})
+    first = deploy(config)
+    assert first[1:] == ["ncaa-pipeline/scheduled: created, cron '0 6 * * *' (UTC)",
+                         "ncaa-health-check/scheduled: created, every 300 s"]
+    assert deploy(config)[1:] == ["ncaa-pipeline/scheduled: unchanged, cron '0 6 * * *' (UTC)",
+                                  "ncaa-health-check/scheduled: unchanged, every 300 s"]
+    weekly = parse_config({"storage": {"home": str(tmp_path)}, "schedule_interval": "weekly", "schedule_time": "07:30"})
+    assert deploy(weekly)[1] == (
+        "ncaa-pipeline/scheduled: schedule changed from cron '0 6 * * *' (UTC) to cron '30 7 * * 1' (UTC)")
+    with get_client(sync_client=True) as client:
+        pools = [p.name for p in client.read_work_pools() if p.name == "gridiron-pool"]
+        pipeline = client.read_deployment_by_name("ncaa-pipeline/scheduled")
+        deployments = [d for d in client.read_deployments() if d.name == "scheduled"]
+    assert pools == ["gridiron-pool"] and len(deployments) == 2
+    assert [s.schedule.cron for s in pipeline.schedules] == ["30 7 * * 1"]
+    assert pipeline.global_concurrency_limit.limit == 1  # one warehouse writer at a time
+    assert pipeline.concurrency_options.collision_strategy == "ENQUEUE"
+    assert pipeline.job_variables["env"]["GRIDIRON_HOME"] == str(tmp_path)
