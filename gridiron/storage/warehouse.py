@@ -325,30 +325,25 @@ def last_calls_remaining(con: duckdb.DuckDBPyConnection) -> int | None:
 
 
 def _replace_table_rows(
-    con: duckdb.DuckDBPyConnection, output: TableOutput, season: int | None
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, path: str, rows: int, value: int | str | None
 ) -> None:
-    spec = TABLES[output.table]
+    """Replace a table's rows for one value of its partition column (or the whole table) with a
+    staged Parquet file, and check the stored count against the staged one."""
     if spec.partition_column is None:
-        con.execute(f"DELETE FROM {spec.name}")
-        predicate, params = "", []
+        predicate, params, where = "", [], "the table"
     else:
-        if season is None:
-            raise LoadError(f"{spec.name} is partitioned by season but the partition has none")
-        predicate, params = f" WHERE {spec.partition_column} = ?", [season]
-        con.execute(f"DELETE FROM {spec.name}{predicate}", params)
+        if value is None:
+            raise LoadError(f"{spec.name} is partitioned by {spec.partition_column} but no value was given")
+        predicate, params = f" WHERE {spec.partition_column} = ?", [value]
+        where = f"{spec.partition_column} {value}"
+    con.execute(f"DELETE FROM {spec.name}{predicate}", params)
     try:
-        con.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM read_parquet(?)", [output.path])
+        con.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM read_parquet(?)", [path])
     except duckdb.ConstraintException as error:
-        where = f"season {season}" if params else "the table"
-        raise LoadError(
-            f"{spec.name} ({where}): the rows clash with rows already stored: {error}"
-        ) from error
+        raise LoadError(f"{spec.name} ({where}): the rows clash with rows already stored: {error}") from error
     stored = con.execute(f"SELECT count(*) FROM {spec.name}{predicate}", params).fetchone()[0]
-    if stored != output.rows:
-        raise LoadError(
-            f"{spec.name}: {stored} rows stored for {'season ' + str(season) if params else 'the table'}"
-            f", {output.rows} processed"
-        )
+    if stored != rows:
+        raise LoadError(f"{spec.name}: {stored} rows stored for {where}, {rows} processed")
 
 
 def commit_partitions(
@@ -374,7 +369,7 @@ def commit_partitions(
         ordered = sorted(loads, key=lambda load: load.season is not None)
         for load in ordered:
             for output in load.outputs:
-                _replace_table_rows(con, output, load.season)
+                _replace_table_rows(con, TABLES[output.table], output.path, output.rows, load.season)
                 rows_by_table[output.table] = rows_by_table.get(output.table, 0) + output.rows
                 if progress:
                     progress(load.key, output.table, output.rows)
@@ -395,12 +390,7 @@ def commit_partitions(
                 ],
             )
         for mart in marts:
-            spec = MARTS[mart.table]
-            if spec.partition_column is None:
-                con.execute(f"DELETE FROM {spec.name}")
-            else:
-                con.execute(f"DELETE FROM {spec.name} WHERE {spec.partition_column} = ?", [mart.key])
-            con.execute(f"INSERT INTO {spec.name} BY NAME SELECT * FROM read_parquet(?)", [mart.path])
+            _replace_table_rows(con, MARTS[mart.table], mart.path, mart.rows, mart.key)
             rows_by_table[mart.table] = rows_by_table.get(mart.table, 0) + mart.rows
         for record in quarantined:
             con.execute(
