@@ -72,11 +72,11 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
     finally:
         source.close()
 
-    # partitions not fetched this run keep their loaded checksum
-    fetched_keys = {c.key for c in collected} | set(failed)
-    for partition, _ in plan.skipped:
-        entry = manifest.get(partition.key)
-        if entry and partition.key not in fetched_keys:
+    # partitions not fetched this run (not due, or failed) keep what the warehouse holds of them
+    fetched_keys = {c.key for c in collected}
+    for key in [p.key for p, _ in plan.skipped] + list(failed):
+        entry = manifest.get(key)
+        if entry and key not in fetched_keys:
             collected.append(CollectedPartition(
                 key=entry.key, checksum=entry.checksum, rows=entry.rows,
                 fetched_at=entry.fetched_at, source="warehouse", was_fetched=False,
