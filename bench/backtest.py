@@ -37,7 +37,7 @@ from gridiron.model.backtest import (  # noqa: E402
 from gridiron.model.features import build_game_features  # noqa: E402
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
 from gridiron.transforms import build_games, build_lines  # noqa: E402
-from tasks.train import train_settings  # noqa: E402
+from gridiron.model.training import TrainSettings  # noqa: E402
 
 REPORTED = (2019, 2021, 2022, 2023)
 
@@ -51,7 +51,7 @@ def main() -> None:
     source = SnapshotSource(bundled_snapshot_dir())
     games = pl.concat([build_games(source.fetch(Partition("games", s)).payload) for s in range(2014, 2024)])
     lines = pl.concat([build_lines(source.fetch(Partition("lines", s)).payload) for s in range(2014, 2024)])
-    settings = train_settings(PipelineConfig())
+    settings = TrainSettings.from_config(PipelineConfig())
 
     start = time.perf_counter()
     features = build_game_features(games, settings.features)

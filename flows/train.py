@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig
-from gridiron.model.training import train_signature
+from gridiron.model.training import TrainSettings, train_signature
 from gridiron.planning import CollectResult
-from tasks.train import current_model_signature, train_models, train_settings
+from tasks.train import current_model_signature, train_models
 
 
 @flow(name="train")
@@ -23,7 +23,7 @@ def train(config: PipelineConfig, collected: CollectResult, processed: dict, run
     signatures = {p.key: p.signature for p in collected.partitions
                   if p.key.split("/")[0] in ("games", "lines") and not p.is_changed}
     signatures.update({load.key: load.signature for load in loads if load.endpoint in ("games", "lines")})
-    signature = train_signature(signatures, train_settings(config), datetime.now(timezone.utc))
+    signature = train_signature(signatures, TrainSettings.from_config(config), datetime.now(timezone.utc))
     if current_model_signature(str(config.home / "models")) == signature:
         logger.info("train: same games, lines, settings and code as the champion's: no retraining")
         return {"outputs": []}

@@ -225,9 +225,9 @@ def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
     from gridiron.model.features import build_game_features
     from gridiron.model.backtest import backtest
     from gridiron.storage import connect, migrate
-    from tasks.train import train_settings
+    from gridiron.model.training import TrainSettings
 
-    settings = train_settings(config)
+    settings = TrainSettings.from_config(config)
     games, lines = _season_frames(config, args.season)
     features = build_game_features(games, settings.features)
     report = backtest(features, lines, args.season, settings.model, market=True)  # NotEnoughHistory says why

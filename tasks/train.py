@@ -9,24 +9,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gridiron.config import PipelineConfig
-from gridiron.model.backtest import ModelSettings, NotEnoughHistory
-from gridiron.model.elo import EloSettings
-from gridiron.model.features import FeatureSettings
+from gridiron.model.backtest import NotEnoughHistory
 from gridiron.model.registry import champion_version, read_card
 from gridiron.model.training import TrainSettings, train
 from gridiron.storage import MartOutput, StagingArea, connect, schema_version
-
-
-def train_settings(config: PipelineConfig) -> TrainSettings:
-    m = config.model
-    return TrainSettings(
-        features=FeatureSettings(
-            elo=EloSettings(k=m.elo_k, hfa=m.elo_home_advantage, regression=m.elo_regression),
-            ridge_alpha=m.rating_alpha, half_life_days=m.rating_half_life_days,
-        ),
-        model=ModelSettings(margin_alpha=m.margin_alpha, prob_c=m.probability_c),
-        tolerance=(("brier", m.tolerance_brier), ("mae", m.tolerance_mae), ("su_accuracy", m.tolerance_accuracy)),
-    )
 
 
 def _frame(warehouse: str, table: str, staged: list[str], replaced: list[int]) -> pl.DataFrame:
@@ -57,7 +43,7 @@ def train_models(
     games = _frame(warehouse, "games", staged_games, replaced_games)
     lines = _frame(warehouse, "lines", staged_lines, replaced_lines)
     try:
-        result = train(games, lines, str(home / "models"), settings=train_settings(config), signature=signature,
+        result = train(games, lines, str(home / "models"), settings=TrainSettings.from_config(config), signature=signature,
                        conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id)
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons
         logger.warning("train: no model trained: %s", reason)

@@ -26,7 +26,8 @@ def test_every_prefect_yaml_entrypoint_imports_as_the_named_flow():
 def test_the_domain_package_does_not_import_prefect():
     code = (
         "import sys, gridiron.config, gridiron.sources, gridiron.planning, gridiron.transforms, "
-        "gridiron.storage, gridiron.runs, gridiron.testing.fake_cfbd, gridiron.cli; "
+        "gridiron.storage, gridiron.runs, gridiron.testing.fake_cfbd, gridiron.cli, gridiron.model.training, "
+        "gridiron.quality.gate, gridiron.quality.report, gridiron.health, gridiron.logs, gridiron.schedule; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

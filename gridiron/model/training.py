@@ -16,6 +16,7 @@ from importlib import resources
 
 import polars as pl
 
+from gridiron.config import PipelineConfig
 from gridiron.model.backtest import (
     BacktestReport,
     ModelSettings,
@@ -50,6 +51,19 @@ class TrainSettings:
 
     def as_dict(self) -> dict:
         return {"features": asdict(self.features), "model": asdict(self.model), "tolerance": dict(self.tolerance)}
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> TrainSettings:
+        """The settings of the config's `model:` section."""
+        m = config.model
+        return cls(
+            features=FeatureSettings(
+                elo=EloSettings(k=m.elo_k, hfa=m.elo_home_advantage, regression=m.elo_regression),
+                ridge_alpha=m.rating_alpha, half_life_days=m.rating_half_life_days,
+            ),
+            model=ModelSettings(margin_alpha=m.margin_alpha, prob_c=m.probability_c),
+            tolerance=(("brier", m.tolerance_brier), ("mae", m.tolerance_mae), ("su_accuracy", m.tolerance_accuracy)),
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping) -> TrainSettings:
