@@ -183,7 +183,7 @@ def _season_frames(config: PipelineConfig, season: int):
     import polars as pl
 
     from gridiron.sources import Partition, SourceError, make_source
-    from gridiron.storage import connect, schema_version
+    from gridiron.storage import connect, read_frame, schema_version
     from gridiron.transforms import build_games, build_lines
 
     games, lines = [], []
@@ -191,8 +191,8 @@ def _season_frames(config: PipelineConfig, season: int):
     if config.warehouse_path.exists():
         with connect(config.warehouse_path, read_only=True) as con:
             if schema_version(con) > 0:
-                games.append(con.sql("SELECT * FROM games WHERE season <= ?", params=[season]).pl())
-                lines.append(con.sql("SELECT * FROM lines WHERE season <= ?", params=[season]).pl())
+                games.append(read_frame(con, "SELECT * FROM games WHERE season <= ?", [season]))
+                lines.append(read_frame(con, "SELECT * FROM lines WHERE season <= ?", [season]))
                 have = set(games[0]["season"].unique().to_list())
     wanted = [s for s in range(min(config.start_year, season - 3), season + 1) if s not in have]
     if wanted:
@@ -210,7 +210,7 @@ def _season_frames(config: PipelineConfig, season: int):
             raise CommandError(f"cannot read season {year} from {source.description}: {error}") from error
         finally:
             source.close()
-    games = [g.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC")) for g in games if g.height]
+    games = [g for g in games if g.height]
     if not games or season not in set(pl.concat(games, how="vertical_relaxed")["season"].to_list()):
         raise CommandError(f"season {season}: no games in the warehouse or the source")
     return pl.concat(games, how="vertical_relaxed"), pl.concat([l for l in lines if l.height], how="vertical_relaxed") if lines else None

@@ -12,7 +12,7 @@ from gridiron.config import PipelineConfig
 from gridiron.model.backtest import NotEnoughHistory
 from gridiron.model.registry import champion_version, read_card
 from gridiron.model.training import TrainSettings, train
-from gridiron.storage import MartOutput, StagingArea, connect, schema_version
+from gridiron.storage import MartOutput, StagingArea, connect, read_frame, schema_version
 
 
 def _frame(warehouse: str, table: str, staged: list[str], replaced: list[int]) -> pl.DataFrame:
@@ -20,10 +20,9 @@ def _frame(warehouse: str, table: str, staged: list[str], replaced: list[int]) -
     parts = []
     with connect(warehouse) as con:
         if schema_version(con) > 0:
-            parts.append(con.sql(f"SELECT * FROM {table} WHERE NOT list_contains(?, season)",
-                                 params=[replaced]).pl())
+            parts.append(read_frame(con, f"SELECT * FROM {table} WHERE NOT list_contains(?, season)", [replaced]))
     parts += [pl.read_parquet(path) for path in staged]
-    parts = [p.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC")) for p in parts if p.height]
+    parts = [p for p in parts if p.height]
     return pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
 
 

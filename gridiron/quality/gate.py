@@ -19,7 +19,7 @@ import polars as pl
 
 from gridiron.quality.schemas import SCHEMAS
 from gridiron.quality.scoring import TableQuality, assess, combine, overall_score
-from gridiron.storage.warehouse import STANDARD_QUERIES, TABLES
+from gridiron.storage.warehouse import STANDARD_QUERIES, TABLES, read_frame
 
 # (child table, column) -> (parent table, column)
 FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
@@ -154,9 +154,7 @@ def warehouse_quality(
     for table in tables:
         if table not in SCHEMAS:
             continue
-        frame = con.sql(f"SELECT * FROM {table}").pl().with_columns(
-            pl.col(pl.Datetime).dt.convert_time_zone("UTC")  # whatever the session's time zone
-        )
+        frame = read_frame(con, f"SELECT * FROM {table}")
         age, allowed = (ages or {}).get(table, (None, None))
         results.append(assess(table, frame, max_null_percentage=max_null_percentage,
                               known_ids=known, age_days=age, allowed_age_days=allowed))

@@ -28,6 +28,7 @@ from gridiron.storage.warehouse import (
     content_checksums,
     last_calls_remaining,
     migrate,
+    read_frame,
     read_manifest,
     read_raw_payload,
     record_quality,
@@ -41,6 +42,6 @@ __all__ = [
     "list_backups", "parse_point_in_time", "restore", "verify_backup",
     "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "MartOutput", "PartitionLoad", "QuarantineRecord", "record_quality",
     "StagingArea", "TableOutput", "check_queries", "commit_partitions", "connect", "content_checksums",
-    "last_calls_remaining", "migrate", "read_manifest", "read_raw_payload", "record_run",
+    "last_calls_remaining", "migrate", "read_frame", "read_manifest", "read_raw_payload", "record_run",
     "schema_version", "table_counts",
 ]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from gridiron.planning import ManifestEntry
 
@@ -246,6 +247,13 @@ def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path), read_only=read_only)
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+    """A query's rows as a polars frame, timestamps in UTC whatever the session's time zone (the
+    staged frames and the schemas are UTC)."""
+    frame = con.sql(query, params=list(params) if params is not None else None).pl()
+    return frame.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
