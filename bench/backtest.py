@@ -20,18 +20,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from bench.report import write_section  # noqa: E402
 from gridiron.config import PipelineConfig  # noqa: E402
 from gridiron.model.backtest import (  # noqa: E402
     VEGAS_SIGMA,
-    _metrics,
-    _normal_cdf,
+    evaluate,
     fit_models,
+    home_baseline,
     training_rows,
-    vegas_lines,
     walk_forward,
 )
 from gridiron.model.features import build_game_features  # noqa: E402
@@ -63,44 +61,30 @@ def main() -> None:
     total_seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    vegas = vegas_lines(lines)
     header = ["| | games | straight up | MAE | Brier | log loss | ATS |", "|---|---|---|---|---|---|---|"]
     body = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         "`.venv/bin/python bench/backtest.py`: walk-forward (each week trained only on earlier weeks), "
         "FBS v FBS games, the shipped settings (tuned on 2016-2018 only). Vegas = median closing spread "
         f"across providers (regular season only; its probability from a normal with sd {VEGAS_SIGMA:g} points); "
-        "*model on Vegas games* is the model on exactly the games that have a line.",
+        "*model on Vegas games* is the model on exactly the games that have a line; the home team's "
+        "baseline uses the home win rate and margin of the seasons before.",
         "",
     ]
-    pooled: dict[str, list] = {"model": [], "elo": [], "vegas": [], "model_v": []}
+
+    def table(report) -> list[str]:
+        b = report.baselines
+        return [*header, row("model", report.model), row("model on Vegas games", b["model_on_vegas_games"]),
+                row("Vegas line", b["vegas"]), row("our Elo alone", b["elo"]),
+                row("home team always wins", b["home"]), ""]
+
     for season in REPORTED:
-        fbs = predictions[season].filter(pl.col("is_fbs_game")).join(vegas, on="game_id", how="left")
-        margin = fbs["margin"].to_numpy()
-        spread = fbs["vegas_spread"].fill_null(np.nan).to_numpy().astype(float)
-        has = ~np.isnan(spread)
-        model = _metrics(margin, fbs["predicted_margin"].to_numpy(), fbs["home_win_prob"].to_numpy(), spread)
-        elo = _metrics(margin, fbs["elo_diff"].to_numpy(), fbs["elo_prob"].to_numpy(), spread)
-        line = _metrics(margin[has], -spread[has], _normal_cdf(-spread[has] / VEGAS_SIGMA))
-        on_lines = _metrics(margin[has], fbs["predicted_margin"].to_numpy()[has], fbs["home_win_prob"].to_numpy()[has])
-        home = _metrics(margin, np.full(len(margin), 3.0), np.full(len(margin), 0.58))
-        body += [f"**{season}**", "", *header, row("model", model), row("model on Vegas games", on_lines),
-                 row("Vegas line", line), row("our Elo alone", elo), row("home team always wins", home), ""]
-        if season >= 2021:
-            pooled["model"].append(fbs.select("margin", "predicted_margin", "home_win_prob"))
-            pooled["elo"].append(fbs.select("margin", "elo_diff", "elo_prob"))
-            pooled["vegas"].append(fbs.filter(pl.col("vegas_spread").is_not_null()).select("margin", "vegas_spread"))
-            pooled["model_v"].append(fbs.filter(pl.col("vegas_spread").is_not_null()).select("margin", "predicted_margin", "home_win_prob"))
-    m = pl.concat(pooled["model"])
-    e = pl.concat(pooled["elo"])
-    v = pl.concat(pooled["vegas"])
-    mv = pl.concat(pooled["model_v"])
-    body += ["**Pooled 2021-2023** (target: straight up >= 0.73, MAE <= 12.2, Brier <= 0.175)", "", *header,
-             row("model", _metrics(m["margin"].to_numpy(), m["predicted_margin"].to_numpy(), m["home_win_prob"].to_numpy())),
-             row("model on Vegas games", _metrics(mv["margin"].to_numpy(), mv["predicted_margin"].to_numpy(), mv["home_win_prob"].to_numpy())),
-             row("Vegas line", _metrics(v["margin"].to_numpy(), -v["vegas_spread"].to_numpy(), _normal_cdf(-v["vegas_spread"].to_numpy() / VEGAS_SIGMA))),
-             row("our Elo alone", _metrics(e["margin"].to_numpy(), e["elo_diff"].to_numpy(), e["elo_prob"].to_numpy())),
-             "",
+        report = evaluate(predictions[season], lines, season, *home_baseline(features, season, settings.model))
+        body += [f"**{season}**", "", *table(report)]
+    pooled = evaluate(pl.concat([predictions[s] for s in (2021, 2022, 2023)]), lines, 2023,
+                      *home_baseline(features, 2021, settings.model))
+    body += ["**Pooled 2021-2023** (target: straight up >= 0.73, MAE <= 12.2, Brier <= 0.175)", "",
+             *table(pooled),
              f"Cost for the full history (2014-2023, {games.height} games): features {feature_seconds:.1f} s; "
              f"features + walk-forward backtests of all nine seasons 2015-2023 + the final fit "
              f"{total_seconds:.1f} s; peak memory of the process {peak_mb:.0f} MiB."]

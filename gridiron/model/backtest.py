@@ -177,6 +177,15 @@ def evaluate(predictions: pl.DataFrame, lines: pl.DataFrame | None, season: int,
     return BacktestReport(season=season, games=n, model=model, baselines=baselines)
 
 
+def home_baseline(features: pl.DataFrame, season: int, settings: ModelSettings) -> tuple[float, float]:
+    """(home win rate, mean home margin) of the training games before `season`: the baseline
+    that always picks the home team."""
+    before = training_rows(features, settings).filter(pl.col("season") < season)
+    if before.is_empty():
+        return 0.5, 0.0
+    return float((before["margin"] > 0).mean()), float(before["margin"].mean())
+
+
 def backtest(
     features: pl.DataFrame, lines: pl.DataFrame | None, season: int, settings: ModelSettings | None = None,
     *, market: bool = False,
@@ -185,10 +194,7 @@ def backtest(
     market feature set, in `report.market`."""
     settings = settings or ModelSettings()
     predictions = walk_forward(features, season, settings)
-    before = training_rows(features, settings).filter(pl.col("season") < season)
-    home_rate = float((before["margin"] > 0).mean()) if before.height else 0.5
-    home_margin = float(before["margin"].mean()) if before.height else 0.0
-    report = evaluate(predictions, lines, season, home_rate, home_margin)
+    report = evaluate(predictions, lines, season, *home_baseline(features, season, settings))
     if market and lines is not None and not lines.is_empty():
         with_market = walk_forward(add_market(features, lines), season, replace(settings, features=MARKET_FEATURES))
         fbs = with_market.filter(pl.col("is_fbs_game"))
