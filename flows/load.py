@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig
 from gridiron.storage import FetchRecord, LoadReport, MartOutput, PartitionLoad, QuarantineRecord
-from tasks.load import check_warehouse, commit_changes, migrate_warehouse
+from tasks.load import commit_changes, count_warehouse_tables, migrate_warehouse
 
 
 @flow(name="load")
@@ -37,6 +37,6 @@ def load(
         )
     else:
         logger.info("load: nothing changed, nothing loaded")
-    checks = check_warehouse(warehouse)
-    logger.info("load: warehouse holds %s", ", ".join(f"{t} {n}" for t, n in checks["tables"].items()))
+    tables = count_warehouse_tables(warehouse)
+    logger.info("load: warehouse holds %s", ", ".join(f"{t} {n}" for t, n in tables.items()))
     return report

@@ -16,7 +16,6 @@ from gridiron.storage import (
     PartitionLoad,
     StagingArea,
     TableOutput,
-    check_queries,
     commit_partitions,
     connect,
     content_checksums,
@@ -25,6 +24,7 @@ from gridiron.storage import (
     read_raw_payload,
     schema_version,
 )
+from gridiron.quality.gate import integrity_problems
 from gridiron.transforms import stage_partition
 from tests.test_transforms import game
 
@@ -112,7 +112,7 @@ def test_commit_loads_tables_manifest_and_payload(warehouse, area):
     assert manifest["games/2023"].signature == loads[1].signature
     digest, payload = read_raw_payload(warehouse, "games/2023")
     assert digest == loads[1].checksum and payload == Path(loads[1].raw_path).read_bytes()
-    check_queries(warehouse)
+    assert integrity_problems(warehouse).problems == []  # row counts, keys, foreign keys, queries
 
 
 def test_a_partition_replaces_only_its_own_season(warehouse, area):

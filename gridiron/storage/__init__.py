@@ -22,7 +22,6 @@ from gridiron.storage.warehouse import (
     PartitionLoad,
     QuarantineRecord,
     TableOutput,
-    check_queries,
     commit_partitions,
     connect,
     content_checksums,
@@ -41,7 +40,7 @@ __all__ = [
     "BackupError", "BackupInfo", "RollbackPoint", "apply_retention", "create_backup",
     "list_backups", "parse_point_in_time", "restore", "verify_backup",
     "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "MartOutput", "PartitionLoad", "QuarantineRecord", "record_quality",
-    "StagingArea", "TableOutput", "check_queries", "commit_partitions", "connect", "content_checksums",
+    "StagingArea", "TableOutput", "commit_partitions", "connect", "content_checksums",
     "last_calls_remaining", "migrate", "read_frame", "read_manifest", "read_raw_payload", "record_run",
     "schema_version", "table_counts",
 ]

@@ -444,17 +444,6 @@ STANDARD_QUERIES: dict[str, str] = {
 }
 
 
-def check_queries(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Run the standard queries analysts rely on; returns rows per query, raises if one fails."""
-    results = {}
-    for name, query in STANDARD_QUERIES.items():
-        try:
-            results[name] = len(con.execute(query).fetchall())
-        except duckdb.Error as error:
-            raise LoadError(f"standard query '{name}' failed: {error}") from error
-    return results  # foreign keys and row counts are the validate phase's integrity checks
-
-
 def record_run(
     con: duckdb.DuckDBPyConnection, run: dict[str, Any], phases: Sequence[dict[str, Any]]
 ) -> None:
