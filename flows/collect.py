@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
 from gridiron.config import PipelineConfig
@@ -59,7 +60,10 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
             future.wait()
             outcome = future.result(raise_on_failure=False)
             if isinstance(outcome, (AuthError, QuotaExceededError)):
-                raise outcome  # every other call would fail the same way: stop now
+                # Every other call would fail the same way: the client refuses them now. Let the
+                # tasks in flight end before the client closes under them, then stop the run.
+                wait(futures)
+                raise outcome
             problem = (
                 str(outcome) if isinstance(outcome, BaseException)
                 else shrink_problem(outcome, manifest.get(partition.key), config.source.max_shrink_fraction)

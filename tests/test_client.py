@@ -61,6 +61,16 @@ def test_401_is_fatal_and_says_the_key_is_missing_or_invalid(fake_cfbd):
     assert len(fake_cfbd.requests) == 1  # not retried
 
 
+def test_after_a_401_the_client_makes_no_more_calls(fake_cfbd):
+    with CFBDClient("wrong-key", fake_cfbd.url, min_request_interval=0) as api:
+        source = ApiSource(api)
+        with pytest.raises(AuthError):
+            source.fetch(Partition("games", 2023))
+        with pytest.raises(AuthError, match=r"not calling: CFBD API key is missing or invalid .* \[lines/2023\]"):
+            source.fetch(Partition("lines", 2023))  # would fail the same way: refused before any call
+    assert len(fake_cfbd.requests) == 1
+
+
 def test_429_with_retry_after_then_200(fake_cfbd):
     fake_cfbd.add_fault(Fault("/lines", "status", status=429, headers={"Retry-After": "1"}))
     with client(fake_cfbd) as api:

@@ -96,6 +96,7 @@ class CFBDClient:
         self.calls_made = 0
         self.calls_remaining: int | None = None
         self.retry_delays: list[float] = []  # every delay slept, for logs and tests
+        self.refused: AuthError | QuotaExceededError | None = None  # once set, no more calls
 
     # -- public ------------------------------------------------------------------------------
     def get(self, path: str, params: dict[str, Any] | None = None, *, partition: str | None = None) -> Any:
@@ -139,6 +140,8 @@ class CFBDClient:
 
     # -- one request ---------------------------------------------------------------------------
     def _get_once(self, path: str, params: dict[str, Any], partition: str | None) -> Any:
+        if self.refused is not None:  # a bad key or a spent quota fails every call the same way
+            raise type(self.refused)(f"not calling: {self.refused.message}", partition=partition)
         if self.calls_remaining is not None and self.calls_remaining <= 0:
             raise QuotaExceededError(
                 "CFBD monthly call quota is used up (X-CallLimit-Remaining: 0); not calling",
@@ -161,7 +164,11 @@ class CFBDClient:
                     self.calls_remaining = int(float(remaining))
                 except ValueError:
                     log.warning("ignoring malformed X-CallLimit-Remaining %r", remaining)
-        self._raise_for_status(response, body, partition, str(response.request.url))
+        try:
+            self._raise_for_status(response, body, partition, str(response.request.url))
+        except (AuthError, QuotaExceededError) as refused:
+            self.refused = refused
+            raise
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:

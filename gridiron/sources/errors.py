@@ -12,6 +12,7 @@ class SourceError(Exception):
     recoverable = False
 
     def __init__(self, message: str, *, partition: str | None = None, url: str | None = None):
+        self.message = message
         self.partition = partition
         self.url = url
         where = ", ".join(part for part in (partition, url) if part)
