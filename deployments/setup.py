@@ -1,14 +1,17 @@
-"""`gridiron deploy`: the work pool and both deployments, from the config, idempotently.
+"""`gridiron deploy`: the work pool, the blocks, both deployments and the automations, idempotently.
 
 Reads what exists first and says what it changed: a second run with the same config changes
 nothing; an edited `schedule_interval` / `schedule_time` / `health_check_interval` moves the
-schedules. Needs a Prefect API (`PREFECT_API_URL`): a temporary server would vanish with the command.
+schedules, edited recipients or limits update the blocks and automations. Needs a Prefect API
+(`PREFECT_API_URL`): a temporary server would vanish with the command.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from prefect import Flow
@@ -19,6 +22,8 @@ from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval
 
+from blocks.register import register_blocks
+from deployments.automations import apply_automations
 from gridiron.config import PipelineConfig
 from gridiron.schedule import cron_for
 
@@ -53,17 +58,20 @@ def _current_schedules(full_name: str) -> list[str] | None:
         return sorted(_describe(s.schedule) for s in deployment.schedules if s.active)
 
 
-def deploy(config: PipelineConfig, config_path: str | None = None) -> list[str]:
-    """Create or update the work pool and the deployments; returns one line per thing checked."""
-    env = {
+def deploy(config: PipelineConfig, config_path: str | None = None,
+           env: Mapping[str, str] | None = None) -> list[str]:
+    """Create or update the work pool, blocks, deployments and automations; one line per thing."""
+    job_env = {
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_EXTRA_LOGGERS": "gridiron",
         "GRIDIRON_HOME": str(config.home),
         "PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(config.home / "results"),
     }
     if config_path:
-        env["GRIDIRON_CONFIG"] = str(Path(config_path).resolve())
+        job_env["GRIDIRON_CONFIG"] = str(Path(config_path).resolve())
     report = [ensure_work_pool()]
+    channels = register_blocks(config, os.environ if env is None else env)
+    report += channels.report
     wanted = {
         "ncaa-pipeline/scheduled": ("flows/pipeline.py:ncaa_pipeline",
                                     Cron(cron_for(config.schedule_interval, config.schedule_time), timezone="UTC"),
@@ -77,7 +85,7 @@ def deploy(config: PipelineConfig, config_path: str | None = None) -> list[str]:
         with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints its own table per call
             flow.deploy(
                 name=full_name.split("/")[1], work_pool_name=WORK_POOL, schedules=[schedule],
-                concurrency_limit=limit, job_variables={"env": env}, tags=["gridiron"],
+                concurrency_limit=limit, job_variables={"env": job_env}, tags=["gridiron"],
                 build=False, push=False, print_next_steps=False, ignore_warnings=True,
             )
         after = _current_schedules(full_name)
@@ -87,4 +95,4 @@ def deploy(config: PipelineConfig, config_path: str | None = None) -> list[str]:
             report.append(f"{full_name}: schedule changed from {', '.join(before)} to {', '.join(after)}")
         else:
             report.append(f"{full_name}: unchanged, {', '.join(after)}")
-    return report
+    return report + apply_automations(config, channels)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from prefect import flow, get_run_logger
 from prefect.settings import PREFECT_API_URL
 
+from blocks.register import with_stored_api_key
 from gridiron.config import load_config
 from tasks.health import check_health, report_health
 
@@ -16,7 +19,7 @@ class Unhealthy(RuntimeError):
 @flow(name="ncaa-health-check")
 def health_check(config_path: str | None = None) -> dict:
     logger = get_run_logger()
-    config = load_config(config_path)
+    config = load_config(config_path, with_stored_api_key(os.environ))
     checks = check_health(config, PREFECT_API_URL.value())
     report_health(checks)
     for check in checks:

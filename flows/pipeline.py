@@ -7,6 +7,7 @@ import os
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from blocks.register import with_stored_api_key
 from flows.backup import backup
 from flows.collect import collect
 from flows.load import load
@@ -34,8 +35,9 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
     `full_refresh` refetches every partition and rebuilds every table; `config_path` overrides
     `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run.
     """
-    config = load_config(config_path)
-    secrets = secrets_from(config.api_key.get_secret_value() if config.api_key else None, dict(os.environ))
+    env = with_stored_api_key(os.environ)
+    config = load_config(config_path, env)
+    secrets = secrets_from(config.api_key.get_secret_value() if config.api_key else None, env)
     with run_log(config.home, secrets):
         return _run(config, full_refresh)
 

@@ -108,7 +108,8 @@ class PipelineConfig(_Section):
     max_retries: Annotated[int, Field(ge=0, le=20)] = 3  # task retries on recoverable errors
     retry_delay: Annotated[float, Field(ge=0)] = 60.0  # first retry delay (s), doubling, jittered
     # notifications
-    enable_notifications: bool = False
+    enable_notifications: bool = False  # the automations `gridiron deploy` makes are enabled
+    notify_on_success: bool = False  # also announce completed pipeline runs
     notification_email: list[str] = Field(default_factory=list)
     slack_webhook: str | None = None
     webhook_url: str | None = None
@@ -116,6 +117,7 @@ class PipelineConfig(_Section):
     escalation_webhook: str | None = None
     escalation_failures: Annotated[int, Field(ge=1)] = 3
     escalation_window: Annotated[int, Field(ge=10)] = 3600
+    health_alert_interval: Annotated[int, Field(ge=10)] = 3600  # at most one unhealthy alert per this
     # data validation
     min_data_quality_score: Annotated[float, Field(ge=0, le=1)] = 0.8
     max_null_percentage: Annotated[float, Field(ge=0, le=1)] = 0.1

@@ -32,14 +32,20 @@ def test_deploy_twice_creates_nothing_twice_and_a_new_schedule_moves(tmp_path):
 
     from deployments.setup import deploy
 
+    def deployments(lines):
+        return [line for line in lines if line.startswith("ncaa-")]
+
     config = parse_config({"storage": {"home": str(tmp_path)}})
-    first = deploy(config)
-    assert first[1:] == ["ncaa-pipeline/scheduled: created, cron '0 6 * * *' (UTC)",
-                         "ncaa-health-check/scheduled: created, every 300 s"]
-    assert deploy(config)[1:] == ["ncaa-pipeline/scheduled: unchanged, cron '0 6 * * *' (UTC)",
+    first = deploy(config, env={})
+    assert deployments(first) == ["ncaa-pipeline/scheduled: created, cron '0 6 * * *' (UTC)",
+                                  "ncaa-health-check/scheduled: created, every 300 s"]
+    assert "automation gridiron-run-failed: created, disabled (enable_notifications is false)" in first
+    again = deploy(config, env={})
+    assert deployments(again) == ["ncaa-pipeline/scheduled: unchanged, cron '0 6 * * *' (UTC)",
                                   "ncaa-health-check/scheduled: unchanged, every 300 s"]
+    assert all(": exists" in line or ": unchanged" in line for line in again)
     weekly = parse_config({"storage": {"home": str(tmp_path)}, "schedule_interval": "weekly", "schedule_time": "07:30"})
-    assert deploy(weekly)[1] == (
+    assert deployments(deploy(weekly, env={}))[0] == (
         "ncaa-pipeline/scheduled: schedule changed from cron '0 6 * * *' (UTC) to cron '30 7 * * 1' (UTC)")
     with get_client(sync_client=True) as client:
         pools = [p.name for p in client.read_work_pools() if p.name == "gridiron-pool"]

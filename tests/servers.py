@@ -1,0 +1,177 @@
+"""Real local services for the operations tests, each on 127.0.0.1 and stopped by its context:
+a Prefect server (`prefect server start`, its own database), a process worker, an SMTP server
+(aiosmtpd) that keeps what it receives, and an HTTP receiver standing in for Slack and webhooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from aiosmtpd.controller import Controller
+
+PREFECT = str(Path(sys.executable).parent / "prefect")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.25):
+    """Poll `condition` until it returns something truthy; AssertionError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+class PrefectServer:
+    """`prefect server start` on a free loopback port, with its own PREFECT_HOME and database."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.env = {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": self.url,
+            "PREFECT_UI_URL": f"http://127.0.0.1:{self.port}",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_UI_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+        }
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> PrefectServer:
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env}
+        env.pop("PREFECT_API_URL")  # the server itself must not think it is a client of another
+        self.process = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=open(self.home / "server.log", "w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self._healthy, 90, f"the Prefect server on port {self.port} (log: {self.home / 'server.log'})")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}")
+        try:
+            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def __exit__(self, *exc) -> None:
+        _stop(self.process)
+
+
+class Worker:
+    """A process worker on `pool`, polling often; stopped with SIGINT like a person would."""
+
+    def __init__(self, server: PrefectServer, pool: str, log: Path, env: dict[str, str] | None = None):
+        self.args = [PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
+        self.env = {**os.environ, **server.env, "PREFECT_WORKER_QUERY_SECONDS": "1",
+                    "PREFECT_WORKER_PREFETCH_SECONDS": "1", **(env or {})}
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Worker:
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=open(self.log, "w"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _stop(self.process, signal.SIGINT, timeout=15)
+
+
+class _MailHandler:
+    def __init__(self):
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 OK"
+
+
+class SMTPServer:
+    """aiosmtpd on 127.0.0.1: `messages` holds every email received (plain SMTP, no auth)."""
+
+    def __init__(self):
+        self.handler = _MailHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.handler.messages
+
+    def __enter__(self) -> SMTPServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.controller.stop()
+
+
+class HTTPReceiver:
+    """Records every POST as (path, JSON body) and answers 200 "ok" (what Slack answers)."""
+
+    def __init__(self):
+        self.received: list[tuple[str, dict]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.received.append((self.path, json.loads(body or b"{}")))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def posts(self, path: str) -> list[dict]:
+        return [body for p, body in self.received if p == path]
+
+    def __enter__(self) -> HTTPReceiver:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
