@@ -37,7 +37,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
     """
     env = with_stored_api_key(os.environ)
     config = load_config(config_path, env)
-    secrets = secrets_from(config.api_key.get_secret_value() if config.api_key else None, env)
+    secrets = secrets_from(config, env)
     with run_log(config.home, secrets):
         return _run(config, full_refresh)
 

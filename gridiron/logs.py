@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,7 +61,11 @@ def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[Path]:
         handler.close()
 
 
-def secrets_from(config_api_key: str | None, environ: dict[str, str]) -> list[str]:
-    """The secret values a log must never show."""
+def secrets_from(config, environ: Mapping[str, str]) -> list[str]:
+    """The secret values a log must never show: the CFBD key, the SMTP password and every
+    notification URL (a Slack or webhook URL is a credential), from the config or the environment."""
     names = ("GRIDIRON_SMTP_PASSWORD", "GRIDIRON_SLACK_WEBHOOK", "GRIDIRON_WEBHOOK_URL", "CFBD_API_KEY")
-    return [value for value in [config_api_key, *(environ.get(n) for n in names)] if value]
+    values = [config.api_key.get_secret_value() if config.api_key else None,
+              config.slack_webhook, config.webhook_url, config.escalation_webhook,
+              *(environ.get(n) for n in names)]
+    return [value for value in values if value]

@@ -9,7 +9,7 @@ import pytest
 
 from gridiron.config import parse_config
 from gridiron.health import run_history_checks, stuck_runs_check, system_checks, warehouse_check
-from gridiron.logs import RedactSecrets, log_path, run_log
+from gridiron.logs import RedactSecrets, log_path, run_log, secrets_from
 from gridiron.storage import connect, migrate, record_run
 from tests.test_cli import gridiron
 
@@ -74,6 +74,17 @@ def test_secrets_and_bearer_tokens_never_reach_the_log(tmp_path):
     assert "sk-very-secret-key" not in text and "abc.def-123" not in text
     assert "calling with key ***" in text and "Bearer ***" in text
     assert path == log_path(tmp_path) and path.name.startswith("pipeline_")
+
+
+def test_notification_urls_and_the_smtp_password_count_as_secrets():
+    from pydantic import SecretStr
+
+    config = parse_config({"slack_webhook": "https://hooks.slack.com/services/T0/B0/xyz",
+                           "escalation_webhook": "https://pager.example.com/hook?token=abc"})
+    config = config.model_copy(update={"api_key": SecretStr("cfbd-key-1")})
+    secrets = secrets_from(config, {"GRIDIRON_SMTP_PASSWORD": "smtp-pass", "HOME": "/root"})
+    assert sorted(secrets) == sorted(["cfbd-key-1", "https://hooks.slack.com/services/T0/B0/xyz",
+                                      "https://pager.example.com/hook?token=abc", "smtp-pass"])
 
 
 def test_redaction_ignores_tiny_values():
