@@ -22,8 +22,9 @@ commands:
   run [--full-refresh]   run the pipeline once, now (incremental; --full-refresh refetches
                          every partition and rebuilds every table)
   status                 what the warehouse holds and how the last runs went
-  deploy                 create or update the work pool and the deployments (cron from
-                         schedule_interval and schedule_time, UTC); says what changed
+  deploy                 create or update the work pool, the notification blocks, the
+                         deployments (cron from schedule_interval and schedule_time, UTC)
+                         and the gridiron-* automations; says what changed
   schedule               deploy, then start a worker on the pool (runs on the schedule)
   backup [--list]        back the warehouse up now (verified by a restore); --list shows
                          the backups a restore can use
@@ -41,6 +42,10 @@ environment:
   GRIDIRON_SNAPSHOT_DIR  read the snapshot from this directory instead of the bundled one
   GRIDIRON_CONFIG        another config file (default config/pipeline_config.yaml)
   GRIDIRON_HOME          the data directory (default ./data): gridiron.duckdb, staging, cache
+  GRIDIRON_SMTP_HOST, _PORT, _USERNAME, _PASSWORD, _SECURITY (ssl|starttls|none), _FROM
+                         the SMTP server `deploy` gives the email notifications
+  GRIDIRON_SLACK_WEBHOOK, GRIDIRON_WEBHOOK_URL
+                         win over slack_webhook / webhook_url in the config
 """
 
 
@@ -68,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the pipeline once, now")
     run.add_argument("--full-refresh", action="store_true", help="refetch and rebuild everything")
     commands.add_parser("status", help="what the warehouse holds, recent runs")
-    commands.add_parser("deploy", help="create or update the work pool and deployments")
+    commands.add_parser("deploy", help="create or update the work pool, blocks, deployments and automations")
     commands.add_parser("schedule", help="deploy, then start a worker on the pool")
     backup = commands.add_parser("backup", help="back the warehouse up now, or list backups")
     backup.add_argument("--list", action="store_true", help="list the backups a restore can use")
