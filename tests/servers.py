@@ -66,6 +66,9 @@ class PrefectServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_UI_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
+            # a queued deployment run retries for its concurrency slot every 2 s, not every 30 s
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
+            "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
         }
         self.process: subprocess.Popen | None = None
 

@@ -124,6 +124,12 @@ def ops(tmp_path_factory):
                 state.worker.__exit__(None, None, None)
 
 
+def _made_or_updated(lines: list[str], automation: str) -> bool:
+    """deploy changed this automation (created alone, updated after the module's earlier deploys)."""
+    return any(line in (f"automation {automation}: created, enabled", f"automation {automation}: updated, enabled")
+               for line in lines)
+
+
 def _flow_process(run_id: str) -> psutil.Process:
     """The process a worker started for this flow run (found by the run id in its environment)."""
     for process in psutil.process_iter():
@@ -219,7 +225,7 @@ def test_a_killed_run_is_still_announced_as_crashed(ops):
 
 def test_a_run_hung_past_max_pipeline_duration_is_announced_and_cancelled(ops):
     lines = ops.deploy(max_pipeline_duration=10)
-    assert "automation gridiron-stuck-run: updated, enabled" in lines
+    assert _made_or_updated(lines, "gridiron-stuck-run")
     ops.api.add_fault(Fault("/games", "delay", delay=120, times=-1))
     try:
         run_id, name = ops.run()
@@ -236,22 +242,31 @@ def test_a_run_hung_past_max_pipeline_duration_is_announced_and_cancelled(ops):
     assert _flow_process(run_id) is None  # the worker stopped the process, not just the label
 
 
-def test_three_failures_within_the_window_escalate_exactly_once(ops):
+def test_runs_queue_one_at_a_time_and_three_failures_within_the_window_escalate_exactly_once(ops):
     lines = ops.deploy(api_key="a-revoked-key", escalation_failures=3, escalation_window=600)
-    assert "automation gridiron-escalation: updated, enabled" in lines
+    assert _made_or_updated(lines, "gridiron-escalation")
     before = len(ops.hooks.posts(ESCALATION))
-    escalations = []
-    for attempt in range(4):
-        run_id, name = ops.run()
-        assert ops.wait_state(run_id, {"Completed", "Failed", "Crashed"}, 120) == "Failed"
-        wait_for(lambda: ops.posts("/slack", name), 60, f"failure {attempt + 1}'s Slack message")
-        if attempt == 2:
-            wait_for(lambda: len(ops.hooks.posts(ESCALATION)) > before, 30, "the escalation")
-        time.sleep(2)  # let the server's trigger and action services catch up
-        escalations.append(len(ops.hooks.posts(ESCALATION)) - before)
-    assert escalations == [0, 0, 1, 1]
-    message = ops.hooks.posts(ESCALATION)[-1]
-    assert message["subject"] == "gridiron ESCALATION: ncaa-pipeline failed 3 times within 600 s"
+    runs = [ops.run() for _ in range(4)]  # all due at once: the deployment's limit of 1 queues them
+    for run_id, _ in runs:
+        assert ops.wait_state(run_id, {"Completed", "Failed", "Crashed"}, 180) == "Failed"
+
+    from prefect.client.orchestration import get_client
+
+    with ops.settings(), get_client(sync_client=True) as client:
+        flow_runs = sorted((client.read_flow_run(run_id) for run_id, _ in runs), key=lambda r: r.start_time)
+        queued = {s.name for r in flow_runs for s in client.read_flow_run_states(r.id)}
+    assert "AwaitingConcurrencySlot" in queued
+    for earlier, later in zip(flow_runs, flow_runs[1:]):  # one warehouse writer: never two at once
+        assert earlier.end_time <= later.start_time
+
+    third = flow_runs[2].name
+    wait_for(lambda: ops.posts("/slack", flow_runs[3].name), 60, "the last failure's Slack message")
+    wait_for(lambda: len(ops.hooks.posts(ESCALATION)) > before, 30, "the escalation")
+    time.sleep(3)  # a second escalation would come with the fourth failure: none does
+    escalations = ops.hooks.posts(ESCALATION)[before:]
+    assert len(escalations) == 1
+    assert escalations[0]["subject"] == "gridiron ESCALATION: ncaa-pipeline failed 3 times within 600 s"
+    assert f"Run: {third} (" in escalations[0]["text"]  # fired by the third failure
 
 
 def test_an_invalid_edited_config_fails_the_next_run_with_its_one_line_error_and_notifies(ops):
