@@ -97,10 +97,12 @@ class PrefectServer:
 
 
 class Worker:
-    """A process worker on `pool`, polling often; stopped with SIGINT like a person would."""
+    """A process worker on `pool`, polling often; stopped with SIGINT like a person would.
+    `command` replaces `prefect worker start ...` (e.g. `gridiron schedule`, which execs one)."""
 
-    def __init__(self, server: PrefectServer, pool: str, log: Path, env: dict[str, str] | None = None):
-        self.args = [PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
+    def __init__(self, server: PrefectServer, pool: str, log: Path, env: dict[str, str] | None = None,
+                 command: list[str] | None = None):
+        self.args = command or [PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
         self.env = {**os.environ, **server.env, "PREFECT_WORKER_QUERY_SECONDS": "1",
                     "PREFECT_WORKER_PREFETCH_SECONDS": "1", **(env or {})}
         self.log = log

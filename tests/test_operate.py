@@ -79,10 +79,11 @@ class Ops:
         with self.settings():
             return deploy(load_config(path, {}), str(path), env=self.env(api_key))
 
-    def start_worker(self) -> None:
+    def start_worker(self, command: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         if self.worker is None:
             # The worker's environment has no CFBD key: runs read the Secret block deploy saved.
-            self.worker = Worker(self.server, "gridiron-pool", self.root / "worker.log").__enter__()
+            self.worker = Worker(self.server, "gridiron-pool", self.root / "worker.log", env=env,
+                                 command=command).__enter__()
 
     def run(self, deployment: str = "ncaa-pipeline/scheduled") -> tuple[str, str]:
         """Start a run of a deployment; (flow run id, run name)."""
@@ -141,7 +142,7 @@ def _flow_process(run_id: str) -> psutil.Process:
     return None
 
 
-def test_gridiron_deploy_then_a_worker_runs_the_deployment_to_completed(ops):
+def test_gridiron_deploy_then_gridiron_schedule_runs_the_deployment_to_completed(ops):
     config = ops.config(notify_on_success=True)
     env = {**ops.env(API_KEY), "GRIDIRON_CONFIG": str(config)}
     done = gridiron("deploy", env=env)
@@ -163,7 +164,13 @@ def test_gridiron_deploy_then_a_worker_runs_the_deployment_to_completed(ops):
         ["unchanged"] * (len(again.stdout.splitlines()) - 1)
     assert again.stdout.splitlines()[0] == "work pool gridiron-pool: exists"
 
-    ops.start_worker()
+    # `gridiron schedule` deploys (a third time: nothing changes) and becomes the pool's worker.
+    ops.start_worker([sys.executable, "-m", "gridiron", "schedule"],
+                     env={k: v for k, v in env.items() if k != "CFBD_API_KEY"})
+    wait_for(lambda: "Worker 'ProcessWorker" in (ops.root / "worker.log").read_text(), 60, "the worker to start")
+    scheduled = (ops.root / "worker.log").read_text()
+    assert "ncaa-pipeline/scheduled: unchanged, cron '0 6 * * *' (UTC)" in scheduled
+    assert "starting a worker on gridiron-pool" in scheduled
     started = os.times().elapsed
     run = subprocess.run(
         [PREFECT, "deployment", "run", "ncaa-pipeline/scheduled"], capture_output=True, text=True,
