@@ -49,13 +49,15 @@ def ensure_work_pool(name: str = WORK_POOL) -> str:
             return f"work pool {name}: created (process)"
 
 
-def _current_schedules(full_name: str) -> list[str] | None:
+def _current(full_name: str) -> tuple[list[str], dict[str, str]] | None:
+    """The deployment's active schedules (described) and its runs' environment; None if absent."""
     with get_client(sync_client=True) as client:
         try:
             deployment = client.read_deployment_by_name(full_name)
         except ObjectNotFound:
             return None
-        return sorted(_describe(s.schedule) for s in deployment.schedules if s.active)
+        schedules = sorted(_describe(s.schedule) for s in deployment.schedules if s.active)
+        return schedules, dict((deployment.job_variables or {}).get("env") or {})
 
 
 def deploy(config: PipelineConfig, config_path: str | None = None,
@@ -80,7 +82,7 @@ def deploy(config: PipelineConfig, config_path: str | None = None,
                                         Interval(config.health_check_interval), None),
     }
     for full_name, (entrypoint, schedule, limit) in wanted.items():
-        before = _current_schedules(full_name)
+        before = _current(full_name)
         flow = Flow.from_source(source=str(PROJECT), entrypoint=entrypoint)
         with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints its own table per call
             flow.deploy(
@@ -88,11 +90,15 @@ def deploy(config: PipelineConfig, config_path: str | None = None,
                 concurrency_limit=limit, job_variables={"env": job_env}, tags=["gridiron"],
                 build=False, push=False, print_next_steps=False, ignore_warnings=True,
             )
-        after = _current_schedules(full_name)
+        after, after_env = _current(full_name)
         if before is None:
             report.append(f"{full_name}: created, {', '.join(after)}")
-        elif before != after:
-            report.append(f"{full_name}: schedule changed from {', '.join(before)} to {', '.join(after)}")
-        else:
-            report.append(f"{full_name}: unchanged, {', '.join(after)}")
+            continue
+        changes = []
+        if before[0] != after:
+            changes.append(f"schedule changed from {', '.join(before[0])} to {', '.join(after)}")
+        moved = sorted(k for k in before[1].keys() | after_env.keys() if before[1].get(k) != after_env.get(k))
+        if moved:
+            changes.append(f"its runs' environment changed ({', '.join(moved)})")
+        report.append(f"{full_name}: {'; '.join(changes) if changes else 'unchanged, ' + ', '.join(after)}")
     return report + apply_automations(config, channels)

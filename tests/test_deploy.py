@@ -47,6 +47,10 @@ def test_deploy_twice_creates_nothing_twice_and_a_new_schedule_moves(tmp_path):
     weekly = parse_config({"storage": {"home": str(tmp_path)}, "schedule_interval": "weekly", "schedule_time": "07:30"})
     assert deployments(deploy(weekly, env={}))[0] == (
         "ncaa-pipeline/scheduled: schedule changed from cron '0 6 * * *' (UTC) to cron '30 7 * * 1' (UTC)")
+    elsewhere = weekly.model_copy(update={"storage": weekly.storage.model_copy(update={"home": str(tmp_path / "other")})})
+    assert deployments(deploy(elsewhere, env={})) == [
+        "ncaa-pipeline/scheduled: its runs' environment changed (GRIDIRON_HOME, PREFECT_RESULTS_LOCAL_STORAGE_PATH)",
+        "ncaa-health-check/scheduled: its runs' environment changed (GRIDIRON_HOME, PREFECT_RESULTS_LOCAL_STORAGE_PATH)"]
     with get_client(sync_client=True) as client:
         pools = [p.name for p in client.read_work_pools() if p.name == "gridiron-pool"]
         pipeline = client.read_deployment_by_name("ncaa-pipeline/scheduled")
@@ -55,4 +59,4 @@ def test_deploy_twice_creates_nothing_twice_and_a_new_schedule_moves(tmp_path):
     assert [s.schedule.cron for s in pipeline.schedules] == ["30 7 * * 1"]
     assert pipeline.global_concurrency_limit.limit == 1  # one warehouse writer at a time
     assert pipeline.concurrency_options.collision_strategy == "ENQUEUE"
-    assert pipeline.job_variables["env"]["GRIDIRON_HOME"] == str(tmp_path)
+    assert pipeline.job_variables["env"]["GRIDIRON_HOME"] == str(tmp_path / "other")
