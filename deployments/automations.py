@@ -74,46 +74,51 @@ def _notify(blocks: dict, subject: str, body: str) -> list[SendNotification]:
             for _, document_id in sorted(blocks.items())]
 
 
-def wanted_automations(config: PipelineConfig, channels: Channels) -> list[AutomationCore]:
-    """The automations this config calls for, with the channels' blocks as their actions."""
+def wanted_automations(config: PipelineConfig, channels: Channels) -> list[tuple[AutomationCore, str | None]]:
+    """The automations this config calls for, with the channels' blocks as their actions, each
+    with the reason it is disabled (None when enabled)."""
     on = config.enable_notifications
+    off = None if on else "enable_notifications is false"  # why a notifying automation is disabled
     limit = config.max_pipeline_duration
     specs = [
-        ("run-failed", "A pipeline run failed or crashed: tell the alert channels.", on,
+        ("run-failed", "A pipeline run failed or crashed: tell the alert channels.", off,
          EventTrigger(expect=FAILED, posture=Posture.Reactive, threshold=1, **_PIPELINE_RUNS),
          _notify(channels.alerts, FAILED_SUBJECT, _RUN)),
-        ("run-succeeded", "A pipeline run completed (notify_on_success).", on and config.notify_on_success,
+        ("run-succeeded", "A pipeline run completed (notify_on_success).",
+         off or (None if config.notify_on_success else "notify_on_success is false"),
          EventTrigger(expect={"prefect.flow-run.Completed"}, posture=Posture.Reactive, threshold=1, **_PIPELINE_RUNS),
          _notify(channels.alerts, SUCCEEDED_SUBJECT, _RUN)),
-        ("stuck-run", f"A pipeline run has been Running for more than {limit} s: tell, then cancel it.", True,
+        ("stuck-run", f"A pipeline run has been Running for more than {limit} s: tell, then cancel it.", None,
          EventTrigger(after={"prefect.flow-run.Running"}, expect=FINAL, for_each={"prefect.resource.id"},
                       posture=Posture.Proactive, threshold=1, within=timedelta(seconds=limit), **_PIPELINE_RUNS),
          (_notify(channels.alerts, STUCK_SUBJECT, f"Running for more than {limit} s (max_pipeline_duration) "
                   "without finishing; gridiron is cancelling it.\n\n" + _RUN) if on else []) + [CancelFlowRun()]),
         ("escalation", f"{config.escalation_failures} failed runs within {config.escalation_window} s: "
-         "tell the escalation channels, once per window.", on,
+         "tell the escalation channels, once per window.", off,
          EventTrigger(expect=FAILED, posture=Posture.Reactive, threshold=config.escalation_failures,
                       within=timedelta(seconds=config.escalation_window), **_PIPELINE_RUNS),
          _notify(channels.escalation,
                  ESCALATION_SUBJECT % {"count": config.escalation_failures, "window": config.escalation_window},
                  f"{config.escalation_failures} or more ncaa-pipeline runs failed or crashed within "
                  f"{config.escalation_window} s. The latest:\n\n" + _RUN)),
-        ("quality-breach", "A table's data quality fell below min_data_quality_score.", on,
+        ("quality-breach", "A table's data quality fell below min_data_quality_score.", off,
          EventTrigger(expect={BREACH_EVENT}, match={"prefect.resource.id": "gridiron.quality.*"},
                       posture=Posture.Reactive, threshold=1),
          _notify(channels.alerts, BREACH_SUBJECT, BREACH_BODY)),
-        ("unhealthy", "A health check failed (at most once per health_alert_interval).", on,
+        ("unhealthy", "A health check failed (at most once per health_alert_interval).", off,
          EventTrigger(expect={UNHEALTHY_EVENT}, match={"prefect.resource.id": "gridiron.health"},
                       posture=Posture.Reactive, threshold=1,
                       within=timedelta(seconds=config.health_alert_interval)),
-         _notify(channels.alerts, UNHEALTHY_SUBJECT, UNHEALTHY_BODY + f"(at most one of these every {config.health_alert_interval} s)\n")),
+         _notify(channels.alerts, UNHEALTHY_SUBJECT,
+                 UNHEALTHY_BODY + f"(at most one of these every {config.health_alert_interval} s)\n")),
     ]
     automations = []
-    for name, description, enabled, trigger, actions in specs:
-        automations.append(AutomationCore(
-            name=PREFIX + name, description=description, enabled=enabled and bool(actions),
+    for name, description, disabled_because, trigger, actions in specs:
+        disabled_because = disabled_because or (None if actions else "no channel configured for it")
+        automations.append((AutomationCore(
+            name=PREFIX + name, description=description, enabled=disabled_because is None,
             trigger=trigger, actions=actions or [DoNothing()], tags=["gridiron"],
-        ))
+        ), disabled_because))
     return automations
 
 
@@ -128,20 +133,18 @@ def _comparable(automation) -> dict:
 
 def apply_automations(config: PipelineConfig, channels: Channels) -> list[str]:
     """Create, update or remove `gridiron-*` automations to match the config; one line each."""
-    wanted = {a.name: a for a in wanted_automations(config, channels)}
+    wanted = {a.name: (a, why) for a, why in wanted_automations(config, channels)}
     report = []
     with get_client(sync_client=True) as client:
         existing: dict[str, list] = {}
         for automation in client.read_automations():
             if automation.name.startswith(PREFIX):
                 existing.setdefault(automation.name, []).append(automation)
-        for name, automation in wanted.items():
+        for name, (automation, disabled_because) in wanted.items():
             current, *extra = existing.pop(name, [None])
             for duplicate in extra:  # e.g. made twice by hand: keep one
                 client.delete_automation(duplicate.id)
-            state = "enabled" if automation.enabled else "disabled"
-            if automation.enabled is False and name != PREFIX + "stuck-run":
-                state += _why_disabled(config, automation)
+            state = f"disabled ({disabled_because})" if disabled_because else "enabled"
             if current is None:
                 client.create_automation(automation)
                 report.append(f"automation {name}: created, {state}")
@@ -161,10 +164,3 @@ def apply_automations(config: PipelineConfig, channels: Channels) -> list[str]:
             report.append(f"automation {name}: removed")
     return report
 
-
-def _why_disabled(config: PipelineConfig, automation: AutomationCore) -> str:
-    if not config.enable_notifications:
-        return " (enable_notifications is false)"
-    if automation.name == PREFIX + "run-succeeded" and not config.notify_on_success:
-        return " (notify_on_success is false)"
-    return " (no channel configured for it)"

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from gridiron.config import PipelineConfig
+
 LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "gridiron")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
@@ -61,7 +63,7 @@ def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[Path]:
         handler.close()
 
 
-def secrets_from(config, environ: Mapping[str, str]) -> list[str]:
+def secrets_from(config: PipelineConfig, environ: Mapping[str, str]) -> list[str]:
     """The secret values a log must never show: the CFBD key, the SMTP password and every
     notification URL (a Slack or webhook URL is a credential), from the config or the environment."""
     names = ("GRIDIRON_SMTP_PASSWORD", "GRIDIRON_SLACK_WEBHOOK", "GRIDIRON_WEBHOOK_URL", "CFBD_API_KEY")

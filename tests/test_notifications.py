@@ -23,7 +23,7 @@ ESCALATION = {"gridiron-escalation-webhook": uuid.uuid4()}
 
 def _by_name(config: dict, channels: Channels | None = None) -> dict:
     channels = channels or Channels(alerts=dict(ALERTS), escalation=dict(ESCALATION))
-    return {a.name: a for a in wanted_automations(parse_config(config), channels)}
+    return {a.name: a for a, _ in wanted_automations(parse_config(config), channels)}
 
 
 def _actions(automation) -> list[tuple[str, object]]:
@@ -56,6 +56,19 @@ def test_with_notifications_off_only_the_stuck_run_cancel_stays_on():
     made = _by_name({})
     assert [name for name, a in made.items() if a.enabled] == ["gridiron-stuck-run"]
     assert _actions(made["gridiron-stuck-run"]) == [("cancel-flow-run", None)]
+
+
+def test_each_disabled_automation_says_why():
+    def reasons(config: dict, channels: Channels) -> dict:
+        return {a.name: why for a, why in wanted_automations(parse_config(config), channels)}
+
+    everything = Channels(alerts=dict(ALERTS), escalation=dict(ESCALATION))
+    assert set(reasons({}, everything).values()) == {"enable_notifications is false", None}
+    assert reasons({}, everything)["gridiron-stuck-run"] is None
+    on = reasons({"enable_notifications": True}, Channels(alerts=dict(ALERTS)))
+    assert on["gridiron-run-succeeded"] == "notify_on_success is false"
+    assert on["gridiron-escalation"] == "no channel configured for it"
+    assert on["gridiron-run-failed"] is None
 
 
 def test_an_automation_without_a_channel_is_made_but_stays_off():
