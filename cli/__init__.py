@@ -1,0 +1,8 @@
+"""The `gridiron` command line: an application on top of the flows and the domain package.
+
+It lives outside `gridiron` (which imports no Prefect, flows or tasks) because it starts flows.
+"""
+
+from cli.app import main
+
+__all__ = ["main"]
