@@ -50,7 +50,9 @@ class SourceSettings(_Section):
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     max_concurrent_requests: Annotated[int, Field(ge=1, le=16)] = 4
     min_request_interval: Annotated[float, Field(ge=0)] = 0.25  # seconds between request starts
-    http_max_attempts: Annotated[int, Field(ge=1, le=10)] = 4  # per call, inside the client
+    # of a partition's retry budget (max_retries + 1 requests), how many the client spends at once,
+    # quickly and honouring Retry-After, before the fetch task's backed-off retry takes over
+    http_max_attempts: Annotated[int, Field(ge=1, le=10)] = 2
     http_backoff_seconds: Annotated[float, Field(ge=0)] = 1.0
     max_retry_after_seconds: Annotated[float, Field(ge=0)] = 120.0
     refresh_age_days: Annotated[float, Field(ge=0)] = 7.0  # completed seasons: refetch after this
@@ -105,7 +107,8 @@ class PipelineConfig(_Section):
     schedule_time: str = "06:00"
     # performance
     batch_size: Annotated[int, Field(ge=1)] = 100  # records per row group of staged Parquet
-    max_retries: Annotated[int, Field(ge=0, le=20)] = 3  # task retries on recoverable errors
+    # retries of a partition on recoverable errors: it costs at most max_retries + 1 requests in all
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 3
     retry_delay: Annotated[float, Field(ge=0)] = 60.0  # first retry delay (s), doubling, jittered
     # notifications
     enable_notifications: bool = False  # the automations `gridiron deploy` makes are enabled

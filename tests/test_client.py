@@ -18,13 +18,14 @@ from gridiron.sources import (
     PayloadError,
     QuotaExceededError,
     RateLimitedError,
+    RetryBudgetSpent,
     SnapshotSource,
     is_recoverable,
 )
 from gridiron.sources.errors import RequestError, ServerError, TransportError
 from gridiron.sources.retry import backoff_delay, parse_retry_after
 from gridiron.testing.fake_cfbd import Fault, FakeCFBD
-from tests.conftest import API_KEY
+from tests.helpers import API_KEY
 
 
 def client(server: FakeCFBD, **options) -> CFBDClient:
@@ -235,6 +236,28 @@ def test_request_starts_are_spaced_by_the_minimum_interval(fake_cfbd):
 def test_missing_key_fails_fast_with_its_name():
     with pytest.raises(AuthError, match="CFBD_API_KEY"):
         CFBDClient("", "http://127.0.0.1:9")
+
+
+def test_a_partition_costs_at_most_its_retry_budget_whoever_retries(fake_cfbd):
+    """max_requests_per_partition (max_retries + 1) bounds the client's attempts and the task's
+    retries together: a retry after the budget is spent sends nothing."""
+    fake_cfbd.add_fault(Fault("/games", "status", status=503, times=-1))
+    with client(fake_cfbd, max_attempts=4, max_requests_per_partition=3) as api:
+        with pytest.raises(RetryBudgetSpent, match=r"gave up after 3 requests \(the retry budget: max_retries \+ 1\): server error \(HTTP 503") as error:
+            api.get("/games", {"year": 2023}, partition="games/2023")
+        assert not is_recoverable(error.value) and error.value.partition == "games/2023"
+        with pytest.raises(RetryBudgetSpent, match="not calling: its 3 requests"):
+            api.get("/games", {"year": 2023}, partition="games/2023")
+        assert api.get("/teams", partition="teams")  # another partition has its own budget
+    assert len(fake_cfbd.requests_to("/games")) == 3
+
+
+def test_retry_after_is_honoured_within_the_budget(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/conferences", "status", status=503, headers={"Retry-After": "0.4"}, times=2))
+    with client(fake_cfbd, max_attempts=3, max_requests_per_partition=3) as api:
+        assert api.get("/conferences", partition="conferences")
+    starts = [r["time"] for r in fake_cfbd.requests_to("/conferences")]
+    assert len(starts) == 3 and all(b - a >= 0.4 for a, b in zip(starts, starts[1:]))
 
 
 def test_503_with_retry_after_is_honoured(fake_cfbd):

@@ -24,6 +24,7 @@ from gridiron.sources.errors import (
     QuotaExceededError,
     RateLimitedError,
     RecoverableSourceError,
+    RetryBudgetSpent,
     SourceError,
     is_recoverable,
 )
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ENDPOINTS", "REFERENCE", "SEASONAL", "ApiSource", "AuthError", "CFBDClient",
     "FatalSourceError", "FetchResult", "Partition", "PayloadError", "QuotaExceededError",
-    "RateLimitedError", "RecoverableSourceError", "SnapshotSource", "Source", "SourceError",
+    "RateLimitedError", "RecoverableSourceError", "RetryBudgetSpent", "SnapshotSource", "Source", "SourceError",
     "bundled_snapshot_dir", "checksum", "is_recoverable", "make_source", "normalise",
 ]
 
@@ -50,6 +51,7 @@ def make_client(config: PipelineConfig) -> CFBDClient:
         max_attempts=settings.http_max_attempts,
         backoff_seconds=settings.http_backoff_seconds,
         max_retry_after_seconds=settings.max_retry_after_seconds,
+        max_requests_per_partition=config.max_retries + 1,
     )
 
 

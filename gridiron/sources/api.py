@@ -4,6 +4,11 @@ One `httpx.Client` per `CFBDClient` (base URL, Bearer auth, timeouts), safe to s
 The client bounds requests in flight, spaces request starts, retries recoverable faults itself with
 jittered exponential backoff (honouring `Retry-After`, which Prefect's retry delays do not read), and
 records the `X-CallLimit-Remaining` header of every response.
+
+The retry budget: one partition costs at most `max_requests_per_partition` requests (the config's
+`max_retries` + 1), counted here, where every request is sent, across the client's own quick
+attempts and the fetch task's backed-off retries. A recoverable fault once the budget is spent is
+raised as `RetryBudgetSpent`, which no layer retries.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from gridiron.sources.errors import (
     RateLimitedError,
     RecoverableSourceError,
     RequestError,
+    RetryBudgetSpent,
     ServerError,
     TransportError,
 )
@@ -68,6 +74,7 @@ class CFBDClient:
         max_attempts: int = 4,
         backoff_seconds: float = 1.0,
         max_retry_after_seconds: float = 120.0,
+        max_requests_per_partition: int | None = None,
         jitter: float = 0.5,
         rng: random.Random | None = None,
     ):
@@ -90,6 +97,8 @@ class CFBDClient:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_retry_after_seconds = max_retry_after_seconds
+        self.max_requests_per_partition = max_requests_per_partition  # None: no budget
+        self.requests_by_partition: dict[str, int] = {}
         self.jitter = jitter
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -101,12 +110,22 @@ class CFBDClient:
     # -- public ------------------------------------------------------------------------------
     def get(self, path: str, params: dict[str, Any] | None = None, *, partition: str | None = None) -> Any:
         """GET a route and return its parsed JSON, retrying recoverable faults."""
+        if self._budget_spent(partition):  # a later retry of a partition that already spent it
+            raise RetryBudgetSpent(
+                f"not calling: its {self.max_requests_per_partition} requests (max_retries + 1) are spent",
+                partition=partition,
+            )
         attempt = 0
         while True:
             try:
                 return self._get_once(path, params or {}, partition)
             except RecoverableSourceError as error:
                 attempt += 1
+                if self._budget_spent(partition):
+                    raise RetryBudgetSpent(
+                        f"gave up after {self.requests_by_partition[partition]} requests (the retry budget: "
+                        f"max_retries + 1): {error.message}", partition=partition, url=error.url,
+                    ) from error
                 if attempt >= self.max_attempts:
                     raise
                 delay = backoff_delay(
@@ -124,6 +143,12 @@ class CFBDClient:
                 with self._lock:
                     self.retry_delays.append(delay)
                 time.sleep(delay)
+
+    def _budget_spent(self, partition: str | None) -> bool:
+        if partition is None or self.max_requests_per_partition is None:
+            return False
+        with self._lock:
+            return self.requests_by_partition.get(partition, 0) >= self.max_requests_per_partition
 
     def info(self) -> dict[str, Any] | None:
         """`/info`: patron level and remaining calls (None when the key is not recognised)."""
@@ -148,6 +173,9 @@ class CFBDClient:
                 partition=partition,
             )
         url = f"{self.base_url}{path}"
+        if partition is not None:
+            with self._lock:
+                self.requests_by_partition[partition] = self.requests_by_partition.get(partition, 0) + 1
         with self._in_flight:
             self._pacer.wait()
             try:

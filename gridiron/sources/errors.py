@@ -44,6 +44,11 @@ class TransportError(RecoverableSourceError):
     """Connect or read timeout, connection refused or reset."""
 
 
+class RetryBudgetSpent(SourceError):
+    """A recoverable fault that outlasted the partition's retry budget (`max_retries` + 1 requests):
+    not retried again this run; the next run tries afresh."""
+
+
 class FatalSourceError(SourceError):
     """Retrying cannot help: a person has to act."""
 
@@ -65,5 +70,8 @@ class PayloadError(FatalSourceError):
 
 
 def is_recoverable(error: BaseException) -> bool:
-    """True for errors worth retrying (the task retry condition uses this)."""
+    """True for errors worth retrying (the task retry condition uses this): the one mapping of
+    faults to retry or not. Recoverable: rate limits (429 without the quota message), 5xx,
+    timeouts, dropped or refused connections. Not: 401/403, the spent quota, other 4xx, malformed
+    or wrongly shaped answers, and any fault once its partition's retry budget is spent."""
     return isinstance(error, RecoverableSourceError)
