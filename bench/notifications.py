@@ -27,9 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.chdir(REPO)
 
-import tests.conftest as fixtures  # noqa: E402  (clears GRIDIRON_/CFBD_/PREFECT_ variables first)
+import tests.conftest  # noqa: E402, F401  (clears GRIDIRON_/CFBD_/PREFECT_ variables first)
 from bench.report import write_section  # noqa: E402
 from gridiron.testing.fake_cfbd import FakeCFBD, Fault  # noqa: E402
+from tests.helpers import API_KEY, SMALL, copy_snapshot  # noqa: E402
 from tests.servers import HTTPReceiver, PrefectServer, SMTPServer, wait_for  # noqa: E402
 from tests.test_operate import Ops, _flow_process  # noqa: E402
 
@@ -53,9 +54,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="gridiron-bench-notify-"))
     failed_mail, failed_slack, crashed_mail, stuck_mail, stuck_cancelled = [], [], [], [], []
     try:
-        snapshot = fixtures.copy_snapshot(root / "snapshot", fixtures.SMALL)
+        snapshot = copy_snapshot(root / "snapshot", SMALL)
         with PrefectServer(root / "prefect") as server, SMTPServer() as smtp, HTTPReceiver() as hooks, \
-                FakeCFBD(snapshot, api_key=fixtures.API_KEY) as api:
+                FakeCFBD(snapshot, api_key=API_KEY) as api:
             ops = Ops(root, server, smtp, hooks, api)
             try:
                 for _ in range(args.repeat):

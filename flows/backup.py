@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig, load_config
-from gridiron.storage import list_backups, parse_point_in_time
+from gridiron.results import BackupResult
+from gridiron.storage import RestoreReport, list_backups, parse_point_in_time
 from tasks.backup import (
     apply_backup_retention,
     create_warehouse_backup,
@@ -15,17 +16,17 @@ from tasks.backup import (
 
 
 @flow(name="backup")
-def backup(config: PipelineConfig, run_id: str | None = None, changed: bool = True) -> dict:
+def backup(config: PipelineConfig, run_id: str | None = None, changed: bool = True) -> BackupResult:
     logger = get_run_logger()
     backups_dir = str(config.home / "backups")
     if not config.enable_backup:
         logger.info("backup: enable_backup is false, no backup made")
-        return {"backup": None, "skipped": "enable_backup is false"}
+        return BackupResult(skipped="enable_backup is false")
     if not config.warehouse_path.exists():
         logger.info("backup: no warehouse yet, nothing to back up")
-        return {"backup": None, "skipped": "no warehouse"}
+        return BackupResult(skipped="no warehouse")
     latest = [info for info in list_backups(backups_dir) if info.verified]
-    made = None
+    made, skipped = None, None
     if changed or not latest:
         info, live = create_warehouse_backup(str(config.warehouse_path), backups_dir, run_id)
         info = verify_warehouse_backup(info, live, str(config.home))
@@ -35,19 +36,20 @@ def backup(config: PipelineConfig, run_id: str | None = None, changed: bool = Tr
             info.name, len(info.tables), info.size_bytes / 1e6,
         )
     else:
-        logger.info("backup: nothing changed since backup %s, none made", latest[-1].name)
+        skipped = f"nothing changed since backup {latest[-1].name}"
+        logger.info("backup: %s, none made", skipped)
     retention = apply_backup_retention(backups_dir, config.backup_retention_days)
     if retention.deleted:
         logger.info("backup: retention removed %s", ", ".join(retention.deleted))
     logger.info(
         "backup: %d backups kept, %.1f MB in all", len(retention.kept), retention.total_bytes / 1e6
     )
-    return {"backup": made, "kept": len(retention.kept), "deleted": retention.deleted,
-            "total_bytes": retention.total_bytes}
+    return BackupResult(backup=made, skipped=skipped, kept=len(retention.kept), deleted=retention.deleted,
+                        total_bytes=retention.total_bytes)
 
 
 @flow(name="ncaa-restore")
-def restore_warehouse(at: str, config_path: str | None = None) -> dict:
+def restore_warehouse(at: str, config_path: str | None = None) -> RestoreReport:
     """Bring the warehouse back to the latest verified backup at or before `at` (ISO 8601, UTC)."""
     logger = get_run_logger()
     config = load_config(config_path)
@@ -57,4 +59,4 @@ def restore_warehouse(at: str, config_path: str | None = None) -> dict:
         "restore: warehouse is now backup %s; the replaced one was kept as %s",
         report.restored, report.replaced_backup or "(there was none)",
     )
-    return {"restored": report.restored, "replaced_backup": report.replaced_backup, "tables": report.tables}
+    return report

@@ -12,6 +12,8 @@ from gridiron.config import PipelineConfig
 from gridiron.planning import (
     CollectedPartition,
     CollectResult,
+    calls_remaining_after,
+    carry_forward,
     mark_changes,
     payloads_needed,
     plan_fetches,
@@ -27,13 +29,11 @@ from tasks.collect import fetch_partition, read_collect_state, restore_raw_paylo
 def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult:
     logger = get_run_logger()
     home, warehouse = str(config.home), str(config.warehouse_path)
-    manifest, calls_remaining = read_collect_state(warehouse)
+    manifest, calls_before = read_collect_state(warehouse)
     source = make_source(config)
+    costs_quota = isinstance(source, ApiSource)
+    budget = calls_before - config.source.min_calls_reserve if costs_quota and calls_before is not None else None
     try:
-        costs_quota = isinstance(source, ApiSource)
-        budget = None
-        if costs_quota and calls_remaining is not None:
-            budget = calls_remaining - config.source.min_calls_reserve
         partitions = plan_partitions(config.seasons, source.seasons_available)
         plan = plan_fetches(
             partitions, manifest, now=datetime.now(timezone.utc),
@@ -41,71 +41,57 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
             costs_quota=costs_quota, calls_budget=budget, full_refresh=full_refresh,
         )
         logger.info("collect: source is %s", source.description)
-        logger.info(
-            "collect: %d partitions from %s, %d to fetch, %d not due",
-            len(partitions), source.name, len(plan.fetch), len(plan.skipped),
-        )
+        logger.info("collect: %d partitions from %s, %d to fetch, %d not due",
+                    len(partitions), source.name, len(plan.fetch), len(plan.skipped))
         for partition, reason in plan.skipped:
             logger.info("not fetching %s: %s", partition.key, reason)
-
-        fetch = fetch_partition.with_options(
-            retries=config.max_retries,
-            retry_delay_seconds=exponential_backoff(backoff_factor=config.retry_delay),
-            retry_jitter_factor=0.5 if config.retry_delay else None,
-        )
-        futures = fetch.map(partition=plan.fetch, source=unmapped(source), home=unmapped(home))
-        collected: list[CollectedPartition] = []
-        failed: dict[str, str] = {}
-        for partition, future in zip(plan.fetch, futures):
-            future.wait()
-            outcome = future.result(raise_on_failure=False)
-            if isinstance(outcome, (AuthError, QuotaExceededError)):
-                # Every other call would fail the same way: the client refuses them now. Let the
-                # tasks in flight end before the client closes under them, then stop the run.
-                wait(futures)
-                raise outcome
-            problem = (
-                str(outcome) if isinstance(outcome, BaseException)
-                else shrink_problem(outcome, manifest.get(partition.key), config.source.max_shrink_fraction)
-            )
-            if problem:
-                failed[partition.key] = problem
-                logger.error("partition %s failed: %s", partition.key, problem)
-            else:
-                collected.append(outcome)
+        fetched, failed = _fetch(config, source, plan.fetch, manifest)
     finally:
         source.close()
 
-    # partitions not fetched this run (not due, or failed) keep what the warehouse holds of them
-    fetched_keys = {c.key for c in collected}
-    for key in [p.key for p, _ in plan.skipped] + list(failed):
-        entry = manifest.get(key)
-        if entry and key not in fetched_keys:
-            collected.append(CollectedPartition(
-                key=entry.key, checksum=entry.checksum, rows=entry.rows,
-                fetched_at=entry.fetched_at, source="warehouse", was_fetched=False,
-            ))
-    fingerprints = {
-        endpoint: fingerprint(endpoint, conferences=config.conferences)
-        for endpoint in {p.endpoint for p in partitions}
-    }
+    collected = carry_forward(fetched, [p.key for p, _ in plan.skipped] + list(failed), manifest)
+    fingerprints = {e: fingerprint(e, conferences=config.conferences) for e in {p.endpoint for p in partitions}}
     mark_changes(collected, manifest, fingerprints, full_refresh=full_refresh)
     needed = payloads_needed(collected)
     for partition in collected:  # not fetched this run but needed: reuse the stored payload
         if partition.key in needed and partition.raw_path is None:
             partition.raw_path = restore_raw_payload(warehouse, partition.key, home)
 
-    changed = [c.key for c in collected if c.is_changed]
-    logger.info(
-        "collect: %d partitions changed%s", len(changed), f" ({', '.join(changed)})" if changed else ""
-    )
-    if costs_quota:
-        calls_remaining = min(
-            (c.calls_remaining for c in collected if c.was_fetched and c.calls_remaining is not None),
-            default=calls_remaining,
-        )
-        logger.info("CFBD calls remaining this month: %s", calls_remaining)
-    return CollectResult(
+    result = CollectResult(
         source=source.name, partitions=collected, failed=failed,
-        skipped={p.key: reason for p, reason in plan.skipped}, calls_remaining=calls_remaining,
+        skipped={p.key: reason for p, reason in plan.skipped},
+        calls_remaining=calls_remaining_after(collected, calls_before) if costs_quota else calls_before,
     )
+    changed = [c.key for c in result.changed]
+    logger.info("collect: %d partitions changed%s", len(changed), f" ({', '.join(changed)})" if changed else "")
+    if costs_quota:
+        logger.info("CFBD calls remaining this month: %s", result.calls_remaining)
+    return result
+
+
+def _fetch(config, source, partitions, manifest) -> tuple[list[CollectedPartition], dict[str, str]]:
+    """Fetch the partitions concurrently; a partition that fails or shrinks too much is reported in
+    `failed`. A refused key or a spent quota stops the run: every other call would fail alike."""
+    logger = get_run_logger()
+    fetch = fetch_partition.with_options(
+        retries=config.max_retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=config.retry_delay),
+        retry_jitter_factor=0.5 if config.retry_delay else None,
+    )
+    futures = fetch.map(partition=partitions, source=unmapped(source), home=unmapped(str(config.home)))
+    fetched, failed = [], {}
+    for partition, future in zip(partitions, futures):
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, (AuthError, QuotaExceededError)):
+            wait(futures)  # let the tasks in flight end before the client closes under them
+            raise outcome
+        problem = (
+            str(outcome) if isinstance(outcome, BaseException)
+            else shrink_problem(outcome, manifest.get(partition.key), config.source.max_shrink_fraction)
+        )
+        if problem:
+            failed[partition.key] = problem
+            logger.error("partition %s failed: %s", partition.key, problem)
+        else:
+            fetched.append(outcome)
+    return fetched, failed

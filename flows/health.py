@@ -9,6 +9,7 @@ from prefect.settings import PREFECT_API_URL
 
 from blocks.register import with_stored_api_key
 from gridiron.config import load_config
+from gridiron.health import Check
 from tasks.health import check_health, report_health
 
 
@@ -17,7 +18,7 @@ class Unhealthy(RuntimeError):
 
 
 @flow(name="ncaa-health-check")
-def health_check(config_path: str | None = None) -> dict:
+def health_check(config_path: str | None = None) -> list[Check]:
     logger = get_run_logger()
     config = load_config(config_path, with_stored_api_key(os.environ))
     checks = check_health(config, PREFECT_API_URL.value())
@@ -27,4 +28,4 @@ def health_check(config_path: str | None = None) -> dict:
     failing = [c for c in checks if not c.healthy]
     if failing:
         raise Unhealthy("unhealthy: " + "; ".join(f"{c.name}: {c.detail}" for c in failing))
-    return {c.name: c.healthy for c in checks}
+    return checks

@@ -1,33 +1,29 @@
-"""load: migrate the schema, commit the run's changed partitions in one transaction, check."""
+"""load: migrate the schema, commit the run's changed partitions and marts in one transaction."""
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig
-from gridiron.storage import FetchRecord, LoadReport, MartOutput, PartitionLoad, QuarantineRecord
+from gridiron.results import ProcessResult, TrainResult
+from gridiron.storage import FetchRecord, LoadReport
 from tasks.load import commit_changes, count_warehouse_tables, migrate_warehouse
 
 
 @flow(name="load")
 def load(
-    config: PipelineConfig,
-    loads: list[PartitionLoad],
-    fetches: list[FetchRecord],
+    config: PipelineConfig, processed: ProcessResult, trained: TrainResult, fetches: list[FetchRecord],
     run_id: str | None,
-    quarantined: list[QuarantineRecord] | None = None,
-    marts: list[MartOutput] | None = None,
 ) -> LoadReport:
     logger = get_run_logger()
     warehouse = str(config.warehouse_path)
     applied = migrate_warehouse(warehouse)
     if applied:
         logger.info("load: schema migrated to version %d", applied[-1])
-    quarantined, marts = quarantined or [], marts or []
-    if not loads and not fetches and not quarantined and not marts:
+    if not (processed.loads or processed.quarantined or trained.outputs or fetches):
         logger.info("load: nothing changed, nothing loaded")
         return LoadReport(partitions=[], rows_by_table={})
-    report = commit_changes(warehouse, loads, fetches, run_id, quarantined, marts)
+    report = commit_changes(warehouse, processed.loads, fetches, run_id, processed.quarantined, trained.outputs)
     if report.quarantined:
         logger.warning("load: kept %s in quarantine (raw_quarantine), not loaded", ", ".join(report.quarantined))
     if report.partitions:

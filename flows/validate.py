@@ -11,6 +11,7 @@ from gridiron.planning import table_ages
 from gridiron.quality.report import report_rows, write_report
 from gridiron.quality.schemas import SCHEMAS
 from gridiron.quality.scoring import overall_score, timeliness, worst_checks
+from gridiron.results import ValidateResult
 from gridiron.transforms import PRODUCES
 from tasks.collect import read_collect_state
 from tasks.validate import (
@@ -27,7 +28,7 @@ class ValidationFailed(RuntimeError):
 
 
 @flow(name="validate")
-def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True) -> dict:
+def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True) -> ValidateResult:
     logger = get_run_logger()
     warehouse = str(config.warehouse_path)
     threshold = config.min_data_quality_score
@@ -62,4 +63,4 @@ def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True
         raise ValidationFailed("the warehouse failed validation: " + "; ".join(problems))
     logger.info("validate: integrity holds (%s); quality %.3f (threshold %.2f)",
                 "; ".join(integrity.checked), score, threshold)
-    return {"score": score, "tables": {t.table: t.score for t in tables}}
+    return ValidateResult(score=score, tables={t.table: t.score for t in tables}, checked=integrity.checked)

@@ -1,5 +1,8 @@
+"""`python -m gridiron`: the program's entry point, the one file of the package that reaches the
+command-line application (`cli`, outside the package); nothing imports it."""
+
 import sys
 
-from gridiron.cli import main
+from cli import main
 
 sys.exit(main())

@@ -160,8 +160,11 @@ class CollectedPartition:
     is_changed: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class CollectResult:
+    """The collect phase: every partition of the run (fetched, or carried from the warehouse),
+    those that failed (key -> error), those not fetched (key -> reason) and the API calls left."""
+
     source: str
     partitions: list[CollectedPartition]
     failed: dict[str, str]  # partition key -> error
@@ -175,6 +178,10 @@ class CollectResult:
     @property
     def rows_fetched(self) -> int:
         return sum(partition.rows for partition in self.partitions if partition.was_fetched)
+
+    @property
+    def records(self) -> int:
+        return self.rows_fetched
 
 
 def shrink_problem(
@@ -249,3 +256,33 @@ def table_ages(
             if current is None or age / allowed > current[0] / current[1]:
                 worst[table] = (age, allowed)
     return worst
+
+
+def carry_forward(
+    fetched: list[CollectedPartition], not_fetched: Iterable[str], manifest: Mapping[str, ManifestEntry]
+) -> list[CollectedPartition]:
+    """This run's picture of every partition: those fetched, plus those not fetched (not due, or
+    failed) as the warehouse holds them (a partition never loaded has nothing to carry)."""
+    fetched_keys = {c.key for c in fetched}
+    kept = [
+        CollectedPartition(key=entry.key, checksum=entry.checksum, rows=entry.rows,
+                           fetched_at=entry.fetched_at, source="warehouse", was_fetched=False)
+        for key in dict.fromkeys(not_fetched)
+        if key not in fetched_keys and (entry := manifest.get(key)) is not None
+    ]
+    return list(fetched) + kept
+
+
+def calls_remaining_after(partitions: Iterable[CollectedPartition], before: int | None) -> int | None:
+    """The fewest API calls left that any of this run's fetches reported (else what was known)."""
+    return min(
+        (c.calls_remaining for c in partitions if c.was_fetched and c.calls_remaining is not None),
+        default=before,
+    )
+
+
+def staleness(key: str, fetched_at: datetime, *, schedule_interval: str, refresh_age_days: float,
+              now: datetime) -> tuple[float, float | None]:
+    """(age in days, allowed age in days or None when it does not age) of a partition's data."""
+    allowed = allowed_age_days(Partition.from_key(key), schedule_interval, refresh_age_days, now.date())
+    return (now - fetched_at).total_seconds() / 86400, allowed

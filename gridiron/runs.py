@@ -8,7 +8,11 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeVar
+
+from gridiron.planning import CollectResult
+
+T = TypeVar("T")
 
 
 def peak_rss_mb() -> float:
@@ -29,11 +33,24 @@ class Phase:
     def as_row(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def counts(self, result: T) -> T:
+        """Take the phase's records from its result (every phase result has `records`)."""
+        self.records = result.records
+        return result
+
 
 @dataclass
 class RunTracker:
+    """One pipeline run's bookkeeping, recorded in `pipeline_runs` whether it succeeds or not."""
+
     run_id: str
     flow_run_name: str | None = None
+    is_full_refresh: bool = False
+    status: str = "failed"  # until `succeeded()`
+    error: str | None = None
+    source: str | None = None
+    partitions_total: int | None = None
+    partitions_changed: int | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     phases: list[Phase] = field(default_factory=list)
     _clock_start: float = field(default_factory=time.perf_counter)
@@ -57,10 +74,31 @@ class RunTracker:
     def records(self, name: str) -> int:
         return sum(p.records for p in self.phases if p.phase == name)
 
-    def summary(self, **fields: Any) -> dict[str, Any]:
+    def collected(self, result: CollectResult) -> None:
+        self.source = result.source
+        self.partitions_total = len(result.partitions)
+        self.partitions_changed = len(result.changed)
+
+    def succeeded(self) -> None:
+        self.status, self.error = "completed", None
+
+    def failed(self, error: BaseException) -> None:
+        self.status, self.error = "failed", f"{type(error).__name__}: {error}"
+
+    def phase_rows(self) -> list[dict[str, Any]]:
+        return [phase.as_row() for phase in self.phases]
+
+    def summary(self) -> dict[str, Any]:
+        """The run's row of `pipeline_runs`."""
         return {
             "run_id": self.run_id,
             "flow_run_name": self.flow_run_name,
+            "status": self.status,
+            "error": self.error,
+            "source": self.source,
+            "is_full_refresh": self.is_full_refresh,
+            "partitions_total": self.partitions_total,
+            "partitions_changed": self.partitions_changed,
             "started_at": self.started_at,
             "finished_at": datetime.now(timezone.utc),
             "duration_seconds": round(time.perf_counter() - self._clock_start, 3),
@@ -68,5 +106,4 @@ class RunTracker:
             "records_collected": self.records("collect"),
             "records_processed": self.records("process"),
             "records_loaded": self.records("load"),
-            **fields,
         }

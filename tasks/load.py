@@ -30,8 +30,7 @@ def migrate_warehouse(warehouse: str) -> list[int]:
 @task(name="commit-partitions", cache_policy=NO_CACHE)
 def commit_changes(
     warehouse: str, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None,
-    quarantined: list[QuarantineRecord],
-    marts: list[MartOutput],
+    quarantined: list[QuarantineRecord], marts: list[MartOutput],
 ) -> LoadReport:
     logger = get_run_logger()
 

@@ -1,29 +1,27 @@
-"""Train tasks: gather the run's games and lines, train/backtest/predict, stage the marts."""
+"""Train tasks: the champion's signature, and train/backtest/predict on the planned warehouse."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gridiron.config import PipelineConfig
 from gridiron.model.backtest import NotEnoughHistory
 from gridiron.model.registry import champion_version, read_card
-from gridiron.model.training import TrainSettings, train
-from gridiron.storage import MartOutput, StagingArea, connect, read_frame, schema_version
+from gridiron.model.training import TrainSettings, train, train_signature
+from gridiron.results import TrainResult
+from gridiron.storage import MartOutput, PartitionLoad, PlannedWarehouse, StagingArea
+
+TRAINED_ON = ("games", "lines")
 
 
-def _frame(warehouse: str, table: str, staged: list[str], replaced: list[int]) -> pl.DataFrame:
-    """The table as the warehouse will hold it: stored seasons not replaced, plus staged files."""
-    parts = []
-    with connect(warehouse) as con:
-        if schema_version(con) > 0:
-            parts.append(read_frame(con, f"SELECT * FROM {table} WHERE NOT list_contains(?, season)", [replaced]))
-    parts += [pl.read_parquet(path) for path in staged]
-    parts = [p for p in parts if p.height]
-    return pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
+@task(name="planned-train-signature", cache_policy=NO_CACHE)
+def planned_train_signature(warehouse: str, loads: list[PartitionLoad], settings: TrainSettings) -> str:
+    """The signature of what the model would be trained on once this run's partitions load."""
+    signatures = PlannedWarehouse(warehouse, loads).signatures(TRAINED_ON)
+    return train_signature(signatures, settings, datetime.now(timezone.utc))
 
 
 @task(name="current-model-signature", cache_policy=NO_CACHE)
@@ -33,21 +31,17 @@ def current_model_signature(models_dir: str) -> str | None:
 
 
 @task(name="train-models", cache_policy=NO_CACHE)
-def train_models(
-    config: PipelineConfig, staged_games: list[str], staged_lines: list[str], replaced_games: list[int],
-    replaced_lines: list[int], signature: str, run_id: str,
-) -> dict:
+def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: str, run_id: str) -> TrainResult:
     logger = get_run_logger()
-    warehouse, home = str(config.warehouse_path), config.home
-    games = _frame(warehouse, "games", staged_games, replaced_games)
-    lines = _frame(warehouse, "lines", staged_lines, replaced_lines)
+    planned = PlannedWarehouse(config.warehouse_path, loads)
     try:
-        result = train(games, lines, str(home / "models"), settings=TrainSettings.from_config(config), signature=signature,
+        result = train(planned.frame("games"), planned.frame("lines"), str(config.home / "models"),
+                       settings=TrainSettings.from_config(config), signature=signature,
                        conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id)
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons
         logger.warning("train: no model trained: %s", reason)
-        return {"outputs": [], "skipped": str(reason)}
-    area = StagingArea(home)
+        return TrainResult.not_trained(str(reason))
+    area = StagingArea(config.home)
     outputs = [
         MartOutput("game_features", str(area.write_table(result.features, "game_features", signature, 10_000)),
                    result.features.height),
@@ -62,5 +56,6 @@ def train_models(
         result.card.version, result.report.season, result.report.games, 100 * m["su_accuracy"], m["mae"],
         m["brier"], result.decision,
     )
-    return {"outputs": outputs, "version": result.card.version, "champion": result.champion,
-            "promoted": result.promoted, "predictions": result.predictions.height, "report": result.report.as_json()}
+    return TrainResult(outputs=outputs, version=result.card.version, champion=result.champion,
+                       is_promoted=result.promoted, predictions=result.predictions.height,
+                       report=result.report.as_json())

@@ -19,32 +19,24 @@ from gridiron.quality.gate import (
 )
 from gridiron.quality.report import markdown_summary
 from gridiron.quality.scoring import TableQuality
-from gridiron.storage import TableOutput, connect, migrate, record_quality, schema_version
+from gridiron.storage import (
+    PartitionLoad,
+    PlannedWarehouse,
+    TableOutput,
+    connect,
+    last_quality_rows,
+    migrate,
+    record_quality,
+)
 
 BREACH_EVENT = "gridiron.quality.breach"
 
 
 @task(name="known-ids", cache_policy=NO_CACHE)
-def known_ids(
-    warehouse: str, staged_teams: str | None, staged_games: list[str], replaced_seasons: list[int]
-) -> dict[str, list[int]]:
-    """The team and game ids the warehouse will hold once this run's passing partitions load.
-
-    A team list in this run replaces the stored one; a games partition replaces its season.
-    """
-    teams: set[int] = set()
-    games: set[int] = set()
-    with connect(warehouse) as con:
-        if schema_version(con) > 0:
-            if not staged_teams:
-                teams.update(row[0] for row in con.execute("SELECT team_id FROM teams").fetchall())
-            games.update(row[0] for row in con.execute(
-                "SELECT game_id FROM games WHERE NOT list_contains(?, season)", [replaced_seasons]).fetchall())
-    if staged_teams:
-        teams.update(pl.read_parquet(staged_teams, columns=["team_id"])["team_id"].to_list())
-    for path in staged_games:
-        games.update(pl.read_parquet(path, columns=["game_id"])["game_id"].to_list())
-    return {"team_id": sorted(teams), "game_id": sorted(games)}
+def known_ids(warehouse: str, passing: list[PartitionLoad]) -> dict[str, list[int]]:
+    """The team and game ids the warehouse will hold once the partitions passed so far load."""
+    planned = PlannedWarehouse(warehouse, passing)
+    return {"team_id": planned.ids("teams", "team_id"), "game_id": planned.ids("games", "game_id")}
 
 
 @task(name="judge-partition", cache_policy=NO_CACHE, task_run_name="judge-{key}")
@@ -122,15 +114,5 @@ def record_quality_reports(warehouse: str, run_id: str, reports: list[dict[str, 
 def last_quality_report(warehouse: str, stage: str) -> list[TableQuality] | None:
     """The tables of the most recent report of a stage, to carry over when nothing changed."""
     with connect(warehouse) as con:
-        if schema_version(con) < 2:
-            return None
-        rows = con.execute(
-            "SELECT table_name, rows, completeness, validity, uniqueness, consistency, timeliness "
-            "FROM quality_reports WHERE stage = ? AND table_name <> 'overall' AND run_id = ("
-            "  SELECT run_id FROM quality_reports WHERE stage = ? ORDER BY created_at DESC LIMIT 1)",
-            [stage, stage],
-        ).fetchall()
-    if not rows:
-        return None
-    return [TableQuality(table=r[0], rows=r[1], completeness=r[2], validity=r[3], uniqueness=r[4],
-                         consistency=r[5], timeliness=r[6]) for r in rows]
+        rows = last_quality_rows(con, stage)
+    return [TableQuality(**row) for row in rows] or None

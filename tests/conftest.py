@@ -1,5 +1,7 @@
 """Shared fixtures: a clean environment, one Prefect server per session, snapshot subsets, fake API.
 
+Shared helper functions live in `tests/helpers.py` (test modules never import each other).
+
 The environment is set here, at import, because Prefect reads its settings when it is imported.
 """
 
@@ -24,51 +26,14 @@ os.environ.update({
 })
 
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
-from gridiron.sources import bundled_snapshot_dir  # noqa: E402
 from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
-
-BUNDLED = bundled_snapshot_dir()
-API_KEY = "test-key-123"
-
-
-def copy_snapshot(target: Path, seasons: dict[str, list[int]], reference: bool = True) -> Path:
-    """Copy part of the bundled snapshot: `{"games": [2023], ...}` plus teams and conferences."""
-    for endpoint, years in seasons.items():
-        (target / endpoint).mkdir(parents=True, exist_ok=True)
-        for year in years:
-            shutil.copy(BUNDLED / endpoint / f"{year}.json.gz", target / endpoint / f"{year}.json.gz")
-    if reference:
-        for name in ("teams.json.gz", "conferences.json.gz"):
-            shutil.copy(BUNDLED / name, target / name)
-    return target
-
-
-SMALL = {"games": [2022, 2023], "lines": [2023], "teams_fbs": [2023], "stats_season": [2023]}
-
+from tests.helpers import API_KEY, SMALL, copy_snapshot, write_config  # noqa: E402
 
 @pytest.fixture
 def small_snapshot(tmp_path: Path) -> Path:
     """Two seasons of games, one of everything else: real data, small enough for flow tests."""
     return copy_snapshot(tmp_path / "snapshot", SMALL)
-
-
-def write_config(path: Path, **values) -> Path:
-    base = {
-        "start_year": 2022,
-        "end_year": 2023,
-        "max_retries": 1,
-        "retry_delay": 0.05,
-        "source": {"min_request_interval": 0, "http_backoff_seconds": 0.01, "timeout_seconds": 5},
-    }
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    path.write_text(yaml.safe_dump(base))
-    return path
 
 
 @pytest.fixture

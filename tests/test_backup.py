@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir
+from gridiron.sources import Partition
 from gridiron.storage import (
     SCHEMA_VERSION,
     BackupError,
@@ -31,16 +31,11 @@ from gridiron.storage import (
     restore,
     verify_backup,
 )
-from tests.test_warehouse import staged
+from tests.helpers import REPO, real_rows, staged
 
-REPO = Path(__file__).resolve().parents[1]
 T1 = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
 T2 = T1 + timedelta(days=1)
 T3 = T2 + timedelta(days=1)
-
-
-def real_rows(partition: Partition):
-    return SnapshotSource(bundled_snapshot_dir()).fetch(partition).payload
 
 
 @pytest.fixture
@@ -194,8 +189,7 @@ def test_a_load_killed_with_sigkill_leaves_the_previous_content(warehouse, tmp_p
         sys.path.insert(0, {str(REPO)!r})
         from gridiron.sources import Partition
         from gridiron.storage import StagingArea, commit_partitions, connect
-        from tests.test_backup import real_rows
-        from tests.test_warehouse import staged
+        from tests.helpers import real_rows, staged
 
         rows = real_rows(Partition("games", 2023))
         for row in rows:

@@ -7,11 +7,10 @@ from datetime import datetime, timezone
 import pytest
 
 from flows import ncaa_pipeline
-from gridiron.cli import main
+from cli import main
 from gridiron.storage import connect, content_checksums, list_backups
 from gridiron.testing.fake_cfbd import Fault
-from tests.conftest import API_KEY, write_config
-from tests.test_flows import change_score, query
+from tests.helpers import API_KEY, change_score, query, write_config
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 
@@ -19,13 +18,13 @@ pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 def test_each_run_that_changes_data_leaves_one_verified_backup(config_file, small_snapshot, tmp_path):
     first = ncaa_pipeline(config_path=str(config_file))
     backups = list_backups(tmp_path / "home" / "backups")
-    assert [b.name for b in backups] == [first["backup"]] and backups[0].verified
-    assert backups[0].run_id == first["run_id"]
+    assert [b.name for b in backups] == [first.backup] and backups[0].verified
+    assert backups[0].run_id == first.run_id
     again = ncaa_pipeline(config_path=str(config_file))
-    assert again["backup"] is None and len(list_backups(tmp_path / "home" / "backups")) == 1
+    assert again.backup is None and len(list_backups(tmp_path / "home" / "backups")) == 1
     change_score(small_snapshot, 401551789, 36)
     third = ncaa_pipeline(config_path=str(config_file))
-    assert third["backup"] and len(list_backups(tmp_path / "home" / "backups")) == 2
+    assert third.backup and len(list_backups(tmp_path / "home" / "backups")) == 2
     assert query(config_file, "SELECT phase, records FROM pipeline_run_phases WHERE phase = 'backup' ORDER BY started_at") == [
         ("backup", 1), ("backup", 0), ("backup", 1)]
 
@@ -33,7 +32,7 @@ def test_each_run_that_changes_data_leaves_one_verified_backup(config_file, smal
 def test_no_backup_when_disabled(tmp_path, small_snapshot):
     cfg = write_config(tmp_path / "c.yaml", enable_backup=False, source={"snapshot_dir": str(small_snapshot)},
                        storage={"home": str(tmp_path / "home")})
-    assert ncaa_pipeline(config_path=str(cfg))["backup"] is None
+    assert ncaa_pipeline(config_path=str(cfg)).backup is None
     assert list_backups(tmp_path / "home" / "backups") == []
 
 

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from gridiron.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def gridiron(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gridiron", *args], capture_output=True, text=True, timeout=120,
-        env={**os.environ, **(env or {})}, cwd=cwd or REPO,
-    )
-
+from cli import main
+from tests.helpers import gridiron
 
 def test_help_lists_the_commands():
     done = gridiron("help")

@@ -6,7 +6,7 @@ import pytest
 
 from gridiron.config import parse_config
 from gridiron.schedule import cron_for
-from tests.test_cli import gridiron
+from tests.helpers import gridiron
 
 
 @pytest.mark.parametrize("interval,time,cron", [

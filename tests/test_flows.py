@@ -13,35 +13,15 @@ import pytest
 from flows import ncaa_pipeline
 from gridiron.storage import content_checksums
 from gridiron.testing.fake_cfbd import Fault
-from tests.conftest import API_KEY, write_config
+from tests.helpers import API_KEY, change_score, query, staged_files, write_config
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 
 
-def query(config_file: Path, sql: str, params=()):
-    home = Path(__import__("yaml").safe_load(config_file.read_text())["storage"]["home"])
-    with duckdb.connect(str(home / "gridiron.duckdb"), read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
-
-
-def staged_files(config_file: Path) -> dict[Path, float]:
-    home = Path(__import__("yaml").safe_load(config_file.read_text())["storage"]["home"])
-    return {p: p.stat().st_mtime_ns for p in (home / "staging").rglob("*.parquet")}
-
-
-def change_score(snapshot: Path, game_id: int, home_points: int) -> None:
-    path = snapshot / "games" / "2023.json.gz"
-    rows = json.loads(gzip.decompress(path.read_bytes()))
-    for row in rows:
-        if row["id"] == game_id:
-            row["homePoints"] = home_points
-    path.write_bytes(gzip.compress(json.dumps(rows).encode()))
-
-
 def test_first_run_builds_the_warehouse_from_real_data(config_file):
     result = ncaa_pipeline(config_path=str(config_file))
-    assert result["source"] == "snapshot"
-    assert sorted(result["partitions_loaded"]) == sorted([
+    assert result.source == "snapshot"
+    assert sorted(result.partitions_loaded) == sorted([
         "games/2022", "games/2023", "lines/2023", "teams_fbs/2023", "stats_season/2023",
         "teams", "conferences"])
     assert query(config_file, "SELECT season, count(*) FROM games GROUP BY 1 ORDER BY 1") == [
@@ -56,7 +36,7 @@ def test_first_run_builds_the_warehouse_from_real_data(config_file):
     # stats map school names to ids through that season's FBS list: every FBS team has stats
     assert query(config_file, "SELECT count(DISTINCT team_id) FROM team_season_stats") == [(133,)]
     run = query(config_file, "SELECT status, partitions_changed, records_loaded, peak_rss_mb FROM pipeline_runs")
-    assert run[0][:3] == ("completed", 7, result["rows_loaded"]) and run[0][3] > 50
+    assert run[0][:3] == ("completed", 7, result.rows_loaded) and run[0][3] > 50
     phases = query(config_file, "SELECT phase, status, records FROM pipeline_run_phases ORDER BY started_at")
     assert [(p, s) for p, s, _ in phases] == [
         ("collect", "completed"), ("process", "completed"), ("train", "completed"), ("load", "completed"),
@@ -69,11 +49,12 @@ def test_rerun_without_change_loads_nothing(config_file):
     loaded_at = query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1")
     files = staged_files(config_file)
     result = ncaa_pipeline(config_path=str(config_file))
-    assert result["partitions_loaded"] == [] and result["rows_loaded"] == 0
+    assert result.partitions_loaded == [] and result.rows_loaded == 0
     assert query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1") == loaded_at
     assert staged_files(config_file) == files
     runs = query(config_file, "SELECT partitions_changed, records_processed, records_loaded FROM pipeline_runs ORDER BY started_at")
-    assert runs[0][0] == 7 and runs[0][1] > 20_000 and runs[0][2] > runs[0][1]  # + trained marts
+    # processed: the staged rows of the 7 partitions; loaded: those plus the trained marts (7,464)
+    assert runs[0] == (7, 22270, 29734)
     assert runs[1] == (0, 0, 0)
 
 
@@ -82,10 +63,10 @@ def test_one_changed_game_reprocesses_only_its_partition(config_file, small_snap
     before = query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1")
     change_score(small_snapshot, 401551789, 35)
     result = ncaa_pipeline(config_path=str(config_file))
-    assert result["partitions_loaded"] == ["games/2023"]
-    staging = {t: n for t, n in result["rows_by_table"].items() if t not in ("game_features", "predictions", "model_runs")}
+    assert result.partitions_loaded == ["games/2023"]
+    staging = {t: n for t, n in result.rows_by_table.items() if t not in ("game_features", "predictions", "model_runs")}
     assert staging == {"games": 3734, "standings": 703}
-    assert result["rows_by_table"]["model_runs"] == 1  # a changed game retrains
+    assert result.rows_by_table["model_runs"] == 1  # a changed game retrains
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(35,)]
     assert query(config_file, "SELECT points_for FROM standings WHERE season = 2023 AND team_id = 130") == [(539,)]
     after = dict(query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1"))
@@ -96,7 +77,7 @@ def test_one_changed_game_reprocesses_only_its_partition(config_file, small_snap
 def test_full_refresh_refetches_and_rebuilds_everything(config_file):
     ncaa_pipeline(config_path=str(config_file))
     result = ncaa_pipeline(config_path=str(config_file), full_refresh=True)
-    assert len(result["partitions_loaded"]) == 7
+    assert len(result.partitions_loaded) == 7
     assert query(config_file, "SELECT count(*) FROM games") == [(7439,)]
     assert query(config_file, "SELECT is_full_refresh FROM pipeline_runs ORDER BY started_at") == [(False,), (True,)]
 
@@ -107,7 +88,7 @@ def test_a_lost_warehouse_is_rebuilt_from_cached_staging_without_recomputing(con
     files = staged_files(config_file)
     (tmp_path / "home" / "gridiron.duckdb").unlink()
     result = ncaa_pipeline(config_path=str(config_file))
-    assert len(result["partitions_loaded"]) == 7
+    assert len(result.partitions_loaded) == 7
     assert query(config_file, "SELECT count(*), sum(home_points) FROM games") == expected
     assert staged_files(config_file) == files  # every stage task was a cache hit: nothing rewritten
 
@@ -118,7 +99,7 @@ def test_config_scope_of_conferences_scopes_standings_and_rebuilds_them(config_f
         tmp_path / "scoped.yaml", conferences=["Big Ten"], source={"snapshot_dir": str(small_snapshot)},
         storage={"home": str(tmp_path / "home")})
     result = ncaa_pipeline(config_path=str(scoped))
-    assert sorted(result["partitions_loaded"]) == ["games/2022", "games/2023"]
+    assert sorted(result.partitions_loaded) == ["games/2022", "games/2023"]
     assert query(scoped, "SELECT DISTINCT conference FROM standings") == [("Big Ten",)]
     assert query(scoped, "SELECT count(*) FROM games") == [(7439,)]  # games are never scoped
 
@@ -127,7 +108,7 @@ def test_api_source_through_the_fake_server_and_quota_friendly_rerun(config_file
     monkeypatch.setenv("CFBD_API_KEY", API_KEY)
     monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
     result = ncaa_pipeline(config_path=str(config_file))
-    assert result["source"] == "api"
+    assert result.source == "api"
     # the API has every season's endpoints; the small snapshot behind it answers [] where it lacks one
     assert len(fake_cfbd.requests) == 10
     assert query(config_file, "SELECT count(*) FROM games") == [(7439,)]
@@ -136,7 +117,7 @@ def test_api_source_through_the_fake_server_and_quota_friendly_rerun(config_file
 
     # 2022 and 2023 are complete seasons fetched moments ago: the rerun spends no call
     again = ncaa_pipeline(config_path=str(config_file))
-    assert len(fake_cfbd.requests) == 10 and again["partitions_loaded"] == []
+    assert len(fake_cfbd.requests) == 10 and again.partitions_loaded == []
 
 
 def test_api_budget_fetches_only_what_the_quota_allows(config_file, fake_cfbd, monkeypatch, tmp_path):
@@ -190,13 +171,28 @@ def test_recoverable_errors_are_retried_by_the_task_after_the_client_gives_up(co
     monkeypatch.setenv("CFBD_API_KEY", API_KEY)
     monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
     cfg = write_config(
-        tmp_path / "retry.yaml", max_retries=2, retry_delay=0.05,
+        tmp_path / "retry.yaml", max_retries=3, retry_delay=0.05,
         source={"http_max_attempts": 2}, storage={"home": str(tmp_path / "home")})
     # 3 failures: the client's 2 attempts fail, the task's first retry fails once more, then 200
     fake_cfbd.add_fault(Fault("/conferences", "status", status=503, times=3))
     result = ncaa_pipeline(config_path=str(cfg))
-    assert "conferences" in result["partitions_loaded"]
+    assert "conferences" in result.partitions_loaded
     assert len(fake_cfbd.requests_to("/conferences")) == 4
+
+
+def test_a_partition_that_keeps_failing_costs_max_retries_plus_one_requests(config_file, fake_cfbd, monkeypatch, tmp_path):
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    cfg = write_config(
+        tmp_path / "budget.yaml", max_retries=2, retry_delay=0.05,
+        source={"http_max_attempts": 2}, storage={"home": str(tmp_path / "home")})
+    fake_cfbd.add_fault(Fault("/conferences", "status", status=503, times=-1))
+    state = ncaa_pipeline(config_path=str(cfg), return_state=True)
+    assert state.is_failed()
+    # the client's 2 quick attempts, then the task's first retry spends the last of the 3
+    assert len(fake_cfbd.requests_to("/conferences")) == 3
+    assert ("conferences: gave up after 3 requests (the retry budget: max_retries + 1): server error (HTTP 503"
+            in state.message)
 
 
 def test_an_empty_answer_does_not_wipe_a_stored_season(config_file, fake_cfbd, monkeypatch):
@@ -225,7 +221,7 @@ def test_a_season_the_bundled_snapshot_lacks_is_used_from_a_snapshot_dir(tmp_pat
     cfg = write_config(tmp_path / "later.yaml", start_year=2024, end_year=2024,
                        source={"snapshot_dir": str(root)}, storage={"home": str(tmp_path / "home")})
     result = ncaa_pipeline(config_path=str(cfg))
-    assert sorted(result["partitions_loaded"]) == ["conferences", "games/2024", "teams"]
+    assert sorted(result.partitions_loaded) == ["conferences", "games/2024", "teams"]
     assert query(cfg, "SELECT season, count(*) FROM games GROUP BY 1") == [(2024, 3734)]
     assert query(cfg, "SELECT wins, losses FROM standings WHERE season = 2024 AND team_id = 130") == [(15, 0)]
 
@@ -243,7 +239,7 @@ def test_reprocessing_without_api_calls_restores_payloads_and_their_dependencies
         con.execute("UPDATE raw_manifest SET signature = 'older code' WHERE partition_key = 'stats_season/2023'")
         con.execute("DELETE FROM team_season_stats")
     result = ncaa_pipeline(config_path=str(config_file))
-    assert result["partitions_loaded"] == ["stats_season/2023"]
+    assert result.partitions_loaded == ["stats_season/2023"]
     assert len(fake_cfbd.requests) == calls  # no API call
     assert query(config_file, "SELECT count(*), count(DISTINCT team_id) FROM team_season_stats") == expected == [(8376, 133)]
 
@@ -252,13 +248,13 @@ def test_too_little_history_to_train_still_loads_the_data(tmp_path, small_snapsh
     cfg = write_config(tmp_path / "one.yaml", start_year=2023, end_year=2023,
                        source={"snapshot_dir": str(small_snapshot)}, storage={"home": str(tmp_path / "home")})
     result = ncaa_pipeline(config_path=str(cfg))
-    assert result["model"] is None and "model_runs" not in result["rows_by_table"]
+    assert result.model is None and "model_runs" not in result.rows_by_table
     assert query(cfg, "SELECT count(*) FROM games") == [(3734,)]
 
 
 def test_an_unchanged_rerun_does_not_retrain(config_file):
     first = ncaa_pipeline(config_path=str(config_file))
-    assert first["model"] and first["rows_by_table"]["predictions"] > 0
+    assert first.model and first.rows_by_table["predictions"] == 24  # the games with no result yet
     again = ncaa_pipeline(config_path=str(config_file))
-    assert again["rows_by_table"] == {} and again["model"] is None
+    assert again.rows_by_table == {} and again.model is None
     assert query(config_file, "SELECT count(*) FROM model_runs") == [(1,)]

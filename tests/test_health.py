@@ -11,7 +11,7 @@ from gridiron.config import parse_config
 from gridiron.health import run_history_checks, stuck_runs_check, system_checks, warehouse_check
 from gridiron.logs import RedactSecrets, log_path, run_log, secrets_from
 from gridiron.storage import connect, migrate, record_run
-from tests.test_cli import gridiron
+from tests.helpers import gridiron
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
 
@@ -22,10 +22,12 @@ def config(tmp_path, **values):
 
 def test_health_command_exits_1_and_names_the_disk_check(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text(f"storage:\n  home: {tmp_path}\nhealth:\n  max_disk_percent: 0.001\n")
+    # CPU and memory limits at 100% can never fail: the outcome does not depend on how busy the machine is
+    path.write_text(f"storage:\n  home: {tmp_path}\nhealth:\n  max_disk_percent: 0.001\n"
+                    "  max_cpu_percent: 100\n  max_memory_percent: 100\n")
     done = gridiron("health", env={"GRIDIRON_CONFIG": str(path)})
     assert done.returncode == 1
-    assert "FAIL disk" in done.stdout
+    assert "FAIL disk" in done.stdout and "ok   cpu" in done.stdout and "ok   memory" in done.stdout
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("gridiron: health failed: disk: disk holding ") and "(limit 0.001%)" in last
 
@@ -95,7 +97,7 @@ def test_redaction_ignores_tiny_values():
 @pytest.mark.usefixtures("prefect_server")
 def test_a_run_writes_its_phases_to_the_days_log_without_the_api_key(config_file, fake_cfbd, monkeypatch, tmp_path):
     from flows import ncaa_pipeline
-    from tests.conftest import API_KEY
+    from tests.helpers import API_KEY
 
     monkeypatch.setenv("CFBD_API_KEY", API_KEY)
     monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -23,14 +24,41 @@ def test_every_prefect_yaml_entrypoint_imports_as_the_named_flow():
     assert names == {"ncaa-pipeline/scheduled", "ncaa-health-check/scheduled"}
 
 
-def test_the_domain_package_does_not_import_prefect():
-    code = (
-        "import sys, gridiron.config, gridiron.sources, gridiron.planning, gridiron.transforms, "
-        "gridiron.storage, gridiron.runs, gridiron.testing.fake_cfbd, gridiron.cli, gridiron.model.training, "
-        "gridiron.quality.gate, gridiron.quality.report, gridiron.health, gridiron.logs, gridiron.schedule; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))"
+APPLICATION = ("prefect", "flows", "tasks", "deployments", "blocks", "cli")
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """Every module a file imports, at any depth (inside functions too), with its line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_the_domain_package_imports_no_prefect_or_application_code_anywhere():
+    """Every import of every file of `gridiron`, not only those run at import time. The one file
+    allowed to reach the application is `gridiron/__main__.py`, the program `python -m gridiron`."""
+    files = sorted(p for p in (REPO / "gridiron").rglob("*.py") if p != REPO / "gridiron" / "__main__.py")
+    offending = [
+        f"{path.relative_to(REPO)}:{line} imports {module}"
+        for path in files for line, module in imported_modules(path)
+        if module.split(".")[0] in APPLICATION
+    ]
+    assert len(files) > 40 and offending == []
+    assert imported_modules(REPO / "gridiron" / "__main__.py") == [(4, "sys"), (6, "cli")]
+
+
+def test_importing_the_domain_package_loads_no_prefect():
+    modules = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / "gridiron").rglob("*.py") if p.name != "__main__.py"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = f"import sys, {', '.join(modules)}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import polars as pl
+import duckdb
 import pytest
 
 from gridiron.quality.gate import integrity_problems, judge_partition, run_quality
+from gridiron.tables import TABLES
 from gridiron.quality.schemas import SCHEMAS
 from gridiron.quality.scoring import WEIGHTS, TableQuality, assess, combine, completeness, timeliness
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir
 from gridiron.storage import StagingArea, commit_partitions, connect, migrate
 from gridiron.transforms import build_games, build_standings, stage_partition
-from tests.test_transforms import game
-from tests.test_warehouse import staged
+from tests.helpers import NOW, game, staged
 
 SOURCE = SnapshotSource(bundled_snapshot_dir())
 TEAM_IDS = pl.Series([10, 20, 30, 40], dtype=pl.Int64)
@@ -168,7 +169,36 @@ def warehouse(tmp_path):
 def test_integrity_holds_on_a_consistent_warehouse(warehouse):
     report = integrity_problems(warehouse)
     assert report.problems == []
-    assert len(report.checked) == 4
+    assert report.checked == ["row counts of 3 table partitions against the manifest", "6 foreign keys",
+                              "4 standard queries"]
+
+
+VALUES_BY_TYPE = {"INTEGER": 1, "BIGINT": 1, "VARCHAR": "k", "BOOLEAN": False, "DOUBLE": 0.0,
+                  "TIMESTAMP WITH TIME ZONE": NOW}
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_duckdb_refuses_a_duplicate_key_in_every_registry_table(tmp_path, table):
+    """Why integrity has no duplicate-key check: DuckDB enforces each registry key on insert."""
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        columns = [c for c, nullable in con.execute(
+            "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = ?", [table]
+        ).fetchall() if nullable == "NO" or c in TABLES[table].key]
+        types = dict(con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?", [table]).fetchall())
+        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        values = [VALUES_BY_TYPE[types[c]] for c in columns]
+        con.execute(insert, values)
+        with pytest.raises(duckdb.ConstraintException, match="(?i)duplicate key"):
+            con.execute(insert, values)
+
+
+def test_integrity_names_a_standard_query_that_no_longer_answers(warehouse):
+    warehouse.execute("DROP INDEX lines_season")  # an index pins the table's columns
+    warehouse.execute("ALTER TABLE lines RENAME COLUMN spread TO spread_renamed")
+    assert any(p.startswith("standard query 'median closing spread' fails: Binder Error")
+               for p in integrity_problems(warehouse).problems)
 
 
 def test_integrity_names_a_broken_foreign_key(warehouse):

@@ -13,8 +13,7 @@ from flows import ncaa_pipeline
 from gridiron.storage import connect, content_checksums
 from gridiron.testing.fake_cfbd import Fault
 from tasks.validate import BREACH_EVENT
-from tests.conftest import API_KEY, write_config
-from tests.test_flows import query
+from tests.helpers import API_KEY, query, write_config
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 
@@ -139,4 +138,4 @@ def test_each_run_publishes_keyed_quality_artifacts(config_file):
     rows = json.loads(table) if isinstance(table, str) else table
     assert {row["table_name"] for row in rows} >= {"games", "lines", "standings", "overall"}
     assert "Overall score **1.000**" in kinds["gridiron-quality-validate-summary"].data
-    assert result["quality"] == 1.0
+    assert result.quality == 1.0

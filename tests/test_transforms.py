@@ -16,22 +16,7 @@ from gridiron.transforms import (
     snake_case,
     stage_partition,
 )
-
-
-def game(game_id, home, away, home_pts, away_pts, *, completed=True, neutral=False, conf=False,
-         season_type="regular", home_conf="Big Ten", away_conf="Big Ten", home_class="fbs",
-         away_class="fbs", season=2023, week=1, start="2023-09-02T19:30:00.000Z"):
-    """One game as the CFBD API returns it (camelCase, team names beside ids)."""
-    return {
-        "id": game_id, "season": season, "week": week, "seasonType": season_type,
-        "startDate": start, "startTimeTBD": False, "completed": completed, "neutralSite": neutral,
-        "conferenceGame": conf, "attendance": None, "venueId": None, "venue": None,
-        "homeId": home, "homeTeam": f"Team {home}", "homeConference": home_conf,
-        "homeClassification": home_class, "homePoints": home_pts, "homeLineScores": None,
-        "awayId": away, "awayTeam": f"Team {away}", "awayConference": away_conf,
-        "awayClassification": away_class, "awayPoints": away_pts, "awayLineScores": None,
-        "excitementIndex": None, "highlights": None, "notes": None,
-    }
+from tests.helpers import game
 
 
 def standings_of(games):

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from gridiron.planning import partition_signature
-from gridiron.sources import Partition, checksum, normalise
+from gridiron.sources import Partition
 from gridiron.storage import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     LoadError,
-    PartitionLoad,
     StagingArea,
-    TableOutput,
     commit_partitions,
     connect,
     content_checksums,
@@ -25,29 +23,9 @@ from gridiron.storage import (
     schema_version,
 )
 from gridiron.quality.gate import integrity_problems
-from gridiron.transforms import stage_partition
-from tests.test_transforms import game
+from tests.helpers import game, staged
 
-NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
 TEAMS = [{"id": team_id, "school": f"Team {team_id}", "conference": "Big Ten"} for team_id in (10, 20, 30)]
-
-
-def staged(area: StagingArea, partition: Partition, rows) -> PartitionLoad:
-    """Stage rows the way the process phase does and describe them as a load."""
-    data = normalise(rows)
-    digest = checksum(data)
-    raw = area.write_raw(data, digest)
-    signature = partition_signature(partition, {partition.key: digest}, "test")
-    frames = stage_partition(partition, rows).frames
-    outputs = [
-        TableOutput(table, str(area.write_table(frame, table, signature, 100)), frame.height)
-        for table, frame in frames.items()
-    ]
-    return PartitionLoad(
-        key=partition.key, endpoint=partition.endpoint, season=partition.season,
-        params=partition.params, checksum=digest, signature=signature, rows=len(rows),
-        fetched_at=NOW, source="snapshot", calls_remaining=None, raw_path=str(raw), outputs=outputs,
-    )
 
 
 @pytest.fixture
@@ -75,15 +53,8 @@ def test_migrations_are_idempotent_and_versioned(tmp_path):
 
 
 def test_a_version_1_warehouse_with_data_is_upgraded_in_place(tmp_path, area):
-    from gridiron.storage import warehouse as module
-
     with connect(tmp_path / "old.duckdb") as con:
-        current = module.MIGRATIONS
-        module.MIGRATIONS = current[:1]  # a warehouse written by the first release
-        try:
-            migrate(con)
-        finally:
-            module.MIGRATIONS = current
+        assert migrate(con, MIGRATIONS[:1]) == [1]  # a warehouse written by the first release
         con.execute("INSERT INTO teams (team_id, school) VALUES (10, 'Team 10')")
         assert schema_version(con) == 1
         assert migrate(con) == list(range(2, SCHEMA_VERSION + 1))
@@ -135,7 +106,7 @@ def test_failed_check_rolls_back_everything(warehouse, area):
     before = content_checksums(warehouse)
     good = staged(area, Partition("games", 2022), [game(5, 10, 30, 14, 7, season=2022)])
     bad = staged(area, Partition("games", 2023), [game(1, 10, 20, 0, 3), game(2, 20, 30, 1, 0)])
-    bad.outputs[0].rows = 5  # processed count disagrees with what lands
+    bad.outputs[0] = replace(bad.outputs[0], rows=5)  # processed count disagrees with what lands
     with pytest.raises(LoadError, match="games: 2 rows stored for season 2023, 5 processed"):
         commit_partitions(warehouse, [good, bad], [], "run-2")
     assert content_checksums(warehouse) == before

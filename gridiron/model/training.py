@@ -101,7 +101,9 @@ def latest_complete_season(games: pl.DataFrame, today: datetime) -> int | None:
 
 
 @dataclass
-class TrainResult:
+class TrainedModel:
+    """The frames the load commits and the decision taken (the train phase reports a `results.TrainResult`)."""
+
     features: pl.DataFrame
     predictions: pl.DataFrame
     model_run: pl.DataFrame
@@ -128,7 +130,7 @@ def train(
     conferences: Sequence[str] = (),
     now: datetime | None = None,
     run_id: str | None = None,
-) -> TrainResult:
+) -> TrainedModel:
     now = now or datetime.now(timezone.utc)
     features = build_game_features(games, settings.features)
     season = latest_complete_season(games, now)
@@ -182,7 +184,7 @@ def train(
         "decision": decision, "settings": json.dumps(settings.as_dict(), default=str),
         "metrics": json.dumps(report.as_json()), "train_signature": signature,
     }])
-    return TrainResult(
+    return TrainedModel(
         features=features.drop(*OUTCOME_COLUMNS), predictions=predictions, model_run=model_run,
         card=card, report=report, promoted=promoted, decision=decision, champion=champion,
     )

@@ -2,37 +2,46 @@
 
 - `judge_partition`: one partition's staged frames against their schemas; any hard failure
   quarantines the partition (its reason lists the failures).
+- `gate_waves`, `gate_outcome`: the order partitions are judged in, and the gate's decision
+  (passing, quarantined with their reasons, breaches with their severity);
 - `run_quality`: the run's tables (row-weighted over its partitions, quarantined ones included)
   and the overall score the threshold is held against.
-- `integrity_problems`: the committed warehouse: row counts against the manifest, unique keys,
-  foreign keys, the standard queries.
+- `integrity_problems`: the committed warehouse: row counts against the manifest, foreign keys,
+  the standard queries (DuckDB enforces the primary keys itself).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
 
 from gridiron.quality.schemas import SCHEMAS
-from gridiron.quality.scoring import TableQuality, assess, combine, overall_score
-from gridiron.storage.warehouse import STANDARD_QUERIES, TABLES, read_frame
+from gridiron.quality.scoring import TableQuality, assess, combine, overall_score, worst_checks
+from gridiron.storage import PartitionLoad, QuarantineRecord, read_frame
+from gridiron.tables import TABLES, produced_by, references
 
-# (child table, column) -> (parent table, column)
-FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
-    ("games", "home_id"): ("teams", "team_id"),
-    ("games", "away_id"): ("teams", "team_id"),
-    ("lines", "game_id"): ("games", "game_id"),
-    ("standings", "team_id"): ("teams", "team_id"),
-    ("team_seasons", "team_id"): ("teams", "team_id"),
-    ("team_season_stats", "team_id"): ("teams", "team_id"),
+# the warehouse answers the questions people ask of it (checked after every load)
+STANDARD_QUERIES: dict[str, str] = {
+    "games per season": "SELECT season, count(*) FROM games GROUP BY season ORDER BY season",
+    "standings leaders": (
+        "SELECT season, team, wins, losses FROM standings "
+        "QUALIFY row_number() OVER (PARTITION BY season ORDER BY win_pct DESC, point_diff DESC) = 1"
+    ),
+    "games with both teams": (
+        "SELECT count(*) FROM games g JOIN teams h ON h.team_id = g.home_id "
+        "JOIN teams a ON a.team_id = g.away_id"
+    ),
+    "median closing spread": (
+        "SELECT game_id, median(spread) FROM lines GROUP BY game_id LIMIT 5"
+    ),
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class PartitionVerdict:
     key: str
     tables: list[TableQuality]
@@ -76,6 +85,89 @@ def run_quality(verdicts: Iterable[PartitionVerdict]) -> tuple[list[TableQuality
     return tables, overall_score(tables)
 
 
+def _depth(table: str) -> int:
+    """0 for a table that names no other; else one more than the deepest table it names."""
+    parents = [ref.parent for ref in TABLES[table].references if ref.parent != table]
+    return 1 + max(_depth(parent) for parent in parents) if parents else 0
+
+
+def gate_waves(loads: Sequence[PartitionLoad]) -> list[list[PartitionLoad]]:
+    """The loads in the order the gate judges them: a partition is judged once every partition
+    producing a table it references has been (the team list, then what names teams, then what
+    names games), so its ids are checked against what will really be loaded."""
+    waves: dict[int, list[PartitionLoad]] = {}
+    for load in loads:
+        depth = max((_depth(t) for t in produced_by(load.endpoint)), default=0)
+        waves.setdefault(depth, []).append(load)
+    return [waves[depth] for depth in sorted(waves)]
+
+
+def passing(loads: Iterable[PartitionLoad], verdicts: Mapping[str, PartitionVerdict]) -> list[PartitionLoad]:
+    """The loads judged so far that passed."""
+    return [load for load in loads if load.key in verdicts and not verdicts[load.key].quarantined]
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A table (or the whole run: table `run`) scoring below the threshold."""
+
+    table: str
+    severity: str  # "warning" for a table, "critical" when the run stops
+    score: float
+    threshold: float
+    failed_checks: list[str]
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The gate's decision on a run's staged partitions."""
+
+    passing: list[PartitionLoad]
+    quarantined: list[QuarantineRecord]
+    tables: list[TableQuality]
+    score: float
+    threshold: float
+    breaches: list[Breach]
+
+    @property
+    def stops(self) -> bool:
+        """Below `min_data_quality_score`: nothing of this run may load."""
+        return self.score < self.threshold
+
+    def stop_message(self) -> str:
+        return (
+            f"data quality {self.score:.3f} is below min_data_quality_score {self.threshold:.2f}; nothing was "
+            f"loaded. Worst checks: " + " | ".join(worst_checks(self.tables))
+        )
+
+
+def gate_outcome(
+    loads: Sequence[PartitionLoad], verdicts: Mapping[str, PartitionVerdict], threshold: float
+) -> GateOutcome:
+    """Which partitions pass, which are quarantined and why, the run's table scores, and the
+    breaches to announce: each table below the threshold (warning), and the run (critical) when
+    its overall score is below it too."""
+    tables, score = run_quality(verdicts[load.key] for load in loads)
+    quarantined = [
+        QuarantineRecord(
+            key=load.key, checksum=load.checksum, reason=verdicts[load.key].reason,
+            failed_checks=json.dumps([f.describe() for t in verdicts[load.key].tables for f in t.failures]),
+            raw_path=load.raw_path,
+        )
+        for load in loads if verdicts[load.key].quarantined
+    ]
+    breaches = [
+        Breach(t.table, "warning", t.score, threshold, [f.describe() for f in t.failures][:10])
+        for t in tables if t.score < threshold
+    ]
+    if score < threshold:
+        breaches.append(Breach("run", "critical", score, threshold, worst_checks(tables)))
+    return GateOutcome(
+        passing=passing(loads, verdicts), quarantined=quarantined, tables=tables, score=score,
+        threshold=threshold, breaches=breaches,
+    )
+
+
 @dataclass
 class IntegrityReport:
     problems: list[str] = field(default_factory=list)
@@ -107,17 +199,11 @@ def integrity_problems(con: duckdb.DuckDBPyConnection) -> IntegrityReport:
             where = f"season {season}" if season is not None else "the table"
             report.problems.append(f"{table} ({where}): {stored} rows stored, the manifest says {rows}")
     report.checked.append(f"row counts of {len(expected)} table partitions against the manifest")
-    # keys
-    for name, spec in TABLES.items():
-        key = ", ".join(spec.primary_key)
-        duplicated = con.execute(
-            f"SELECT count(*) FROM (SELECT {key} FROM {name} GROUP BY {key} HAVING count(*) > 1)"
-        ).fetchone()[0]
-        if duplicated:
-            report.problems.append(f"{name}: {duplicated} duplicated key(s) ({key})")
-    report.checked.append(f"keys of {len(TABLES)} tables unique")
     # foreign keys
-    for (child, column), (parent, parent_column) in FOREIGN_KEYS.items():
+    # unique keys need no check here: DuckDB enforces the registry's primary keys on every insert
+    foreign = references()
+    for table, reference in foreign:
+        child, column, parent, parent_column = table.name, reference.column, reference.parent, reference.parent_column
         missing = con.execute(
             f"SELECT count(*), min({column}) FROM {child} WHERE {column} IS NOT NULL AND {column} NOT IN "
             f"(SELECT {parent_column} FROM {parent})"
@@ -127,7 +213,7 @@ def integrity_problems(con: duckdb.DuckDBPyConnection) -> IntegrityReport:
                 f"{child}.{column}: {missing[0]} row(s) name a {parent_column} missing from {parent} "
                 f"(e.g. {missing[1]})"
             )
-    report.checked.append(f"{len(FOREIGN_KEYS)} foreign keys")
+    report.checked.append(f"{len(foreign)} foreign keys")
     # the standard queries answer
     for name, query in STANDARD_QUERIES.items():
         try:

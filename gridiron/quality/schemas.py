@@ -9,11 +9,14 @@ API versions add fields (e.g. `playoff` on games).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import date
 
 import pandera.polars as pa
 import polars as pl
+
+from gridiron.tables import TABLES
 
 VALIDITY, UNIQUENESS, CONSISTENCY = "validity", "uniqueness", "consistency"
 MAX_WEEK = 20
@@ -42,11 +45,16 @@ class TableSchema:
 def _table(
     name: str,
     columns: dict[str, pa.Column],
-    key: tuple[str, ...],
     complete: tuple[str, ...],
     checks: list[pa.Check] | None = None,
 ) -> TableSchema:
+    """A table's schema; its key (checked unique) comes from the table registry."""
     checks = checks or []
+    key = TABLES[name].key
+    columns = dict(columns)
+    if len(key) == 1:  # a column-level check names the column in its failures
+        columns[key[0]] = copy.copy(columns[key[0]])
+        columns[key[0]].unique = True
     return TableSchema(
         name=name,
         schema=pa.DataFrameSchema(columns, checks=checks, unique=list(key) if len(key) > 1 else None,
@@ -72,7 +80,7 @@ def _count() -> pa.Column:
 _GAMES = _table(
     "games",
     {
-        "game_id": pa.Column(pl.Int64, unique=True),
+        "game_id": pa.Column(pl.Int64),
         "season": pa.Column(pl.Int32, _season_range()),
         "week": pa.Column(pl.Int32, pa.Check.in_range(0, MAX_WEEK, name="week_in_range"), nullable=True),
         "season_type": pa.Column(pl.String, nullable=True),
@@ -103,7 +111,6 @@ _GAMES = _table(
         "is_suspect_score": pa.Column(pl.Boolean),
         "has_result": pa.Column(pl.Boolean),
     },
-    key=("game_id",),
     complete=("start_date", "season_type", "home_team", "away_team"),
     checks=[
         _frame_check("home_differs_from_away", pl.col("home_id") != pl.col("away_id")),
@@ -132,7 +139,6 @@ _LINES = _table(
         "away_moneyline": pa.Column(pl.Int32, nullable=True),
         "formatted_spread": pa.Column(pl.String, nullable=True),
     },
-    key=("game_id", "provider"),
     complete=("spread",),
 )
 
@@ -149,7 +155,7 @@ _TEAM_COLUMNS = {
 _TEAMS = _table(
     "teams",
     {
-        **{k: (pa.Column(pl.Int64, unique=True) if k == "team_id" else v) for k, v in _TEAM_COLUMNS.items()},
+        **_TEAM_COLUMNS,
         "color": pa.Column(pl.String, nullable=True),
         "alternate_color": pa.Column(pl.String, nullable=True),
         "twitter": pa.Column(pl.String, nullable=True),
@@ -165,7 +171,6 @@ _TEAMS = _table(
         "is_grass": pa.Column(pl.Boolean, nullable=True),
         "is_dome": pa.Column(pl.Boolean, nullable=True),
     },
-    key=("team_id",),
     complete=("school",),
 )
 
@@ -175,20 +180,18 @@ _TEAM_SEASONS = _table(
         k: v for k, v in _TEAM_COLUMNS.items()
         if k in ("team_id", "school", "abbreviation", "mascot", "conference", "division", "classification")
     }},
-    key=("season", "team_id"),
     complete=("school", "conference"),
 )
 
 _CONFERENCES = _table(
     "conferences",
     {
-        "conference_id": pa.Column(pl.Int64, unique=True),
+        "conference_id": pa.Column(pl.Int64),
         "name": pa.Column(pl.String),
         "short_name": pa.Column(pl.String, nullable=True),
         "abbreviation": pa.Column(pl.String, nullable=True),
         "classification": pa.Column(pl.String, nullable=True),
     },
-    key=("conference_id",),
     complete=("name",),
 )
 
@@ -202,7 +205,6 @@ _TEAM_SEASON_STATS = _table(
         "stat_name": pa.Column(pl.String),
         "stat_value": pa.Column(pl.Float64, nullable=True),
     },
-    key=("season", "team_id", "stat_name"),
     complete=("stat_value",),
 )
 
@@ -226,7 +228,6 @@ _STANDINGS = _table(
         "points_against": pa.Column(pl.Int64, pa.Check.ge(0, name="points_not_negative")),
         "point_diff": pa.Column(pl.Int64),
     },
-    key=("season", "team_id"),
     complete=("team", "win_pct"),
     checks=[
         _frame_check("wins_losses_ties_add_up_to_games",

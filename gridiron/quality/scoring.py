@@ -25,6 +25,7 @@ import pandera.polars as pa
 import polars as pl
 
 from gridiron.quality.schemas import CHECK_COLUMNS, CONSISTENCY, SCHEMAS, UNIQUENESS, VALIDITY
+from gridiron.tables import TABLES
 
 WEIGHTS = {"completeness": 0.25, "validity": 0.30, "uniqueness": 0.15, "consistency": 0.20, "timeliness": 0.10}
 DIMENSIONS = tuple(WEIGHTS)
@@ -93,16 +94,6 @@ def _example(frame: pl.DataFrame, table: str, index: int | None, column: str | N
     return "{" + ", ".join(f"{c}: {row[c]!r}" for c in columns if c in row) + "}"
 
 
-# table -> (column, the id it must be one of): relationships checked before anything is loaded
-RELATIONSHIPS: dict[str, tuple[tuple[str, str], ...]] = {
-    "games": (("home_id", "team_id"), ("away_id", "team_id")),
-    "lines": (("game_id", "game_id"),),
-    "standings": (("team_id", "team_id"),),
-    "team_seasons": (("team_id", "team_id"),),
-    "team_season_stats": (("team_id", "team_id"),),
-}
-
-
 def check_frame(
     table: str, frame: pl.DataFrame, *, known_ids: dict[str, pl.Series] | None = None
 ) -> tuple[list[CheckFailure], dict[str, set[int]]]:
@@ -130,7 +121,8 @@ def check_frame(
                 rows=0 if structural else len(set(indices)),
                 example=_example(frame, table, first, column, check, str(group["failure_case"][0])),
             ))
-    for column, parent in RELATIONSHIPS.get(table, ()):
+    for reference in TABLES[table].references:  # checked before anything is loaded
+        column, parent = reference.column, reference.parent_column
         known = (known_ids or {}).get(parent)
         if known is None or column not in frame.columns:
             continue

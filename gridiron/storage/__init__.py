@@ -1,46 +1,60 @@
-"""Storage: the Parquet staging area and the DuckDB warehouse."""
+"""Storage: the Parquet staging area and the DuckDB warehouse, split by job.
+
+- `db`: connections, `transaction()`, frames, content checksums;
+- `schema`: the DDL in numbered migrations (keys from the table registry);
+- `raw`: the manifest of loaded partitions, their payloads, the fetch history;
+- `loading`: the one-transaction commit of a run;
+- `planned`: the warehouse as it will be once a run's partitions load;
+- `operations`: runs, phases, quality reports, backtests, what `status` shows;
+- `staging`, `backup`, `rollback`: files under `GRIDIRON_HOME`.
+"""
 
 from gridiron.storage.backup import (
     BackupError,
     BackupInfo,
+    RestoreReport,
+    RetentionReport,
     apply_retention,
+    choose_backup,
     create_backup,
     list_backups,
     parse_point_in_time,
     restore,
     verify_backup,
 )
-from gridiron.storage.rollback import RollbackPoint
-from gridiron.storage.staging import StagingArea
-from gridiron.storage.warehouse import (
-    SCHEMA_VERSION,
-    TABLES,
+from gridiron.storage.db import LoadError, connect, content_checksums, read_frame, transaction
+from gridiron.storage.loading import (
     FetchRecord,
-    LoadError,
     LoadReport,
     MartOutput,
     PartitionLoad,
     QuarantineRecord,
     TableOutput,
+    api_fetches,
     commit_partitions,
-    connect,
-    content_checksums,
-    last_calls_remaining,
-    migrate,
-    read_frame,
-    read_manifest,
-    read_raw_payload,
-    record_quality,
-    record_run,
-    schema_version,
     table_counts,
 )
+from gridiron.storage.operations import (
+    WarehouseStatus,
+    last_quality_rows,
+    record_backtest,
+    record_quality,
+    record_run,
+    warehouse_status,
+)
+from gridiron.storage.planned import PlannedWarehouse
+from gridiron.storage.raw import last_calls_remaining, read_manifest, read_raw_payload
+from gridiron.storage.rollback import RollbackPoint, rollback_on_failure
+from gridiron.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+from gridiron.storage.staging import StagingArea
 
 __all__ = [
-    "BackupError", "BackupInfo", "RollbackPoint", "apply_retention", "create_backup",
-    "list_backups", "parse_point_in_time", "restore", "verify_backup",
-    "SCHEMA_VERSION", "TABLES", "FetchRecord", "LoadError", "LoadReport", "MartOutput", "PartitionLoad", "QuarantineRecord", "record_quality",
-    "StagingArea", "TableOutput", "commit_partitions", "connect", "content_checksums",
-    "last_calls_remaining", "migrate", "read_frame", "read_manifest", "read_raw_payload", "record_run",
-    "schema_version", "table_counts",
+    "BackupError", "BackupInfo", "FetchRecord", "LoadError", "LoadReport", "MIGRATIONS", "MartOutput",
+    "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
+    "RollbackPoint", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseStatus", "api_fetches",
+    "apply_retention", "choose_backup", "commit_partitions", "connect", "content_checksums",
+    "create_backup", "last_calls_remaining", "last_quality_rows", "list_backups", "migrate",
+    "parse_point_in_time", "read_frame", "read_manifest", "read_raw_payload", "record_backtest",
+    "record_quality", "record_run", "restore", "rollback_on_failure", "schema_version", "table_counts",
+    "transaction", "verify_backup", "warehouse_status",
 ]

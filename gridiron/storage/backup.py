@@ -26,12 +26,12 @@ from typing import Any
 import duckdb
 
 from gridiron import __version__
-from gridiron.storage.warehouse import connect, content_checksums, schema_version
+from gridiron.storage.db import connect, content_checksums
+from gridiron.storage.schema import schema_version
 
 MANIFEST = "manifest.json"
 _NAME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
-_COPY = re.compile(r"^COPY (?P<table>.+?) FROM '(?P<path>[^']+)'(?P<rest>.*)$")
 
 
 class BackupError(RuntimeError):
@@ -115,7 +115,7 @@ def create_backup(
         raise BackupError(f"backup {final.name} already exists")
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=backups_dir))
     try:
-        con.execute(f"EXPORT DATABASE '{staging}' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"EXPORT DATABASE '{_sql_text(staging)}' (FORMAT parquet, COMPRESSION zstd)")
         checksums = content_checksums(con)
         tables = {
             name: {"rows": int(value.split(":", 1)[0]), "checksum": value}
@@ -148,24 +148,20 @@ def check_files(info: BackupInfo) -> None:
 
 
 def import_backup(info: BackupInfo, target: Path) -> None:
-    """Load a backup into a new DuckDB file `target` (which must not exist)."""
+    """Load a backup into a new DuckDB file `target` (which must not exist).
+
+    `load.sql` names the folder the export was written to (a temporary name, renamed since);
+    DuckDB's IMPORT DATABASE reads each table's file from the folder it is given instead (pinned by
+    `test_import_reads_a_moved_export_from_its_new_folder`).
+    """
     if target.exists():
         raise BackupError(f"{target} already exists")
-    schema = (info.path / "schema.sql").read_text()
-    statements = []
-    for line in (info.path / "load.sql").read_text().splitlines():
-        match = _COPY.match(line.strip())
-        if match:  # EXPORT wrote absolute paths of where it wrote: rebase onto this folder
-            path = info.path / Path(match["path"]).name
-            statements.append(f"COPY {match['table']} FROM '{path}'{match['rest']}")
-        elif line.strip():
-            statements.append(line)
     with connect(target) as con:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(schema)
-        for statement in statements:
-            con.execute(statement)
-        con.execute("COMMIT")
+        con.execute(f"IMPORT DATABASE '{_sql_text(info.path)}'")
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def verify_backup(info: BackupInfo, live: dict[str, str] | None = None, *, scratch: Path | None = None) -> BackupInfo:

@@ -7,11 +7,16 @@ copy of the checkpointed file, taken before load and put back with an atomic ren
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from gridiron.storage.warehouse import connect, content_checksums
+from gridiron.storage.db import connect, content_checksums
+
+log = logging.getLogger(__name__)
 
 
 class RollbackPoint:
@@ -59,3 +64,25 @@ class RollbackPoint:
 
     def discard(self) -> None:
         self.copy.unlink(missing_ok=True)
+
+
+@contextmanager
+def rollback_on_failure(warehouse: str | Path, home: str | Path) -> Iterator[RollbackPoint]:
+    """Undo everything the block changed in the warehouse if it raises (the error propagates).
+
+    The point is taken on entry and its copy removed on exit, whatever happened.
+    """
+    point = RollbackPoint(warehouse, home)
+    point.take()
+    try:
+        yield point
+    except BaseException as error:
+        undone = point.restore()
+        log.error(
+            "%s: %s", type(error).__name__,
+            f"rolled back {', '.join(undone)} to their state before this run" if undone
+            else "the warehouse is unchanged (the load's transaction was rolled back)",
+        )
+        raise
+    finally:
+        point.discard()

@@ -29,13 +29,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-SEASONAL_ROUTES = {
-    "/games": "games",
-    "/lines": "lines",
-    "/teams/fbs": "teams_fbs",
-    "/stats/season": "stats_season",
-}
-REFERENCE_ROUTES = {"/teams": "teams", "/conferences": "conferences"}
+from gridiron.sources.base import ENDPOINTS
+
+# the routes the client calls, each answered from the snapshot file of its endpoint
+SEASONAL_ROUTES = {e.path: e.name for e in ENDPOINTS.values() if e.seasonal}
+REFERENCE_ROUTES = {e.path: e.name for e in ENDPOINTS.values() if not e.seasonal}
 
 
 class _QuietServer(ThreadingHTTPServer):

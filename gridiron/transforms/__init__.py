@@ -15,7 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from gridiron.sources.base import Partition
+from gridiron.sources.base import ENDPOINTS, Partition
+from gridiron.tables import produced_by
 from gridiron.transforms.frames import TransformError, snake_case
 from gridiron.transforms.standings import build_standings, team_games
 from gridiron.transforms.staging import (
@@ -35,15 +36,8 @@ __all__ = [
     "build_teams", "fingerprint", "snake_case", "stage_partition", "team_games",
 ]
 
-# endpoint -> the tables its partitions produce
-PRODUCES: dict[str, tuple[str, ...]] = {
-    "games": ("games", "standings"),
-    "lines": ("lines",),
-    "teams_fbs": ("team_seasons",),
-    "stats_season": ("team_season_stats",),
-    "teams": ("teams",),
-    "conferences": ("conferences",),
-}
+# endpoint -> the tables its partitions produce (from the table registry)
+PRODUCES: dict[str, tuple[str, ...]] = {endpoint: produced_by(endpoint) for endpoint in ENDPOINTS}
 
 
 @dataclass

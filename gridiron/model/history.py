@@ -1,0 +1,66 @@
+"""The history a backtest of one season reads, and that backtest (what `gridiron backtest` runs).
+
+Games of every season up to the one asked for, and their lines: what the warehouse holds, plus
+any season it lacks read from the configured source (so a season only an external snapshot holds
+works too, before it was ever loaded).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from gridiron.config import PipelineConfig
+from gridiron.model.backtest import BacktestReport, backtest
+from gridiron.model.features import build_game_features
+from gridiron.model.training import TrainSettings
+from gridiron.sources import Partition, SourceError, make_source
+from gridiron.storage import PlannedWarehouse
+from gridiron.transforms import build_games, build_lines
+
+HISTORY_SEASONS = 3  # seasons before the backtested one that the ratings need at the least
+
+
+class HistoryUnavailable(LookupError):
+    """Neither the warehouse nor the source holds the season asked for."""
+
+
+def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    frames = [frame for frame in frames if frame.height]
+    return pl.concat(frames, how="vertical_relaxed") if frames else None
+
+
+def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(games, lines) of every season up to `season`; `HistoryUnavailable` when it has no games."""
+    stored = PlannedWarehouse(config.warehouse_path)
+    games = [f.filter(pl.col("season") <= season) for f in [stored.frame("games")] if f.height]
+    lines = [f.filter(pl.col("season") <= season) for f in [stored.frame("lines")] if f.height]
+    have = set(games[0]["season"].unique().to_list()) if games else set()
+    wanted = [s for s in range(min(config.start_year, season - HISTORY_SEASONS), season + 1) if s not in have]
+    if wanted:
+        source = make_source(config)
+        try:
+            for year in wanted:
+                if _holds(source, "games", year):
+                    games.append(build_games(source.fetch(Partition("games", year)).payload))
+                    if _holds(source, "lines", year):
+                        lines.append(build_lines(source.fetch(Partition("lines", year)).payload))
+        except SourceError as error:
+            raise HistoryUnavailable(f"cannot read season {year} from {source.description}: {error}") from error
+        finally:
+            source.close()
+    all_games = _concat(games)
+    if all_games is None or season not in set(all_games["season"].to_list()):
+        raise HistoryUnavailable(f"season {season}: no games in the warehouse or the source")
+    return all_games, _concat(lines)
+
+
+def _holds(source, endpoint: str, season: int) -> bool:
+    available = source.seasons_available(endpoint)
+    return available is None or season in available
+
+
+def season_backtest(config: PipelineConfig, season: int) -> BacktestReport:
+    """Walk-forward backtest of `season` with the config's model settings, market variant included."""
+    settings = TrainSettings.from_config(config)
+    games, lines = season_history(config, season)
+    return backtest(build_game_features(games, settings.features), lines, season, settings.model, market=True)

@@ -1,0 +1,131 @@
+"""What each phase of a run hands on, and what the run returns: frozen, the same fields on every path.
+
+`CollectResult` (in `gridiron.planning`) and `LoadReport` (in `gridiron.storage.loading`) stand
+beside these. Each result's `records` is what the run's bookkeeping counts for its phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridiron.planning import CollectResult
+from gridiron.storage.loading import MartOutput, PartitionLoad, QuarantineRecord
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """The process phase: partitions staged and through the gate, those held back, those failed.
+
+    `loads` passed the quality gate and are what load commits; `quarantined` failed their schema
+    and keep their payload in `raw_quarantine`; `failed` maps partition key -> error for those
+    whose transform failed. `score` is the gate's overall score (None when nothing was judged).
+    """
+
+    loads: list[PartitionLoad] = field(default_factory=list)
+    quarantined: list[QuarantineRecord] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    score: float | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(output.rows for load in self.loads for output in load.outputs)
+
+    @property
+    def records(self) -> int:
+        return self.rows
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The train phase: the marts to commit (none when it did not train) and what it decided.
+
+    `skipped` says why nothing was trained (None when a model was); `version` is the model just
+    trained, `champion` the model whose predictions are committed, `report` its backtest.
+    """
+
+    outputs: list[MartOutput] = field(default_factory=list)
+    skipped: str | None = None
+    version: str | None = None
+    champion: str | None = None
+    is_promoted: bool = False
+    predictions: int = 0
+    report: dict[str, Any] | None = None
+
+    @classmethod
+    def not_trained(cls, reason: str) -> TrainResult:
+        return cls(skipped=reason)
+
+    @property
+    def records(self) -> int:
+        return sum(output.rows for output in self.outputs)
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    """The validate phase: the overall quality score, per table scores, the integrity checks run."""
+
+    score: float
+    tables: dict[str, float]
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def records(self) -> int:
+        return len(self.tables)
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """The backup phase: the backup made (None with the reason in `skipped`), and retention."""
+
+    backup: str | None = None
+    skipped: str | None = None
+    kept: int = 0
+    deleted: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+
+    @property
+    def records(self) -> int:
+        return 1 if self.backup else 0
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """What `ncaa_pipeline()` returns for a completed run (a failed run raises instead).
+
+    - `run_id`: the Prefect flow run id (`local` outside a flow run); `source`: `api` or `snapshot`;
+    - `partitions_loaded`: keys committed this run (e.g. `games/2023`); `rows_by_table`: rows
+      committed per table, marts included; `rows_loaded`: their sum;
+    - `quarantined`: partition keys held back by the quality gate;
+    - `quality`: the validate phase's overall score; `model`: the champion model version whose
+      predictions this run committed (None when it did not train); `backup`: the backup made
+      (None when none was needed); `warehouse`: the DuckDB file's path.
+    """
+
+    run_id: str
+    source: str
+    partitions_loaded: list[str]
+    rows_by_table: dict[str, int]
+    quarantined: list[str]
+    quality: float
+    model: str | None
+    backup: str | None
+    warehouse: str
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(self.rows_by_table.values())
+
+
+def failure_summary(collected: CollectResult, processed: ProcessResult) -> str | None:
+    """One line naming every partition that failed or was held back this run (None: none did)."""
+    failures: Mapping[str, str] = {
+        **collected.failed, **processed.failed,
+        **{q.key: f"quarantined: {q.reason}" for q in processed.quarantined},
+    }
+    if not failures:
+        return None
+    return f"{len(failures)} partition(s) failed and were not loaded: " + "; ".join(
+        f"{key}: {message}" for key, message in sorted(failures.items())
+    )

@@ -1,0 +1,72 @@
+"""DuckDB access shared by every storage module: connections, transactions, frames, checksums."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+
+class LoadError(RuntimeError):
+    """A write to the warehouse was refused or rolled back; the message says which check failed."""
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK and re-raise: the block's writes land together or not at all."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+    """A query's rows as a polars frame, timestamps in UTC whatever the session's time zone (the
+    staged frames and the schemas are UTC)."""
+    return utc(con.sql(query, params=list(params) if params is not None else None).pl())
+
+
+def utc(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, and a following
+    # `con.sql(...)` on the connection then refuses to run
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
+    ).fetchall()[0][0])
+
+
+def content_checksums(con: duckdb.DuckDBPyConnection, tables: Iterable[str] | None = None) -> dict[str, str]:
+    """Per table `rows:sum-of-row-hashes`: independent of row order, changed by any value.
+
+    DuckDB's `hash` is stable for a given DuckDB version; compare checksums made by one version.
+    """
+    names = list(tables) if tables is not None else [
+        row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "ORDER BY table_name"
+        ).fetchall()
+    ]
+    sums = {}
+    for name in names:
+        count, total = con.execute(
+            f'SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM "{name}" AS t'
+        ).fetchone()
+        sums[name] = f"{count}:{total}"
+    return sums

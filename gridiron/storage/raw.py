@@ -1,0 +1,42 @@
+"""The raw layer: the manifest of loaded partitions, their stored payloads and the fetch history."""
+
+from __future__ import annotations
+
+import duckdb
+
+from gridiron.planning import ManifestEntry
+from gridiron.storage.schema import schema_version
+
+
+def read_manifest(con: duckdb.DuckDBPyConnection) -> dict[str, ManifestEntry]:
+    """What the warehouse last loaded of each partition (empty before the first load)."""
+    if schema_version(con) == 0:
+        return {}
+    rows = con.execute(
+        "SELECT partition_key, checksum, fetched_at, signature, rows FROM raw_manifest"
+    ).fetchall()
+    return {
+        key: ManifestEntry(key=key, checksum=checksum, fetched_at=fetched_at, signature=signature, rows=count)
+        for key, checksum, fetched_at, signature, count in rows
+    }
+
+
+def read_raw_payload(con: duckdb.DuckDBPyConnection, key: str) -> tuple[str, bytes] | None:
+    """(checksum, gzipped normalised JSON) of a partition, or None if never loaded."""
+    if schema_version(con) == 0:
+        return None
+    row = con.execute(
+        "SELECT checksum, payload_gzip FROM raw_payloads WHERE partition_key = ?", [key]
+    ).fetchone()
+    return (row[0], bytes(row[1])) if row else None
+
+
+def last_calls_remaining(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The API calls left after the most recent API fetch, if any was recorded."""
+    if schema_version(con) == 0:
+        return None
+    row = con.execute(
+        "SELECT calls_remaining FROM raw_fetches WHERE source = 'api' AND calls_remaining "
+        "IS NOT NULL ORDER BY fetched_at DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,126 @@
+"""Helpers shared by the test modules (no test module imports another): snapshot subsets, configs,
+the `gridiron` command in a subprocess, warehouse queries, API-shaped rows and staged loads."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from gridiron.planning import partition_signature
+from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir, checksum, normalise
+from gridiron.storage import PartitionLoad, StagingArea, TableOutput
+from gridiron.transforms import stage_partition
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = bundled_snapshot_dir()
+API_KEY = "test-key-123"
+NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+# two seasons of games, one of everything else: real data, small enough for flow tests
+SMALL = {"games": [2022, 2023], "lines": [2023], "teams_fbs": [2023], "stats_season": [2023]}
+
+
+def copy_snapshot(target: Path, seasons: dict[str, list[int]], reference: bool = True) -> Path:
+    """Copy part of the bundled snapshot: `{"games": [2023], ...}` plus teams and conferences."""
+    for endpoint, years in seasons.items():
+        (target / endpoint).mkdir(parents=True, exist_ok=True)
+        for year in years:
+            shutil.copy(BUNDLED / endpoint / f"{year}.json.gz", target / endpoint / f"{year}.json.gz")
+    if reference:
+        for name in ("teams.json.gz", "conferences.json.gz"):
+            shutil.copy(BUNDLED / name, target / name)
+    return target
+
+
+SMALL = {"games": [2022, 2023], "lines": [2023], "teams_fbs": [2023], "stats_season": [2023]}
+
+
+def write_config(path: Path, **values) -> Path:
+    base = {
+        "start_year": 2022,
+        "end_year": 2023,
+        "max_retries": 1,
+        "retry_delay": 0.05,
+        "source": {"min_request_interval": 0, "http_backoff_seconds": 0.01, "timeout_seconds": 5},
+    }
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def gridiron(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gridiron", *args], capture_output=True, text=True, timeout=120,
+        env={**os.environ, **(env or {})}, cwd=cwd or REPO,
+    )
+
+
+def query(config_file: Path, sql: str, params=()):
+    home = Path(yaml.safe_load(config_file.read_text())["storage"]["home"])
+    with duckdb.connect(str(home / "gridiron.duckdb"), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def staged_files(config_file: Path) -> dict[Path, float]:
+    home = Path(yaml.safe_load(config_file.read_text())["storage"]["home"])
+    return {p: p.stat().st_mtime_ns for p in (home / "staging").rglob("*.parquet")}
+
+
+def change_score(snapshot: Path, game_id: int, home_points: int) -> None:
+    path = snapshot / "games" / "2023.json.gz"
+    rows = json.loads(gzip.decompress(path.read_bytes()))
+    for row in rows:
+        if row["id"] == game_id:
+            row["homePoints"] = home_points
+    path.write_bytes(gzip.compress(json.dumps(rows).encode()))
+
+
+def game(game_id, home, away, home_pts, away_pts, *, completed=True, neutral=False, conf=False,
+         season_type="regular", home_conf="Big Ten", away_conf="Big Ten", home_class="fbs",
+         away_class="fbs", season=2023, week=1, start="2023-09-02T19:30:00.000Z"):
+    """One game as the CFBD API returns it (camelCase, team names beside ids)."""
+    return {
+        "id": game_id, "season": season, "week": week, "seasonType": season_type,
+        "startDate": start, "startTimeTBD": False, "completed": completed, "neutralSite": neutral,
+        "conferenceGame": conf, "attendance": None, "venueId": None, "venue": None,
+        "homeId": home, "homeTeam": f"Team {home}", "homeConference": home_conf,
+        "homeClassification": home_class, "homePoints": home_pts, "homeLineScores": None,
+        "awayId": away, "awayTeam": f"Team {away}", "awayConference": away_conf,
+        "awayClassification": away_class, "awayPoints": away_pts, "awayLineScores": None,
+        "excitementIndex": None, "highlights": None, "notes": None,
+    }
+
+
+def staged(area: StagingArea, partition: Partition, rows) -> PartitionLoad:
+    """Stage rows the way the process phase does and describe them as a load."""
+    data = normalise(rows)
+    digest = checksum(data)
+    raw = area.write_raw(data, digest)
+    signature = partition_signature(partition, {partition.key: digest}, "test")
+    frames = stage_partition(partition, rows).frames
+    outputs = [
+        TableOutput(table, str(area.write_table(frame, table, signature, 100)), frame.height)
+        for table, frame in frames.items()
+    ]
+    return PartitionLoad(
+        key=partition.key, endpoint=partition.endpoint, season=partition.season,
+        params=partition.params, checksum=digest, signature=signature, rows=len(rows),
+        fetched_at=NOW, source="snapshot", calls_remaining=None, raw_path=str(raw), outputs=outputs,
+    )
+
+
+def real_rows(partition: Partition) -> list[dict]:
+    """A partition's rows from the bundled snapshot."""
+    return SnapshotSource(BUNDLED).fetch(partition).payload
