@@ -58,6 +58,15 @@ def _prefect_environment(config: PipelineConfig) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gridiron")
     os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(config.home / "results"))
+    # without PREFECT_API_URL a temporary server starts; Prefect's 20 s is too short for a busy
+    # 2-core machine (its wait counts 0.1 s per poll, however long a poll takes)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _prefect_api() -> str:
+    url = os.environ.get("PREFECT_API_URL")
+    return f"the Prefect API at {url}" if url else (
+        "a temporary local Prefect server (set PREFECT_API_URL to use a running one)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,12 +110,19 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
     _prefect_environment(config)
     from flows import ncaa_pipeline  # after the environment is set
 
+    print(f"gridiron: running ncaa-pipeline on {_prefect_api()}", file=sys.stderr, flush=True)
+    if config.enable_notifications and not os.environ.get("PREFECT_API_URL"):
+        print("gridiron: note: notifications are sent by the automations 'gridiron deploy' makes on a "
+              "Prefect server; this temporary server has none, so this run notifies nobody", file=sys.stderr)
     result = ncaa_pipeline(full_refresh=args.full_refresh, config_path=args.config)
     tables = ", ".join(f"{t} {n}" for t, n in sorted(result.rows_by_table.items())) or "nothing changed"
     print(
         f"ncaa-pipeline completed: {len(result.partitions_loaded)} partitions loaded from "
         f"{result.source} ({tables}); warehouse {result.warehouse}"
     )
+    if result.not_fetched:
+        print(f"warning: {len(result.not_fetched)} partitions due were not fetched for the API call budget "
+              f"(they wait for the next run): {', '.join(sorted(result.not_fetched))}")
     return 0
 
 
@@ -173,9 +189,7 @@ def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
     from flows import restore_warehouse
 
     result = restore_warehouse(args.at, config_path=args.config)
-    kept = result.replaced_backup
-    print(f"warehouse restored from backup {result.restored}"
-          + (f"; the replaced warehouse was kept as {kept}" if kept else ""))
+    print(result.describe(parse_point_in_time(args.at)))
     return 0
 
 

@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig, load_config
 from gridiron.results import BackupResult
-from gridiron.storage import RestoreReport, list_backups, parse_point_in_time
+from gridiron.storage import RestoreReport, list_backups, parse_point_in_time, run_lock
 from tasks.backup import (
     apply_backup_retention,
     create_warehouse_backup,
@@ -54,9 +54,7 @@ def restore_warehouse(at: str, config_path: str | None = None) -> RestoreReport:
     logger = get_run_logger()
     config = load_config(config_path)
     moment = parse_point_in_time(at)
-    report = restore_warehouse_to(str(config.warehouse_path), str(config.home / "backups"), moment)
-    logger.info(
-        "restore: warehouse is now backup %s; the replaced one was kept as %s",
-        report.restored, report.replaced_backup or "(there was none)",
-    )
+    with run_lock(config.home, "restore", "restore"):  # never under a running pipeline
+        report = restore_warehouse_to(str(config.warehouse_path), str(config.home / "backups"), moment)
+    logger.info("restore: %s", report.describe(moment))
     return report

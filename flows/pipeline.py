@@ -19,7 +19,7 @@ from gridiron.logs import run_log, secrets_from
 from gridiron.quality.report import read_reports
 from gridiron.results import PipelineResult, failure_summary
 from gridiron.runs import RunTracker
-from gridiron.storage import api_fetches, rollback_on_failure
+from gridiron.storage import RunInProgress, api_fetches, rollback_on_failure, run_lock
 from tasks.load import record_pipeline_run
 from tasks.validate import record_quality_reports
 
@@ -42,9 +42,13 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
                      is_full_refresh=full_refresh)
     with run_log(config.home, secrets_from(config, env)):
         try:
-            result = _phases(config, run, full_refresh)
+            with run_lock(config.home, run.run_id, run.flow_run_name):  # one run per warehouse
+                result = _phases(config, run, full_refresh)
             run.succeeded()
             return result
+        except RunInProgress as error:
+            run.failed(error, status="refused")
+            raise
         except BaseException as error:
             run.failed(error)
             raise
@@ -60,7 +64,7 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
     with run.phase("process") as phase:
         processed = phase.counts(process(config, collected, full_refresh, run.run_id))
     with run.phase("train") as phase:
-        trained = phase.counts(train(config, processed, run.run_id))
+        trained = phase.counts(train(config, processed, run.run_id, full_refresh))
     with rollback_on_failure(config.warehouse_path, config.home):  # validate may undo the load
         with run.phase("load") as phase:
             report = phase.counts(load(config, processed, trained, api_fetches(collected), run.run_id))
@@ -72,13 +76,18 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
     failures = failure_summary(collected, processed)
     if failures:
         raise PartitionsFailed(failures)
-    get_run_logger().info(
+    logger = get_run_logger()
+    logger.info(
         "ncaa-pipeline: %s; %d partitions loaded (%d rows) from %s",
         "full refresh" if full_refresh else "incremental", len(report.partitions), report.rows, collected.source,
     )
+    if collected.held_for_quota:
+        logger.warning("ncaa-pipeline: %d partitions left for the next run by the API call budget: %s",
+                       len(collected.held_for_quota), ", ".join(sorted(collected.held_for_quota)))
     return PipelineResult(
         run_id=run.run_id, source=collected.source, partitions_loaded=report.partitions,
-        rows_by_table=report.rows_by_table, quarantined=report.quarantined, quality=validated.score,
+        rows_by_table=report.rows_by_table, quarantined=report.quarantined,
+        not_fetched=collected.held_for_quota, quality=validated.score,
         model=trained.champion, backup=saved.backup, warehouse=str(config.warehouse_path),
     )
 

@@ -11,13 +11,13 @@ from tasks.train import current_model_signature, planned_train_signature, train_
 
 
 @flow(name="train")
-def train(config: PipelineConfig, processed: ProcessResult, run_id: str = "local") -> TrainResult:
+def train(config: PipelineConfig, processed: ProcessResult, run_id: str = "local", full_refresh: bool = False) -> TrainResult:
     logger = get_run_logger()
     if not config.model.enabled:
         logger.info("train: model.enabled is false, no training")
         return TrainResult.not_trained("model.enabled is false")
     signature = planned_train_signature(str(config.warehouse_path), processed.loads, TrainSettings.from_config(config))
-    if current_model_signature(str(config.home / "models")) == signature:
+    if not full_refresh and current_model_signature(str(config.home / "models")) == signature:
         logger.info("train: same games, lines, settings and code as the champion's: no retraining")
         return TrainResult.not_trained("same games, lines, settings and code as the champion's")
     return train_models(config, processed.loads, signature, run_id)

@@ -29,7 +29,9 @@ from pydantic import (
 
 DEFAULT_CONFIG_PATH = Path("config/pipeline_config.yaml")
 DEFAULT_BASE_URL = "https://api.collegefootballdata.com"
-SECRET_KEYS = {"api_key", "cfbd_api_key", "smtp_password", "password"}
+# a secret placed in the YAML is refused, naming the environment variable it belongs in
+SECRET_KEYS = {"api_key": "CFBD_API_KEY", "cfbd_api_key": "CFBD_API_KEY", "smtp_password": "GRIDIRON_SMTP_PASSWORD",
+               "password": "GRIDIRON_SMTP_PASSWORD"}
 
 
 class ConfigError(ValueError):
@@ -202,7 +204,7 @@ def parse_config(raw: Mapping[str, Any] | None, origin: str = "config") -> Pipel
         if key.lower() in SECRET_KEYS:
             raise ConfigError(
                 f"{origin}: '{key}' is a secret and is never read from the config file; "
-                "set CFBD_API_KEY in the environment"
+                f"set {SECRET_KEYS[key.lower()]} in the environment"
             )
     try:
         return PipelineConfig.model_validate(raw)

@@ -17,7 +17,7 @@ import psutil
 
 from gridiron.config import PipelineConfig
 from gridiron.planning import SCHEDULE_DAYS
-from gridiron.storage import connect, schema_version
+from gridiron.storage import connect, lock_state, schema_version
 
 
 @dataclass
@@ -129,11 +129,21 @@ def run_history_checks(config: PipelineConfig, now: datetime | None = None) -> l
     return checks
 
 
-def stuck_runs_check(config: PipelineConfig, running: list[tuple[str, datetime]], now: datetime | None = None) -> Check:
-    """`running`: (flow run name, start time) of pipeline runs the Prefect API reports Running."""
+def stuck_runs_check(config: PipelineConfig, running: list[tuple], now: datetime | None = None) -> Check:
+    """`running`: (flow run name, start time[, flow run id]) of pipeline runs the Prefect API
+    reports Running. A run is stuck past `max_pipeline_duration`, or at once when it is the last
+    run to take this home's run lock and no live process holds the lock any more (its process was
+    killed: Prefect keeps reporting it Running)."""
     now = now or datetime.now(timezone.utc)
+    record, held = lock_state(config.home)
+    gone_id = (record or {}).get("run_id") if not held else None
+    gone = [name for name, _start, *rest in running if gone_id and rest and str(rest[0]) == gone_id]
+    if gone:
+        return Check("stuck_runs", False, f"left Running by a process that is gone (no live process holds "
+                     f"{config.home / 'gridiron.lock'}): {', '.join(gone)}; start a new run with 'gridiron run'",
+                     len(gone), 0)
     limit = timedelta(seconds=config.max_pipeline_duration)
-    stuck = [(name, now - start) for name, start in running if now - start > limit]
+    stuck = [(name, now - start) for name, start, *_ in running if now - start > limit]
     if stuck:
         names = ", ".join(f"{name} ({age.total_seconds() / 60:.0f} min)" for name, age in stuck)
         return Check("stuck_runs", False, f"running longer than max_pipeline_duration "

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from gridiron.sources.base import ENDPOINTS, REFERENCE, SEASONAL, Partition
@@ -40,7 +40,8 @@ class ManifestEntry:
 @dataclass(frozen=True)
 class FetchPlan:
     fetch: list[Partition]
-    skipped: list[tuple[Partition, str]]  # (partition, reason)
+    skipped: list[tuple[Partition, str]]  # (partition, reason): not due, or over the budget
+    over_budget: list[Partition] = field(default_factory=list)  # due, but the calls left do not cover them
 
 
 def current_season(today: date) -> int:
@@ -66,6 +67,14 @@ def plan_partitions(
                 partitions.append(Partition(endpoint, season))
     partitions.extend(Partition(endpoint) for endpoint in REFERENCE)
     return partitions
+
+
+def seasons_missing(
+    seasons: Iterable[int], seasons_available: Callable[[str], set[int] | None], endpoint: str = "games"
+) -> list[int]:
+    """Configured seasons the source cannot serve for `endpoint` (the API can serve any)."""
+    available = seasons_available(endpoint)
+    return [] if available is None else sorted(set(seasons) - available)
 
 
 def plan_fetches(
@@ -109,12 +118,14 @@ def plan_fetches(
 
     wanted.sort(key=lambda item: item[0])
     ordered = [partition for _, partition in wanted]
+    over: list[Partition] = []
     if calls_budget is not None and len(ordered) > calls_budget:
         budget = max(0, calls_budget)
-        for partition in ordered[budget:]:
+        over = ordered[budget:]
+        for partition in over:
             skipped.append((partition, f"over the API call budget ({budget} calls may be spent)"))
         ordered = ordered[:budget]
-    return FetchPlan(fetch=ordered, skipped=skipped)
+    return FetchPlan(fetch=ordered, skipped=skipped, over_budget=over)
 
 
 def dependencies_of(partition: Partition) -> list[Partition]:
@@ -168,8 +179,9 @@ class CollectResult:
     source: str
     partitions: list[CollectedPartition]
     failed: dict[str, str]  # partition key -> error
-    skipped: dict[str, str]  # partition key -> reason it was not fetched
+    skipped: dict[str, str]  # partition key -> reason it was not fetched (not due, or the quota)
     calls_remaining: int | None = None
+    held_for_quota: dict[str, str] = field(default_factory=dict)  # due, not fetched: the call budget
 
     @property
     def changed(self) -> list[CollectedPartition]:

@@ -97,7 +97,8 @@ class PipelineResult:
     - `run_id`: the Prefect flow run id (`local` outside a flow run); `source`: `api` or `snapshot`;
     - `partitions_loaded`: keys committed this run (e.g. `games/2023`); `rows_by_table`: rows
       committed per table, marts included; `rows_loaded`: their sum;
-    - `quarantined`: partition keys held back by the quality gate;
+    - `quarantined`: partition keys held back by the quality gate; `not_fetched`: partitions due
+      but left for the next run by the API call budget (key -> reason);
     - `quality`: the validate phase's overall score; `model`: the champion model version whose
       predictions this run committed (None when it did not train); `backup`: the backup made
       (None when none was needed); `warehouse`: the DuckDB file's path.
@@ -108,6 +109,7 @@ class PipelineResult:
     partitions_loaded: list[str]
     rows_by_table: dict[str, int]
     quarantined: list[str]
+    not_fetched: dict[str, str]
     quality: float
     model: str | None
     backup: str | None

@@ -82,8 +82,9 @@ class RunTracker:
     def succeeded(self) -> None:
         self.status, self.error = "completed", None
 
-    def failed(self, error: BaseException) -> None:
-        self.status, self.error = "failed", f"{type(error).__name__}: {error}"
+    def failed(self, error: BaseException, status: str = "failed") -> None:
+        """`status` is `failed`, or `refused` for a run that never started its phases."""
+        self.status, self.error = status, f"{type(error).__name__}: {error}"
 
     def phase_rows(self) -> list[dict[str, Any]]:
         return [phase.as_row() for phase in self.phases]

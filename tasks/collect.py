@@ -26,6 +26,12 @@ def read_collect_state(warehouse: str) -> tuple[dict[str, ManifestEntry], int | 
         return read_manifest(con), last_calls_remaining(con)
 
 
+@task(name="read-calls-left", cache_policy=NO_CACHE)
+def read_calls_left(source: Source) -> int | None:
+    """The month's API calls left, from the source's unmetered `/info` (None: it did not say)."""
+    return source.calls_left()
+
+
 @task(
     name="fetch-partition",
     cache_policy=NO_CACHE,  # fetching is the point: change detection happens on the checksum

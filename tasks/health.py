@@ -15,8 +15,8 @@ from gridiron.health import Check, run_checks
 UNHEALTHY_EVENT = "gridiron.health.unhealthy"
 
 
-def running_pipeline_runs() -> list[tuple[str, datetime]]:
-    """(name, start) of every `ncaa-pipeline` flow run the Prefect API reports Running."""
+def running_pipeline_runs() -> list[tuple[str, datetime, str]]:
+    """(name, start, id) of every `ncaa-pipeline` flow run the Prefect API reports Running."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -32,7 +32,7 @@ def running_pipeline_runs() -> list[tuple[str, datetime]]:
             flow_filter=FlowFilter(name=FlowFilterName(any_=["ncaa-pipeline"])),
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
         )
-    return [(run.name, run.start_time) for run in runs if run.start_time]
+    return [(run.name, run.start_time, str(run.id)) for run in runs if run.start_time]
 
 
 @task(name="run-health-checks", cache_policy=NO_CACHE)

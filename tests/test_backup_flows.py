@@ -42,12 +42,25 @@ def test_restore_command_brings_back_an_earlier_run(config_file, small_snapshot,
     change_score(small_snapshot, 401551789, 40)
     ncaa_pipeline(config_path=str(config_file))
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(40,)]
+    runs = query(config_file, "SELECT run_id, status FROM pipeline_runs ORDER BY started_at")
     assert main(["--config", str(config_file), "restore", "--at", between.isoformat()]) == 0
-    assert "warehouse restored from backup" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("warehouse restored from backup ") and "rows of run history kept" in out
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(34,)]
+    # the run history outlives the restore: both runs (the backup held only the first's) are there
+    assert query(config_file, "SELECT run_id, status FROM pipeline_runs ORDER BY started_at") == runs
+    assert len(runs) == 2
     assert main(["--config", str(config_file), "backup", "--list"]) == 0
     listing = capsys.readouterr().out
     assert listing.count(" yes ") == 3 and "replaced by restore" in listing
+
+
+def test_restore_at_a_future_time_says_it_used_the_newest_backup(config_file, capsys):
+    first = ncaa_pipeline(config_path=str(config_file))
+    assert main(["--config", str(config_file), "restore", "--at", "2999-01-01T00:00:00Z"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"warehouse restored from backup {first.backup}, made ")
+    assert "(the newest verified backup: no backup is as late as the time asked for)" in out
 
 
 def test_restore_before_every_backup_is_one_line_and_changes_nothing(config_file, tmp_path, capsys):

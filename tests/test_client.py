@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+import httpx
 import pytest
 
 from gridiron.sources import (
@@ -17,9 +18,11 @@ from gridiron.sources import (
     Partition,
     PayloadError,
     QuotaExceededError,
+    QuotaReserveReached,
     RateLimitedError,
     RetryBudgetSpent,
     SnapshotSource,
+    SourceUnavailable,
     is_recoverable,
 )
 from gridiron.sources.errors import RequestError, ServerError, TransportError
@@ -130,20 +133,53 @@ def test_timeout_every_time_raises_transport_error(fake_cfbd):
             ApiSource(api).fetch(Partition("teams"))
 
 
-def test_connection_refused_is_recoverable():
-    with CFBDClient(API_KEY, "http://127.0.0.1:9", max_attempts=1, min_request_interval=0) as api:
-        with pytest.raises(TransportError) as error:
-            api.get("/teams")
-    assert is_recoverable(error.value)
+def test_an_api_that_answers_nothing_opens_the_circuit_at_once():
+    """Refused everywhere, its unmetered /info too: the call fails as SourceUnavailable (not
+    retried by the task) and every later call fails the same way without a request."""
+    with CFBDClient(API_KEY, "http://127.0.0.1:9", max_attempts=2, backoff_seconds=0.01,
+                    min_request_interval=0) as api:
+        with pytest.raises(SourceUnavailable, match=r"the CFBD API at http://127.0.0.1:9 is unavailable: "
+                           r"/info does not answer either \(ConnectError") as error:
+            api.get("/games", {"year": 2023}, partition="games/2023")
+        assert not is_recoverable(error.value)
+        with pytest.raises(SourceUnavailable, match="not calling: the CFBD API"):
+            api.get("/lines", {"year": 2023}, partition="lines/2023")
+        assert api.requests_by_partition == {"games/2023": 2}
 
 
-def test_malformed_json_fails_the_partition_naming_endpoint_and_season(fake_cfbd):
-    fake_cfbd.add_fault(Fault("/games", "malformed"))
+def test_5xx_on_every_route_opens_the_circuit(fake_cfbd):
+    fake_cfbd.add_fault(Fault(None, "status", status=502, times=-1))
+    with client(fake_cfbd, max_attempts=2) as api:
+        with pytest.raises(SourceUnavailable, match="/info answers HTTP 502"):
+            api.get("/games", {"year": 2023}, partition="games/2023")
+    assert [r["path"] for r in fake_cfbd.requests] == ["/games", "/games", "/info", "/info"]
+
+
+def test_a_truncated_body_is_retried_and_a_whole_one_accepted(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/teams", "malformed", times=1))
     with client(fake_cfbd) as api:
-        with pytest.raises(PayloadError, match=r"not valid JSON.*games/2023") as error:
+        assert api.get("/teams", partition="teams")
+    assert len(fake_cfbd.requests_to("/teams")) == 2
+
+
+def test_the_quota_reserve_stops_calls_before_they_are_sent(fake_cfbd):
+    fake_cfbd.calls_remaining = 52
+    with client(fake_cfbd, min_calls_left=50) as api:
+        assert api.calls_left() == 52  # /info is not metered
+        api.get("/teams", partition="teams")
+        api.get("/conferences", partition="conferences")
+        with pytest.raises(QuotaReserveReached, match="50 calls left this month, 50 kept in reserve"):
+            api.get("/games", {"year": 2023}, partition="games/2023")
+    assert [r["path"] for r in fake_cfbd.metered] == ["/teams", "/conferences"]
+
+
+def test_json_that_stays_malformed_fails_the_partition_naming_endpoint_and_season(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/games", "malformed", times=-1))
+    with client(fake_cfbd, max_requests_per_partition=3) as api:
+        with pytest.raises(RetryBudgetSpent, match=r"gave up after 3 requests .*not valid JSON.*games/2023") as error:
             ApiSource(api).fetch(Partition("games", 2023))
     assert not is_recoverable(error.value)
-    assert len(fake_cfbd.requests_to("/games")) == 1
+    assert len(fake_cfbd.requests_to("/games")) == 3
 
 
 def test_wrong_shape_fails_the_partition_naming_endpoint_and_season(fake_cfbd):
@@ -295,8 +331,10 @@ def test_an_answer_trickling_in_past_the_deadline_is_a_timeout(small_snapshot):
         with CFBDClient(API_KEY, f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_seconds=0.3,
                         max_attempts=1, min_request_interval=0) as api:
             started = time.monotonic()
-            with pytest.raises(TransportError, match="timeout"):
+            # the answer times out; /info does not answer either (nobody accepts): the API is down
+            with pytest.raises(SourceUnavailable) as error:
                 api.get("/teams")
+            assert isinstance(error.value.__cause__, TransportError) and "timeout" in str(error.value.__cause__)
             assert time.monotonic() - started < 3
     finally:
         stop.set()

@@ -48,7 +48,9 @@ def test_the_shipped_config_file_is_valid():
         ({"schedule_time": "6am"}, "schedule_time: must be HH:MM (24-hour, UTC) (got '6am')"),
         ({"schedule_interval": "hourly"}, "schedule_interval: Input should be 'daily', 'weekly' or 'monthly' (got 'hourly')"),
         ({"min_data_quality_score": 1.5}, "min_data_quality_score: Input should be less than or equal to 1 (got 1.5)"),
-        ({"api_key": "abc"}, "'api_key' is a secret and is never read from the config file"),
+        ({"api_key": "abc"}, "'api_key' is a secret and is never read from the config file; set CFBD_API_KEY"),
+        ({"smtp_password": "abc"}, "'smtp_password' is a secret and is never read from the config file; "
+                                   "set GRIDIRON_SMTP_PASSWORD"),
     ],
 )
 def test_bad_config_gives_one_line_naming_key_and_value(raw, message):

@@ -80,6 +80,9 @@ def test_full_refresh_refetches_and_rebuilds_everything(config_file):
     assert len(result.partitions_loaded) == 7
     assert query(config_file, "SELECT count(*) FROM games") == [(7439,)]
     assert query(config_file, "SELECT is_full_refresh FROM pipeline_runs ORDER BY started_at") == [(False,), (True,)]
+    # every table is rebuilt, the model tables too: the same data trains a model once more
+    assert result.rows_by_table["model_runs"] == 1 and result.rows_by_table["game_features"] == 7439
+    assert query(config_file, "SELECT count(*) FROM model_runs") == [(2,)]
 
 
 def test_a_lost_warehouse_is_rebuilt_from_cached_staging_without_recomputing(config_file, tmp_path):
@@ -110,14 +113,14 @@ def test_api_source_through_the_fake_server_and_quota_friendly_rerun(config_file
     result = ncaa_pipeline(config_path=str(config_file))
     assert result.source == "api"
     # the API has every season's endpoints; the small snapshot behind it answers [] where it lacks one
-    assert len(fake_cfbd.requests) == 10
+    assert len(fake_cfbd.metered) == 10 and len(fake_cfbd.requests_to("/info")) == 1  # calls left, read fresh
     assert query(config_file, "SELECT count(*) FROM games") == [(7439,)]
     assert query(config_file, "SELECT min(calls_remaining) FROM raw_fetches") == [(990,)]
     assert query(config_file, "SELECT DISTINCT source FROM raw_manifest") == [("api",)]
 
     # 2022 and 2023 are complete seasons fetched moments ago: the rerun spends no call
     again = ncaa_pipeline(config_path=str(config_file))
-    assert len(fake_cfbd.requests) == 10 and again.partitions_loaded == []
+    assert len(fake_cfbd.metered) == 10 and again.partitions_loaded == []
 
 
 def test_api_budget_fetches_only_what_the_quota_allows(config_file, fake_cfbd, monkeypatch, tmp_path):
@@ -127,14 +130,18 @@ def test_api_budget_fetches_only_what_the_quota_allows(config_file, fake_cfbd, m
     refresh = write_config(
         tmp_path / "r.yaml", source={"refresh_age_days": 0, "min_calls_reserve": 50},
         storage={"home": str(tmp_path / "home")})
-    # as if other tools had spent the month's calls since: 53 left, 50 of them kept in reserve
-    with duckdb.connect(str(tmp_path / "home" / "gridiron.duckdb")) as con:
-        con.execute("UPDATE raw_fetches SET calls_remaining = 53")
-    before = len(fake_cfbd.requests)
-    ncaa_pipeline(config_path=str(refresh))
-    fetched = [(r["path"], r["query"].get("year")) for r in fake_cfbd.requests[before:]]
+    # other tools have spent the month's calls since: 53 left (the run reads it from /info), 50 kept
+    # in reserve; what was recorded in raw_fetches (990) is out of date
+    fake_cfbd.calls_remaining = 53
+    before = len(fake_cfbd.metered)
+    result = ncaa_pipeline(config_path=str(refresh))
+    fetched = [(r["path"], r["query"].get("year")) for r in fake_cfbd.metered[before:]]
     # 3 calls may be spent: the reference lists every game joins to, then the newest season
     assert sorted(fetched, key=str) == sorted([("/teams", None), ("/conferences", None), ("/games", "2023")], key=str)
+    assert sorted(result.not_fetched) == ["games/2022", "lines/2022", "lines/2023", "stats_season/2022",
+                                          "stats_season/2023", "teams_fbs/2022", "teams_fbs/2023"]
+    assert set(result.not_fetched.values()) == {"over the API call budget (3 calls may be spent)"}
+    assert query(refresh, "SELECT min(calls_remaining) FROM raw_fetches") == [(50,)]
 
 
 def test_bad_api_key_fails_the_run_and_changes_nothing(config_file, fake_cfbd, monkeypatch):
@@ -233,14 +240,14 @@ def test_reprocessing_without_api_calls_restores_payloads_and_their_dependencies
     monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
     ncaa_pipeline(config_path=str(config_file))
     expected = query(config_file, "SELECT count(*), count(DISTINCT team_id) FROM team_season_stats")
-    calls = len(fake_cfbd.requests)
+    calls = len(fake_cfbd.metered)
     shutil.rmtree(tmp_path / "home" / "staging")
     with duckdb.connect(str(tmp_path / "home" / "gridiron.duckdb")) as con:
         con.execute("UPDATE raw_manifest SET signature = 'older code' WHERE partition_key = 'stats_season/2023'")
         con.execute("DELETE FROM team_season_stats")
     result = ncaa_pipeline(config_path=str(config_file))
     assert result.partitions_loaded == ["stats_season/2023"]
-    assert len(fake_cfbd.requests) == calls  # no API call
+    assert len(fake_cfbd.metered) == calls  # no API call
     assert query(config_file, "SELECT count(*), count(DISTINCT team_id) FROM team_season_stats") == expected == [(8376, 133)]
 
 

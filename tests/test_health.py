@@ -67,6 +67,22 @@ def test_stuck_runs_are_those_running_past_max_pipeline_duration(tmp_path):
     assert not check.healthy and "slow-sloth (30 min)" in check.detail and "quick-otter" not in check.detail
 
 
+def test_a_run_left_running_by_a_dead_process_is_named_at_once(tmp_path):
+    """The lock's record names the last run to hold it; nobody holds it now, yet Prefect says that
+    run is Running: its process is gone. No need to wait for max_pipeline_duration."""
+    from gridiron.storage import run_lock
+
+    with run_lock(tmp_path, "run-dead", "dead-duck"):
+        pass  # released, as when the process is killed
+    cfg = config(tmp_path, max_pipeline_duration=3600)
+    check = stuck_runs_check(cfg, [("dead-duck", NOW - timedelta(minutes=2), "run-dead"),
+                                   ("other", NOW - timedelta(minutes=1), "run-other")], now=NOW)
+    assert not check.healthy and check.detail.startswith("left Running by a process that is gone")
+    assert check.detail.endswith(": dead-duck; start a new run with 'gridiron run'")
+    with run_lock(tmp_path, "run-live", "live-lynx"):  # a live holder: judged by duration only
+        assert stuck_runs_check(cfg, [("live-lynx", NOW - timedelta(minutes=2), "run-live")], now=NOW).healthy
+
+
 def test_secrets_and_bearer_tokens_never_reach_the_log(tmp_path):
     logger = logging.getLogger("gridiron.test")
     with run_log(tmp_path, ["sk-very-secret-key"]) as path:

@@ -127,3 +127,38 @@ def test_content_checksums_see_any_value_change(warehouse, area):
     before = content_checksums(warehouse, ["teams"])
     warehouse.execute("UPDATE teams SET mascot = 'Owls' WHERE team_id = 20")
     assert content_checksums(warehouse, ["teams"]) != before
+
+
+def test_a_locked_warehouse_is_waited_for_then_named(tmp_path):
+    """DuckDB locks the file per process both ways: connect() waits out a short hold, and names the
+    file and the holder once it has waited `wait_seconds`."""
+    import subprocess
+    import sys
+
+    from gridiron.storage import WarehouseBusy
+
+    path = tmp_path / "w.duckdb"
+    with connect(path) as con:
+        migrate(con)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+        "time.sleep(float(sys.argv[2]))"), str(path), "1.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseBusy, match=rf"the warehouse {path} stayed locked by another process for 0.2 s: "
+                                                r"IO Error: Could not set lock"):
+            connect(path, read_only=True, wait_seconds=0.2)
+        with connect(path, read_only=True, wait_seconds=60) as con:  # after the holder lets go
+            assert schema_version(con) == SCHEMA_VERSION
+        assert holder.wait(timeout=60) == 0
+    finally:
+        holder.kill()
+
+
+def test_an_empty_snapshot_directory_says_so(tmp_path):
+    from gridiron.sources import SnapshotSource
+    from gridiron.sources.errors import RequestError
+
+    with pytest.raises(RequestError, match=rf"snapshot directory {tmp_path} holds no seasons and no team or "
+                                           "conference lists .*check GRIDIRON_SNAPSHOT_DIR"):
+        SnapshotSource(tmp_path)

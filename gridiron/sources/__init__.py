@@ -22,10 +22,13 @@ from gridiron.sources.errors import (
     FatalSourceError,
     PayloadError,
     QuotaExceededError,
+    QuotaReserveReached,
     RateLimitedError,
     RecoverableSourceError,
     RetryBudgetSpent,
     SourceError,
+    SourceUnavailable,
+    TruncatedPayload,
     is_recoverable,
 )
 from gridiron.sources.snapshot import SnapshotSource, bundled_snapshot_dir
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ENDPOINTS", "REFERENCE", "SEASONAL", "ApiSource", "AuthError", "CFBDClient",
     "FatalSourceError", "FetchResult", "Partition", "PayloadError", "QuotaExceededError",
-    "RateLimitedError", "RecoverableSourceError", "RetryBudgetSpent", "SnapshotSource", "Source", "SourceError",
+    "QuotaReserveReached", "RateLimitedError", "RecoverableSourceError", "RetryBudgetSpent",
+    "SourceUnavailable", "TruncatedPayload", "SnapshotSource", "Source", "SourceError",
     "bundled_snapshot_dir", "checksum", "is_recoverable", "make_source", "normalise",
 ]
 
@@ -52,6 +56,7 @@ def make_client(config: PipelineConfig) -> CFBDClient:
         backoff_seconds=settings.http_backoff_seconds,
         max_retry_after_seconds=settings.max_retry_after_seconds,
         max_requests_per_partition=config.max_retries + 1,
+        min_calls_left=settings.min_calls_reserve,
     )
 
 

@@ -9,6 +9,14 @@ The retry budget: one partition costs at most `max_requests_per_partition` reque
 `max_retries` + 1), counted here, where every request is sent, across the client's own quick
 attempts and the fetch task's backed-off retries. A recoverable fault once the budget is spent is
 raised as `RetryBudgetSpent`, which no layer retries.
+
+Failing fast: before a call hands a recoverable fault back for the task's slower retry, the client
+asks the unmetered `/info` whether the API answers at all. When it does not (refused, timed out,
+5xx), the circuit opens: that call and every later one raise `SourceUnavailable` at once, and the
+run stops within seconds instead of sleeping through every partition's retries.
+
+Quota: `min_calls_left` (the config's `source.min_calls_reserve`) is kept back: once the calls
+left, less those in flight, reach it, a call raises `QuotaReserveReached` without a request.
 """
 
 from __future__ import annotations
@@ -27,18 +35,22 @@ from gridiron import __version__
 from gridiron.sources.base import FetchResult, Partition, check_shape
 from gridiron.sources.errors import (
     AuthError,
-    PayloadError,
     QuotaExceededError,
+    QuotaReserveReached,
     RateLimitedError,
     RecoverableSourceError,
     RequestError,
     RetryBudgetSpent,
     ServerError,
+    SourceError,
+    SourceUnavailable,
     TransportError,
+    TruncatedPayload,
 )
 from gridiron.sources.retry import backoff_delay, parse_retry_after
 
 log = logging.getLogger(__name__)
+PROBE_ATTEMPTS = 2
 
 
 class _Pacer:
@@ -75,6 +87,7 @@ class CFBDClient:
         backoff_seconds: float = 1.0,
         max_retry_after_seconds: float = 120.0,
         max_requests_per_partition: int | None = None,
+        min_calls_left: int = 0,
         jitter: float = 0.5,
         rng: random.Random | None = None,
     ):
@@ -99,6 +112,10 @@ class CFBDClient:
         self.max_retry_after_seconds = max_retry_after_seconds
         self.max_requests_per_partition = max_requests_per_partition  # None: no budget
         self.requests_by_partition: dict[str, int] = {}
+        self.min_calls_left = min_calls_left
+        self._sending = 0  # requests sent and not answered yet (they spend calls too)
+        self._probe_lock = threading.Lock()
+        self.unavailable: SourceUnavailable | None = None  # once set, the circuit is open
         self.jitter = jitter
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -121,6 +138,10 @@ class CFBDClient:
                 return self._get_once(path, params or {}, partition)
             except RecoverableSourceError as error:
                 attempt += 1
+                gives_up = self._budget_spent(partition) or attempt >= self.max_attempts
+                no_answer = isinstance(error, (TransportError, ServerError))  # a 429 or a bad body is an answer
+                if gives_up and no_answer and not self._answers():
+                    raise self._unavailable_error(partition) from error
                 if self._budget_spent(partition):
                     raise RetryBudgetSpent(
                         f"gave up after {self.requests_by_partition[partition]} requests (the retry budget: "
@@ -143,6 +164,46 @@ class CFBDClient:
                 with self._lock:
                     self.retry_delays.append(delay)
                 time.sleep(delay)
+
+    def _answers(self) -> bool:
+        """Whether the API answers at all: the unmetered `/info`, asked twice half a second or more
+        apart (any HTTP answer below 500 counts, a 401 included). Two failures open the circuit for
+        the rest of this client's life."""
+        with self._probe_lock:
+            if self.unavailable is not None:
+                return False
+            for attempt in range(PROBE_ATTEMPTS):  # twice, apart: a burst of 5xx is not an outage
+                if attempt:
+                    time.sleep(max(0.5, self.backoff_seconds))
+                try:
+                    response, _ = self._get_within_deadline("/info", {})
+                    if response.status_code < 500:
+                        return True
+                    reason = f"/info answers HTTP {response.status_code}"
+                except httpx.HTTPError as error:
+                    reason = f"/info does not answer either ({type(error).__name__}: {error})"
+            self.unavailable = SourceUnavailable(
+                f"the CFBD API at {self.base_url} is unavailable: {reason}", url=f"{self.base_url}/info")
+            log.error("%s; no more calls this run", self.unavailable.message)
+            return False
+
+    def _unavailable_error(self, partition: str | None) -> SourceUnavailable:
+        assert self.unavailable is not None
+        return SourceUnavailable(self.unavailable.message, partition=partition, url=self.unavailable.url)
+
+    def calls_left(self) -> int | None:
+        """The month's calls left, read fresh from the unmetered `/info` (None when it does not say)."""
+        try:
+            info = self.get("/info")
+        except SourceError as error:
+            log.warning("could not read the calls left from /info: %s", error)
+            return None
+        remaining = info.get("remainingCalls") if isinstance(info, dict) else None
+        if isinstance(remaining, (int, float)) and not isinstance(remaining, bool):
+            with self._lock:
+                self.calls_remaining = int(remaining)
+            return int(remaining)
+        return None
 
     def _budget_spent(self, partition: str | None) -> bool:
         if partition is None or self.max_requests_per_partition is None:
@@ -167,23 +228,37 @@ class CFBDClient:
     def _get_once(self, path: str, params: dict[str, Any], partition: str | None) -> Any:
         if self.refused is not None:  # a bad key or a spent quota fails every call the same way
             raise type(self.refused)(f"not calling: {self.refused.message}", partition=partition)
-        if self.calls_remaining is not None and self.calls_remaining <= 0:
-            raise QuotaExceededError(
-                "CFBD monthly call quota is used up (X-CallLimit-Remaining: 0); not calling",
-                partition=partition,
-            )
+        if self.unavailable is not None:
+            raise SourceUnavailable(f"not calling: {self.unavailable.message}", partition=partition)
         url = f"{self.base_url}{path}"
-        if partition is not None:
-            with self._lock:
-                self.requests_by_partition[partition] = self.requests_by_partition.get(partition, 0) + 1
+        metered = path != "/info"
         with self._in_flight:
             self._pacer.wait()
+            with self._lock:  # checked here, as the request goes out: the calls left are the latest
+                if metered and self.calls_remaining is not None:
+                    if self.calls_remaining <= 0:
+                        raise QuotaExceededError(
+                            "CFBD monthly call quota is used up (X-CallLimit-Remaining: 0); not calling",
+                            partition=partition,
+                        )
+                    if self.calls_remaining - self._sending <= self.min_calls_left:
+                        raise QuotaReserveReached(
+                            f"not fetched: {self.calls_remaining - self._sending} calls left this month, "
+                            f"{self.min_calls_left} kept in reserve (source.min_calls_reserve)",
+                            partition=partition,
+                        )
+                if partition is not None:
+                    self.requests_by_partition[partition] = self.requests_by_partition.get(partition, 0) + 1
+                self._sending += metered
             try:
                 response, body = self._get_within_deadline(path, params)
             except httpx.TimeoutException as error:
                 raise TransportError(f"timeout ({type(error).__name__})", partition=partition, url=url) from error
             except httpx.TransportError as error:
                 raise TransportError(f"connection failed ({error})", partition=partition, url=url) from error
+            finally:
+                with self._lock:
+                    self._sending -= metered
         with self._lock:
             self.calls_made += 1
             remaining = response.headers.get("X-CallLimit-Remaining")
@@ -200,8 +275,8 @@ class CFBDClient:
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise PayloadError(
-                f"response is not valid JSON ({error})", partition=partition, url=url
+            raise TruncatedPayload(
+                f"response is not valid JSON ({error}; {len(body)} bytes)", partition=partition, url=url
             ) from error
 
     def _get_within_deadline(self, path: str, params: dict[str, Any]) -> tuple[httpx.Response, bytes]:
@@ -269,6 +344,9 @@ class ApiSource:
 
     def seasons_available(self, endpoint: str) -> set[int] | None:
         return None
+
+    def calls_left(self) -> int | None:
+        return self.client.calls_left()
 
     def fetch(self, partition: Partition) -> FetchResult:
         payload = self.client.get(partition.spec.path, partition.params, partition=partition.key)

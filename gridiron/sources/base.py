@@ -101,6 +101,9 @@ class Source(Protocol):
 
     def fetch(self, partition: Partition) -> FetchResult: ...
 
+    def calls_left(self) -> int | None:
+        """The month's API calls left, read fresh where that costs nothing (None: no quota, or unknown)."""
+
     def close(self) -> None: ...
 
 

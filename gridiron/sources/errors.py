@@ -41,7 +41,12 @@ class ServerError(RecoverableSourceError):
 
 
 class TransportError(RecoverableSourceError):
-    """Connect or read timeout, connection refused or reset."""
+    """Connect or read timeout, connection refused or reset, a body cut off before its end."""
+
+
+class TruncatedPayload(RecoverableSourceError):
+    """A 200 whose body is not valid JSON: most often cut off on the way, so it is retried; a body
+    that stays malformed through the retry budget fails its partition."""
 
 
 class RetryBudgetSpent(SourceError):
@@ -51,6 +56,16 @@ class RetryBudgetSpent(SourceError):
 
 class FatalSourceError(SourceError):
     """Retrying cannot help: a person has to act."""
+
+
+class SourceUnavailable(FatalSourceError):
+    """The API does not answer at all (refused connections, timeouts or 5xx on every route, its
+    unmetered `/info` included): every other call would fail alike, so the run stops now."""
+
+
+class QuotaReserveReached(SourceError):
+    """The calls left this month are down to `source.min_calls_reserve`: the partition is not
+    fetched this run (what was fetched before stays; the next run catches up)."""
 
 
 class AuthError(FatalSourceError):
@@ -71,7 +86,29 @@ class PayloadError(FatalSourceError):
 
 def is_recoverable(error: BaseException) -> bool:
     """True for errors worth retrying (the task retry condition uses this): the one mapping of
-    faults to retry or not. Recoverable: rate limits (429 without the quota message), 5xx,
-    timeouts, dropped or refused connections. Not: 401/403, the spent quota, other 4xx, malformed
-    or wrongly shaped answers, and any fault once its partition's retry budget is spent."""
+    faults to retry or not.
+
+    | fault | class | retried |
+    |---|---|---|
+    | 429 rate limit (honouring Retry-After), 5xx, timeouts, refused/reset/cut-off connections | RateLimitedError, ServerError, TransportError | yes, within the budget |
+    | a 200 body that is not valid JSON (usually cut off) | TruncatedPayload | yes, within the budget |
+    | the budget (max_retries + 1 requests) spent | RetryBudgetSpent | no: the partition fails |
+    | the API down altogether (its `/info` fails too) | SourceUnavailable | no: the run stops |
+    | calls left down to `min_calls_reserve` | QuotaReserveReached | no: the partition waits for the next run |
+    | 401/403, monthly quota spent, other 4xx, a wrongly shaped answer | AuthError, QuotaExceededError, RequestError, PayloadError | no |
+    """
     return isinstance(error, RecoverableSourceError)
+
+
+def run_stopped(error: SourceError, not_fetched: int, planned: int) -> SourceError:
+    """The one-line error that stops a run when the source refuses every call: what happened, of
+    which kind, how many partitions it left unfetched, and what to do."""
+    if isinstance(error, SourceUnavailable):
+        kind, advice = "recoverable, but not within this run", "check CFBD_BASE_URL and the network, then run again"
+    elif isinstance(error, AuthError):
+        kind, advice = "fatal", "set a valid CFBD_API_KEY (or unset it to run on the snapshot)"
+    else:
+        kind, advice = "fatal", "run again once the monthly quota is back"
+    message = (f"{error.message.removeprefix('not calling: ')} ({kind}); {not_fetched} of {planned} partitions not fetched and the "
+               f"warehouse is unchanged: {advice}")
+    return type(error)(message, url=error.url)

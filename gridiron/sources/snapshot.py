@@ -33,6 +33,10 @@ class SnapshotSource:
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
             raise RequestError(f"snapshot directory {self.root} does not exist")
+        if not any(self.root.glob("*.json.gz")) and not any(self.root.glob("*/*.json.gz")):
+            raise RequestError(
+                f"snapshot directory {self.root} holds no seasons and no team or conference lists "
+                "(*.json.gz in the layout of gridiron/snapshot/): check GRIDIRON_SNAPSHOT_DIR")
         self.description = description or f"the snapshot at {self.root}"
 
     def path_for(self, partition: Partition) -> Path:
@@ -79,6 +83,9 @@ class SnapshotSource:
             source=self.name,
             meta={"path": str(path), "mtime": stat.st_mtime},
         )
+
+    def calls_left(self) -> int | None:
+        return None  # reading files costs no quota
 
     def close(self) -> None:
         pass

@@ -6,7 +6,7 @@
 - `loading`: the one-transaction commit of a run;
 - `planned`: the warehouse as it will be once a run's partitions load;
 - `operations`: runs, phases, quality reports, backtests, what `status` shows;
-- `staging`, `backup`, `rollback`: files under `GRIDIRON_HOME`.
+- `staging`, `backup`, `rollback`, `runlock`: files under `GRIDIRON_HOME`.
 """
 
 from gridiron.storage.backup import (
@@ -22,7 +22,7 @@ from gridiron.storage.backup import (
     restore,
     verify_backup,
 )
-from gridiron.storage.db import LoadError, connect, content_checksums, read_frame, transaction
+from gridiron.storage.db import LoadError, WarehouseBusy, connect, content_checksums, read_frame, transaction
 from gridiron.storage.loading import (
     FetchRecord,
     LoadReport,
@@ -45,16 +45,17 @@ from gridiron.storage.operations import (
 from gridiron.storage.planned import PlannedWarehouse
 from gridiron.storage.raw import last_calls_remaining, read_manifest, read_raw_payload
 from gridiron.storage.rollback import RollbackPoint, rollback_on_failure
+from gridiron.storage.runlock import RunInProgress, lock_holder, lock_state, run_lock
 from gridiron.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
 from gridiron.storage.staging import StagingArea
 
 __all__ = [
     "BackupError", "BackupInfo", "FetchRecord", "LoadError", "LoadReport", "MIGRATIONS", "MartOutput",
     "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
-    "RollbackPoint", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseStatus", "api_fetches",
+    "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches",
     "apply_retention", "choose_backup", "commit_partitions", "connect", "content_checksums",
-    "create_backup", "last_calls_remaining", "last_quality_rows", "list_backups", "migrate",
+    "create_backup", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate",
     "parse_point_in_time", "read_frame", "read_manifest", "read_raw_payload", "record_backtest",
-    "record_quality", "record_run", "restore", "rollback_on_failure", "schema_version", "table_counts",
+    "record_quality", "record_run", "restore", "rollback_on_failure", "run_lock", "schema_version", "table_counts",
     "transaction", "verify_backup", "warehouse_status",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -26,9 +27,10 @@ from typing import Any
 import duckdb
 
 from gridiron import __version__
-from gridiron.storage.db import connect, content_checksums
+from gridiron.storage.db import connect, content_checksums, transaction
 from gridiron.storage.schema import schema_version
 
+log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 _NAME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
@@ -251,12 +253,48 @@ def choose_backup(backups: list[BackupInfo], at: datetime) -> BackupInfo:
     return candidates[-1]
 
 
-@dataclass
+# the run history outlives a restore: these rows of the replaced warehouse are merged back
+HISTORY_TABLES = ("pipeline_runs", "pipeline_run_phases", "quality_reports", "raw_fetches")
+
+
+@dataclass(frozen=True)
 class RestoreReport:
     restored: str
     replaced_backup: str | None
     warehouse: str
     tables: dict[str, int]
+    restored_created_at: datetime | None = None
+    history_kept: dict[str, int] = field(default_factory=dict)  # table -> rows merged back
+
+    def describe(self, at: datetime) -> str:
+        """One line: which backup (and when it was made), what was kept."""
+        when = f"{self.restored_created_at:%Y-%m-%dT%H:%M:%SZ}" if self.restored_created_at else "?"
+        later = (" (the newest verified backup: no backup is as late as the time asked for)"
+                 if at > datetime.now(timezone.utc) else "")
+        kept = sum(self.history_kept.values())
+        return (f"warehouse restored from backup {self.restored}, made {when}{later}"
+                + (f"; the replaced warehouse was kept as {self.replaced_backup}" if self.replaced_backup else "")
+                + (f"; {kept} rows of run history kept ({', '.join(f'{t} {n}' for t, n in self.history_kept.items() if n)})"
+                   if kept else ""))
+
+
+def _merge_history(target: Path, replaced: Path) -> dict[str, int]:
+    """Copy the run history rows the restored file lacks from the warehouse it replaces."""
+    kept: dict[str, int] = {}
+    with connect(target) as con:
+        con.execute(f"ATTACH '{_sql_text(replaced)}' AS replaced (READ_ONLY)")
+        try:
+            with transaction(con):
+                for table in HISTORY_TABLES:
+                    before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                    if table == "raw_fetches":  # append-only, no key: add the rows it lacks
+                        con.execute(f"INSERT INTO {table} SELECT * FROM replaced.{table} EXCEPT SELECT * FROM {table}")
+                    else:  # keyed by run: the replaced warehouse's record is the later one
+                        con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM replaced.{table}")
+                    kept[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
+        finally:
+            con.execute("DETACH replaced")
+    return kept
 
 
 def restore(
@@ -282,9 +320,13 @@ def restore(
         if restored != expected:
             differing = sorted(n for n in set(expected) | set(restored) if expected.get(n) != restored.get(n))
             raise BackupError(f"backup {info.name}: restored content differs in {', '.join(differing)}")
-        replaced = None
+        replaced, history = None, {}
         if warehouse.exists():
             replaced = _keep_replaced(warehouse, backups_dir, now)
+            try:
+                history = _merge_history(target, warehouse)
+            except duckdb.Error as error:  # an unreadable warehouse: its history stays in `replaced`
+                log.warning("restore: the replaced warehouse's run history was not merged: %s", error)
         os.replace(target, warehouse)
     except BaseException:
         target.unlink(missing_ok=True)
@@ -293,6 +335,7 @@ def restore(
     return RestoreReport(
         restored=info.name, replaced_backup=replaced, warehouse=str(warehouse),
         tables={name: table["rows"] for name, table in info.tables.items()},
+        restored_created_at=info.created_at, history_kept=history,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +16,35 @@ class LoadError(RuntimeError):
     """A write to the warehouse was refused or rolled back; the message says which check failed."""
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+class WarehouseBusy(LoadError):
+    """Another process held the DuckDB file for longer than we wait; nothing was changed."""
+
+
+LOCK_WAIT_SECONDS = 15.0
+
+
+def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse. DuckDB locks its file per process, both ways (a reader keeps a writer
+    out and a writer keeps readers out), so a lock conflict is retried for up to `wait_seconds`
+    (a dashboard's query or another command's read passes in well under a second) before
+    `WarehouseBusy` names the file and the holder."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    deadline, delay = time.monotonic() + wait_seconds, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"the warehouse {path} stayed locked by another process for {wait_seconds:g} s: "
+                    f"{str(error).splitlines()[0]}"
+                ) from error
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     counts_call: bool = True
+    cut_after: int | None = None  # send this many bytes of the body, then drop the connection
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -100,6 +102,13 @@ def _wrong_shape_fault(fault: Fault, real: Callable[[], Reply]) -> Reply:
     return _json(200, fault.body if fault.body is not None else {"games": "not a list"})
 
 
+def _disconnect_fault(fault: Fault, real: Callable[[], Reply]) -> Reply:
+    """The real answer, cut off halfway: the connection drops before the body's declared end."""
+    reply = real()
+    reply.cut_after = len(reply.body) // 2
+    return reply
+
+
 def _mutate_fault(fault: Fault, real: Callable[[], Reply]) -> Reply:
     """Serve the real rows changed by `fault.body`, a function of the parsed rows."""
     reply = real()
@@ -113,6 +122,7 @@ FAULT_KINDS: dict[str, Callable[[Fault, Callable[[], Reply]], Reply]] = {
     "malformed": _malformed_fault,  # 200 with truncated JSON
     "wrong_shape": _wrong_shape_fault,  # 200 with JSON that is not an array of rows
     "mutate": _mutate_fault,  # 200 with the real rows passed through a function
+    "disconnect": _disconnect_fault,  # 200 whose body stops halfway, the connection dropped
 }
 
 
@@ -177,6 +187,11 @@ class FakeCFBD:
 
     def requests_to(self, path: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"] == path]
+
+    @property
+    def metered(self) -> list[dict[str, Any]]:
+        """The requests that cost quota (all but the unmetered `/info`)."""
+        return [r for r in self.requests if r["path"] != "/info"]
 
     # -- answering -----------------------------------------------------------------------------
     def _load(self, relative: str) -> list[Any] | None:
@@ -247,6 +262,12 @@ class FakeCFBD:
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(reply.body)))
                     self.end_headers()
+                    if reply.cut_after is not None:
+                        self.wfile.write(reply.body[:reply.cut_after])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (e.g. its read timeout): nothing to answer

@@ -26,6 +26,8 @@ from gridiron.transforms.staging import (
     build_team_season_stats,
     build_team_seasons,
     build_teams,
+    fields_missing,
+    numbers_as_strings,
     placeholder_totals,
     unknown_fields,
 )
@@ -73,6 +75,14 @@ def stage_partition(
         )
     if duplicates:
         staged.warnings.append(f"{partition.key}: dropped {duplicates} exact duplicate row(s)")
+    missing = fields_missing(partition.endpoint, rows)
+    if missing:
+        staged.warnings.append(f"{partition.key}: no row carries {', '.join(missing)}; read as null")
+    as_strings, example = numbers_as_strings(partition.endpoint, rows)
+    if as_strings:
+        staged.warnings.append(
+            f"{partition.key}: {as_strings} numeric value(s) arrived as strings and were read as numbers "
+            f"(e.g. {example}): the API's types may have changed")
     return staged
 
 
@@ -99,7 +109,12 @@ def _stage(
     if endpoint == "games":
         games = build_games(rows)
         _check_season(games, "games", season)
-        return StagedFrames({"games": games, "standings": build_standings(games, conferences)})
+        seen = set(games["home_conference"].drop_nulls()) | set(games["away_conference"].drop_nulls())
+        unmatched = sorted(c for c in conferences if c not in seen)
+        known = ", ".join(sorted(seen)[:12]) + (", ..." if len(seen) > 12 else "")
+        notes = [f"games/{season}: conferences {', '.join(map(repr, unmatched))} match no team's conference "
+                 f"this season (known: {known})"] if unmatched and rows else []
+        return StagedFrames({"games": games, "standings": build_standings(games, conferences)}, notes)
     if endpoint == "lines":
         lines = build_lines(rows)
         _check_season(lines, "lines", season)

@@ -278,6 +278,9 @@ _IGNORED_FIELDS: dict[str, set[str]] = {
     "stats_season": set(),
     "conferences": set(),
 }
+_SCHEMAS: dict[str, Mapping[str, pl.DataType]] = {
+    "games": _GAME_SCHEMA, "teams": _TEAM_SCHEMA, "teams_fbs": _TEAM_SCHEMA, "conferences": _CONFERENCE_SCHEMA,
+}
 _USED_FIELDS: dict[str, set[str]] = {
     "games": set(_GAME_SCHEMA),
     "lines": set(_GAME_KEYS),
@@ -293,3 +296,18 @@ def unknown_fields(endpoint: str, rows: Rows) -> list[str]:
     fields of a newer API version. They are ignored (and logged), never an error."""
     known = _USED_FIELDS[endpoint] | _IGNORED_FIELDS[endpoint]
     return sorted({key for row in rows for key in row} - known)
+
+
+def numbers_as_strings(endpoint: str, rows: Rows) -> tuple[int, str | None]:
+    """How many values of numeric columns arrived as strings (the typed frame reads them as
+    numbers; a changed API should still be noticed), and one example `field 'value'`."""
+    schema = _SCHEMAS.get(endpoint, {})
+    numeric = [c for c, t in schema.items() if t.is_numeric()]
+    found = [(c, row[c]) for row in rows for c in numeric if isinstance(row.get(c), str)]
+    return len(found), (f"{found[0][0]} {found[0][1]!r}" if found else None)
+
+
+def fields_missing(endpoint: str, rows: Rows) -> list[str]:
+    """Fields the staging table reads that no row carries (read as null): a sign the API changed."""
+    schema = _SCHEMAS.get(endpoint, {})
+    return [c for c in schema if rows and not any(c in row for row in rows)]
