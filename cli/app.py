@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from gridiron import __version__
+from cli.console import console
 from gridiron.config import ConfigError, PipelineConfig, load_config
 
 ENVIRONMENT_HELP = """\
@@ -61,6 +62,10 @@ def _prefect_environment(config: PipelineConfig) -> None:
     # without PREFECT_API_URL a temporary server starts; Prefect's 20 s is too short for a busy
     # 2-core machine (its wait counts 0.1 s per poll, however long a poll takes)
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if not os.environ.get("PREFECT_API_URL"):
+        # the temporary server shares our stderr; cut short at exit it logs tracebacks of the
+        # events it had not flushed, after the command's last line
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 
 
 def _prefect_api() -> str:
@@ -80,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="command")
     sub = {name: commands.add_parser(name, description=text) for name, text in COMMANDS.items()}
     sub["run"].add_argument("--full-refresh", action="store_true", help="refetch and rebuild everything")
+    sub["run"].add_argument("--quiet", action="store_true", help="print only the result (or the failure)")
     sub["backup"].add_argument("--list", action="store_true", help="list the backups a restore can use")
     sub["backtest"].add_argument("--season", type=int, required=True, metavar="YYYY")
     sub["backtest"].add_argument("--json", action="store_true", help="print one JSON object")
@@ -110,11 +116,13 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
     _prefect_environment(config)
     from flows import ncaa_pipeline  # after the environment is set
 
-    print(f"gridiron: running ncaa-pipeline on {_prefect_api()}", file=sys.stderr, flush=True)
+    if not args.quiet:
+        print(f"gridiron: running ncaa-pipeline on {_prefect_api()}", file=sys.stderr, flush=True)
     if config.enable_notifications and not os.environ.get("PREFECT_API_URL"):
         print("gridiron: note: notifications are sent by the automations 'gridiron deploy' makes on a "
               "Prefect server; this temporary server has none, so this run notifies nobody", file=sys.stderr)
-    result = ncaa_pipeline(full_refresh=args.full_refresh, config_path=args.config)
+    with console(quiet=args.quiet):  # after Prefect set up its logging on import
+        result = ncaa_pipeline(full_refresh=args.full_refresh, config_path=args.config)
     tables = ", ".join(f"{t} {n}" for t, n in sorted(result.rows_by_table.items())) or "nothing changed"
     print(
         f"ncaa-pipeline completed: {len(result.partitions_loaded)} partitions loaded from "
@@ -174,7 +182,8 @@ def cmd_backup(config: PipelineConfig, args: argparse.Namespace) -> int:
     _prefect_environment(config)
     from flows import backup
 
-    result = backup(config.model_copy(update={"enable_backup": True}), None, True)
+    with console():
+        result = backup(config.model_copy(update={"enable_backup": True}), None, True)
     print(f"backup {result.backup} written and verified; {result.kept} backups kept "
           f"({result.total_bytes / 1e6:.1f} MB)")
     return 0
@@ -188,7 +197,8 @@ def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
     _prefect_environment(config)
     from flows import restore_warehouse
 
-    result = restore_warehouse(args.at, config_path=args.config)
+    with console():
+        result = restore_warehouse(args.at, config_path=args.config)
     print(result.describe(parse_point_in_time(args.at)))
     return 0
 

@@ -14,7 +14,17 @@ from pathlib import Path
 from gridiron.config import PipelineConfig
 
 LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "gridiron")
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(run)s%(message)s"
+
+
+class RunFormatter(logging.Formatter):
+    """The format above, naming the task run (or flow run) a Prefect record comes from, so that a
+    line such as "Finished in state Completed()" says what finished."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None)
+        record.run = f"[{name}] " if name else ""
+        return super().format(record)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
@@ -46,7 +56,7 @@ def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(RunFormatter(FORMAT))
     handler.addFilter(RedactSecrets(secrets))
     loggers = [logging.getLogger(name) for name in LOGGERS]
     levels = [logger.level for logger in loggers]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import resource
 import sys
 import time
@@ -13,6 +14,8 @@ from typing import Any, Iterator, TypeVar
 from gridiron.planning import CollectResult
 
 T = TypeVar("T")
+PROGRESS_LOGGER = "gridiron.progress"  # one line as each phase starts and ends (the CLI shows them)
+progress = logging.getLogger(PROGRESS_LOGGER)
 
 
 def peak_rss_mb() -> float:
@@ -61,6 +64,7 @@ class RunTracker:
         phase = Phase(name, datetime.now(timezone.utc))
         self.phases.append(phase)
         start = time.perf_counter()
+        progress.info("%s ...", name)
         try:
             yield phase
             phase.status = "completed"
@@ -70,6 +74,8 @@ class RunTracker:
         finally:
             phase.duration_seconds = round(time.perf_counter() - start, 3)
             phase.peak_rss_mb = round(peak_rss_mb(), 1)
+            progress.info("%s %s in %.1f s (%s records, peak %.0f MB)", name, phase.status,
+                          phase.duration_seconds, f"{phase.records:,}", phase.peak_rss_mb)
 
     def records(self, name: str) -> int:
         return sum(p.records for p in self.phases if p.phase == name)

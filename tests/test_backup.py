@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from gridiron.sources import Partition
+from gridiron.storage.backup import check_files
 from gridiron.storage import (
     SCHEMA_VERSION,
     BackupError,
@@ -217,3 +219,64 @@ def test_a_load_killed_with_sigkill_leaves_the_previous_content(warehouse, tmp_p
         commit_partitions(con, [staged(StagingArea(tmp_path / "next"), Partition("games", 2022),
                                        real_rows(Partition("games", 2022)))], [], "next")
         assert con.execute("SELECT count(*) FROM games WHERE season = 2022").fetchone()[0] == 3705
+
+
+def _backups_state(backups_dir: Path) -> dict[str, dict[str, str]]:
+    return {info.name: info.files for info in list_backups(backups_dir)}
+
+
+def test_a_backup_killed_with_sigkill_leaves_no_backup_that_looks_whole(warehouse, tmp_path):
+    """Kill a process that writes backups in a loop, wherever it happens to be: every backup
+    listed afterwards is complete and restorable, the older ones are untouched, the warehouse too."""
+    kept = backup_at(warehouse, T1)
+    before, listed = checksums(warehouse), _backups_state(warehouse.parent / "backups")
+    script = tmp_path / "backups.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from gridiron.storage import connect, create_backup
+        with connect({str(warehouse)!r}, read_only=True) as con:
+            print("started", flush=True)
+            while True:
+                create_backup(con, {str(warehouse.parent / 'backups')!r})
+    """))
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert process.stdout.readline().strip() == "started"
+        time.sleep(1.5)  # some backups done, one under way (the invariant holds wherever it stops)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    after = _backups_state(warehouse.parent / "backups")
+    assert after[kept.name] == listed[kept.name]
+    for info in list_backups(warehouse.parent / "backups"):
+        check_files(info)  # every listed backup is whole: its files match its manifest
+    assert checksums(warehouse) == before
+
+
+def test_a_disk_that_fills_during_a_backup_fails_it_and_keeps_the_old_ones(warehouse, tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk: writes past it fail with EFBIG."""
+    kept = backup_at(warehouse, T1)
+    before, listed = checksums(warehouse), _backups_state(warehouse.parent / "backups")
+    script = tmp_path / "full.py"
+    script.write_text(textwrap.dedent(f"""
+        import resource, signal, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from gridiron.storage import connect, create_backup
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing us
+        with connect({str(warehouse)!r}, read_only=True) as con:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+            try:
+                create_backup(con, {str(warehouse.parent / 'backups')!r})
+            except Exception as error:
+                print("failed:", type(error).__name__, str(error).splitlines()[0], flush=True)
+                sys.exit(1)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("failed: BackupError backup ") and (
+        "(File too large); nothing was kept of it and the older backups are untouched" in done.stdout)
+    assert _backups_state(warehouse.parent / "backups") == listed and kept.name in listed
+    assert [p.name for p in (warehouse.parent / "backups").iterdir() if p.name.startswith(".")] == []
+    assert checksums(warehouse) == before

@@ -89,3 +89,22 @@ def test_backtest_of_a_season_nobody_has_is_one_line(tmp_path):
     done = gridiron("backtest", "--season", "2031", env={"GRIDIRON_HOME": str(tmp_path)})
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == "gridiron: backtest failed: season 2031: no games in the warehouse or the source"
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_failed_run_shows_its_phases_and_ends_on_its_one_line_message(tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    done = gridiron("run", env={"CFBD_API_KEY": "k", "CFBD_BASE_URL": "http://127.0.0.1:9",
+                                "GRIDIRON_HOME": str(tmp_path), "PREFECT_API_URL": url})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and done.stdout == ""
+    assert lines[:2] == [f"gridiron: running ncaa-pipeline on the Prefect API at {url}", "gridiron: collect ..."]
+    assert lines[-2].startswith("gridiron: collect failed in ")
+    assert lines[-1].startswith("gridiron: run failed: the CFBD API at http://127.0.0.1:9 is unavailable: "
+                                "/info does not answer either")
+    assert "Traceback" not in done.stderr and "Finished in state" not in done.stderr and len(lines) <= 6
+    log = next((tmp_path / "logs").glob("pipeline_*.log")).read_text()
+    assert "Traceback" in log and "[fetch-games-2023] Finished in state Failed" in log  # the detail is kept there

@@ -2,7 +2,7 @@
 secrets) against a warehouse built from real data; every data table and every backup is compared
 by content checksum before and after. RELIABILITY.md has one row per case.
 
-Set GRIDIRON_FAULT_TIMES to a file path to have each case's time to outcome written there
+Set RELIABILITY_TIMES to a file path to have each case's time to outcome written there
 (`bench/reliability.py` does, to write RELIABILITY.md).
 """
 
@@ -40,7 +40,7 @@ def backup_checksums(home: Path) -> dict[str, dict[str, str]]:
 
 
 def record_time(case: str, seconds: float, outcome: str) -> None:
-    target = os.environ.get("GRIDIRON_FAULT_TIMES")
+    target = os.environ.get("RELIABILITY_TIMES")
     if target:
         with open(target, "a") as handle:
             handle.write(json.dumps({"case": case, "seconds": round(seconds, 2), "outcome": outcome}) + "\n")

@@ -195,8 +195,9 @@ class CFBDClient:
         """The month's calls left, read fresh from the unmetered `/info` (None when it does not say)."""
         try:
             info = self.get("/info")
-        except SourceError as error:
-            log.warning("could not read the calls left from /info: %s", error)
+        except SourceError as error:  # an unavailable API has said so already
+            (log.info if isinstance(error, SourceUnavailable) else log.warning)(
+                "could not read the calls left from /info: %s", error)
             return None
         remaining = info.get("remainingCalls") if isinstance(info, dict) else None
         if isinstance(remaining, (int, float)) and not isinstance(remaining, bool):

@@ -132,6 +132,15 @@ def create_backup(
         )
         _write_manifest(info)
         os.replace(staging, final)
+    except (duckdb.IOException, OSError) as error:  # a full disk, a quota, a read-only folder
+        shutil.rmtree(staging, ignore_errors=True)
+        detail = str(error).splitlines()[0]
+        reason = "File too large" if "File too large" in detail else "No space left on device" if (
+            "No space" in detail) else detail[:200]
+        raise BackupError(
+            f"backup {final.name} could not be written to {backups_dir} ({reason}); nothing was kept of it "
+            "and the older backups are untouched: free space there or lower backup_retention_days"
+        ) from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
