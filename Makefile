@@ -1,11 +1,12 @@
 # The two commands of the README: `make run` (set up, then run the pipeline on the bundled
-# snapshot) and `make test` (set up, then run the tests). Both install what they need into .venv.
+# snapshot) and `make test` (set up, then run the tests). Both install what they need into .venv
+# (and `make test` Debian's chromium, for the dashboard's browser test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench setup clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,13 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/gridiron run
 
-test: $(STAMP)
+# the dashboard test drives Debian's chromium; installed here when missing and we may (root)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: no chromium: the dashboard's browser test will be skipped (apt-get install chromium)"; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

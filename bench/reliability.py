@@ -53,11 +53,12 @@ ROWS = [
     ("Config: a conference name with a quote", "works, injects nothing (values reach SQL as parameters); a WARNING that it matches no conference", "tests/test_faults.py::test_a_conference_name_with_a_quote_works_and_injects_nothing", "a conference with a quote"),
     ("Config: a secret in the YAML", "refused, naming the environment variable", "tests/test_config.py::test_bad_config_gives_one_line_naming_key_and_value", None),
     ("Secrets: key, SMTP password, Slack URL", "in no log, warehouse column, payload, backup file, artifact, flow-run parameter or failure message", "tests/test_faults.py::test_secrets_never_reach_logs_warehouse_backups_artifacts_or_parameters", None),
+    ("Config: the dashboard's address", "loopback (127.0.0.1) unless --host says otherwise; a busy port is one line", "tests/test_monitor.py::test_the_monitor_binds_loopback_unless_told_and_refuses_a_busy_port", None),
+    ("Process: a dashboard polling every second during a full run", "the run completes; the page never errs", "tests/test_monitor.py::test_a_dashboard_polling_every_second_never_gets_in_the_way_of_a_run", None),
     ("Output: a failed `gridiron run`", "phases, then the one-line message last; no traceback (the log file keeps it)", "tests/test_cli.py::test_a_failed_run_shows_its_phases_and_ends_on_its_one_line_message", None),
 ]
 NOT_COVERED = [
     ("Process: the Prefect server stopped and restarted during a run", "not yet tested: the run fails when its Prefect API goes away, but its exit can wait on Prefect's event retries"),
-    ("Config: the dashboard bound to loopback", "no dashboard yet (the monitor issue)"),
 ]
 
 

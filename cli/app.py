@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -46,6 +47,8 @@ COMMANDS: dict[str, str] = {
                "a date alone means the end of that day)",
     "health": "CPU, memory, disk, warehouse, CFBD API, Prefect API, last success, duration, stuck runs: "
               "exits 1 naming the failing checks",
+    "monitor": "serve the dashboard (runs, phases, quality, errors, system, standings, predictions, model "
+               "quality) on http://127.0.0.1:8505; --host and --port to change (loopback unless told)",
     "help": "this text",
 }
 
@@ -89,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     sub["backup"].add_argument("--list", action="store_true", help="list the backups a restore can use")
     sub["backtest"].add_argument("--season", type=int, required=True, metavar="YYYY")
     sub["backtest"].add_argument("--json", action="store_true", help="print one JSON object")
+    sub["monitor"].add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    sub["monitor"].add_argument("--port", type=int, default=8505, help="port (default 8505)")
     sub["restore"].add_argument("--at", required=True, metavar="TIME",
                                 help="ISO 8601 time (UTC), e.g. 2026-11-27T06:00:00Z")
     parser.epilog = _commands_help(sub) + "\n" + ENVIRONMENT_HELP
@@ -144,7 +149,8 @@ def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
         if schema_version(con) == 0:
             raise CommandError(f"{path} is not a gridiron warehouse (no schema_version table)")
         status = warehouse_status(con)
-    print(f"warehouse {path} (schema version {status.schema_version})")
+    size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+    print(f"warehouse {path} (schema version {status.schema_version}, {size / 1e6:.1f} MB)")
     for table, count in status.counts.items():
         print(f"  {table:<20} {count:>8} rows")
     first, last, seasons = status.seasons
@@ -155,6 +161,18 @@ def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
               f"{'passed' if passed else 'BELOW THRESHOLD'}) at {when:%Y-%m-%d %H:%M:%S}")
     for key, reason in status.quarantined:
         print(f"quarantined {key}: {reason.split(': ', 1)[-1][:150]}")
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url:
+        from cli.monitor.data import read_prefect
+
+        live = read_prefect(api_url)
+        if live.problem:
+            print(f"Prefect: {live.problem}")
+        else:
+            for run in live.running:
+                print(f"running now: {run.name}, phase {run.phase or 'starting'} ({run.tasks_done}/{run.tasks_total} tasks)")
+            print(f"next scheduled run: {live.next_scheduled:%Y-%m-%d %H:%M} UTC" if live.next_scheduled
+                  else "next scheduled run: none (run 'gridiron deploy' to schedule)")
     print("recent runs:" if status.recent_runs else "no runs recorded")
     for started, state, seconds, changed, loaded, error in status.recent_runs:
         line = f"  {started:%Y-%m-%d %H:%M:%S} {state:<9} {seconds or 0:7.1f}s  {changed or 0} changed, {loaded or 0} rows"
@@ -197,6 +215,7 @@ def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
     _prefect_environment(config)
     from flows import restore_warehouse
 
+    print(f"gridiron: restoring the warehouse to {args.at} ...", file=sys.stderr, flush=True)
     with console():
         result = restore_warehouse(args.at, config_path=args.config)
     print(result.describe(parse_point_in_time(args.at)))
@@ -211,7 +230,11 @@ def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
     from gridiron.model.training import TrainSettings
     from gridiron.storage import connect, migrate, record_backtest
 
+    started = time.perf_counter()
+    print(f"gridiron: backtest of {args.season} ...", file=sys.stderr, flush=True)
     report = season_backtest(config, args.season)  # HistoryUnavailable / NotEnoughHistory say why
+    print(f"gridiron: backtest of {args.season} completed in {time.perf_counter() - started:.1f} s "
+          f"({report.games} FBS v FBS games)", file=sys.stderr, flush=True)
     with connect(config.warehouse_path) as con:  # kept beside the model runs
         migrate(con)
         record_backtest(con, args.season, report.as_json(), TrainSettings.from_config(config).as_dict(),
@@ -236,7 +259,7 @@ def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_health(config: PipelineConfig, args: argparse.Namespace) -> int:
-    from gridiron.health import run_checks
+    from gridiron.health import record_checks, run_checks
 
     api_url = os.environ.get("PREFECT_API_URL")
     running = None
@@ -248,12 +271,37 @@ def cmd_health(config: PipelineConfig, args: argparse.Namespace) -> int:
         except Exception as error:  # noqa: BLE001 - the Prefect API check names the problem
             print(f"(could not read running runs from {api_url}: {str(error).splitlines()[0]})")
     checks = run_checks(config, prefect_api_url=api_url, running=running)
+    record_checks(config, checks)  # the dashboard's health history
     for check in checks:
         print(f"{'ok  ' if check.healthy else 'FAIL'} {check.name:<13} {check.detail}")
     failing = [c for c in checks if not c.healthy]
     if failing:
         raise CommandError("; ".join(f"{c.name}: {c.detail}" for c in failing))
     return 0
+
+
+def cmd_monitor(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """Serve the Streamlit dashboard (headless, no usage statistics) until interrupted."""
+    import importlib.util
+    import socket
+
+    if importlib.util.find_spec("streamlit") is None:
+        raise CommandError("the dashboard needs streamlit: pip install streamlit")
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as error:
+            raise CommandError(f"cannot serve on {args.host}:{args.port}: {error.strerror}") from None
+    app = Path(__file__).resolve().parent / "monitor" / "app.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
+               "--server.port", str(args.port), "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
+               "--client.toolbarMode", "minimal"]
+    if args.config:
+        command += ["--", "--config", args.config]
+    print(f"gridiron monitor: http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    os.execv(sys.executable, command)
+    return 0  # not reached
 
 
 def cmd_deploy(config: PipelineConfig, args: argparse.Namespace) -> int:
@@ -293,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "run": cmd_run, "status": cmd_status, "backup": cmd_backup, "restore": cmd_restore,
             "backtest": cmd_backtest, "health": cmd_health, "deploy": cmd_deploy,
-            "schedule": cmd_schedule,
+            "schedule": cmd_schedule, "monitor": cmd_monitor,
         }[args.command]
         return handler(config, args)
     except ConfigError as error:

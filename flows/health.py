@@ -22,7 +22,7 @@ def health_check(config_path: str | None = None) -> list[Check]:
     logger = get_run_logger()
     config = load_config(config_path, with_stored_api_key(os.environ))
     checks = check_health(config, PREFECT_API_URL.value())
-    report_health(checks)
+    report_health(config, checks)
     for check in checks:
         (logger.info if check.healthy else logger.error)("%s %s: %s", "ok" if check.healthy else "FAIL", check.name, check.detail)
     failing = [c for c in checks if not c.healthy]

@@ -17,7 +17,7 @@ from flows.validate import validate
 from gridiron.config import PipelineConfig, load_config
 from gridiron.logs import run_log, secrets_from
 from gridiron.quality.report import read_reports
-from gridiron.results import PipelineResult, failure_summary
+from gridiron.results import PipelineResult, failure_summary, partition_failures
 from gridiron.runs import RunTracker
 from gridiron.storage import RunInProgress, api_fetches, rollback_on_failure, run_lock
 from tasks.load import record_pipeline_run
@@ -40,7 +40,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
     config = load_config(config_path, env)
     run = RunTracker(run_id=str(flow_run.get_id() or "local"), flow_run_name=flow_run.get_name(),
                      is_full_refresh=full_refresh)
-    with run_log(config.home, secrets_from(config, env)):
+    with run_log(config.home, secrets_from(config, env)) as log:
         try:
             with run_lock(config.home, run.run_id, run.flow_run_name):  # one run per warehouse
                 result = _phases(config, run, full_refresh)
@@ -53,6 +53,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
             run.failed(error)
             raise
         finally:
+            run.warnings, run.errors = log.warnings, log.errors
             _record(config, run)
 
 
@@ -73,6 +74,7 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
     with run.phase("backup") as phase:
         saved = phase.counts(backup(config, run.run_id, changed=bool(report.partitions or trained.outputs)))
 
+    run.partition_errors.update(partition_failures(collected, processed))
     failures = failure_summary(collected, processed)
     if failures:
         raise PartitionsFailed(failures)
@@ -96,7 +98,7 @@ def _record(config: PipelineConfig, run: RunTracker) -> None:
     """Record the run and its quality reports, after any rollback, so a failed run keeps its history."""
     warehouse = str(config.warehouse_path)
     try:
-        record_pipeline_run(warehouse, run.summary(), run.phase_rows())
+        record_pipeline_run(warehouse, run.summary(), run.phase_rows(), run.partition_errors)
         record_quality_reports(warehouse, run.run_id, read_reports(config.home, run.run_id))
     except Exception as record_error:  # never hide the run's own error behind this one
         get_run_logger().error("could not record the run in pipeline_runs: %s", record_error)

@@ -17,7 +17,7 @@ import psutil
 
 from gridiron.config import PipelineConfig
 from gridiron.planning import SCHEDULE_DAYS
-from gridiron.storage import connect, lock_state, schema_version
+from gridiron.storage import connect, lock_state, migrate, record_health, schema_version
 
 
 @dataclass
@@ -161,3 +161,14 @@ def run_checks(config: PipelineConfig, *, prefect_api_url: str | None,
     if running is not None:
         checks.append(stuck_runs_check(config, running))
     return checks
+
+
+def record_checks(config: PipelineConfig, checks: list[Check], at: datetime | None = None) -> bool:
+    """Keep the checks in the warehouse's health history (the dashboard draws it); False when
+    there is no warehouse yet (none is created for this)."""
+    if not config.warehouse_path.exists():
+        return False
+    with connect(config.warehouse_path) as con:
+        migrate(con)
+        record_health(con, [c.as_row() for c in checks], at or datetime.now(timezone.utc))
+    return True

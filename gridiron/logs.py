@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,15 +50,47 @@ def log_path(home: str | Path, when: datetime | None = None) -> Path:
     return Path(home) / "logs" / f"pipeline_{when:%Y%m%d}.log"
 
 
+class _Count(logging.Filter):
+    """Counts the warnings and errors that reach the file (the dashboard shows them per run)."""
+
+    def __init__(self):
+        super().__init__()
+        self.warnings = self.errors = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+        elif record.levelno >= logging.WARNING:
+            self.warnings += 1
+        return True
+
+
+@dataclass
+class RunLog:
+    path: Path
+    counts: _Count
+
+    @property
+    def warnings(self) -> int:
+        return self.counts.warnings
+
+    @property
+    def errors(self) -> int:
+        return self.counts.errors
+
+
 @contextmanager
-def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[Path]:
-    """Copy the run's flow, task and gridiron log records into the day's log file."""
+def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[RunLog]:
+    """Copy the run's flow, task and gridiron log records into the day's log file, counting the
+    warnings and errors among them."""
     path = log_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(RunFormatter(FORMAT))
     handler.addFilter(RedactSecrets(secrets))
+    counts = _Count()
+    handler.addFilter(counts)
     loggers = [logging.getLogger(name) for name in LOGGERS]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -65,7 +98,7 @@ def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[Path]:
         if logger.getEffectiveLevel() > logging.INFO:
             logger.setLevel(logging.INFO)  # the file wants the run's INFO lines; restored below
     try:
-        yield path
+        yield RunLog(path, counts)
     finally:
         for logger, level in zip(loggers, levels):
             logger.removeHandler(handler)

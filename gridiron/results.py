@@ -120,12 +120,17 @@ class PipelineResult:
         return sum(self.rows_by_table.values())
 
 
-def failure_summary(collected: CollectResult, processed: ProcessResult) -> str | None:
-    """One line naming every partition that failed or was held back this run (None: none did)."""
-    failures: Mapping[str, str] = {
+def partition_failures(collected: CollectResult, processed: ProcessResult) -> dict[str, str]:
+    """Partition key -> why it was not loaded this run (failed to fetch, to process, or quarantined)."""
+    return {
         **collected.failed, **processed.failed,
         **{q.key: f"quarantined: {q.reason}" for q in processed.quarantined},
     }
+
+
+def failure_summary(collected: CollectResult, processed: ProcessResult) -> str | None:
+    """One line naming every partition that failed or was held back this run (None: none did)."""
+    failures: Mapping[str, str] = partition_failures(collected, processed)
     if not failures:
         return None
     return f"{len(failures)} partition(s) failed and were not loaded: " + "; ".join(

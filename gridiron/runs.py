@@ -54,6 +54,9 @@ class RunTracker:
     source: str | None = None
     partitions_total: int | None = None
     partitions_changed: int | None = None
+    warnings: int = 0
+    errors: int = 0
+    partition_errors: dict[str | None, str] = field(default_factory=dict)  # key (None: the run) -> message
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     phases: list[Phase] = field(default_factory=list)
     _clock_start: float = field(default_factory=time.perf_counter)
@@ -91,6 +94,7 @@ class RunTracker:
     def failed(self, error: BaseException, status: str = "failed") -> None:
         """`status` is `failed`, or `refused` for a run that never started its phases."""
         self.status, self.error = status, f"{type(error).__name__}: {error}"
+        self.partition_errors.setdefault(None, self.error)
 
     def phase_rows(self) -> list[dict[str, Any]]:
         return [phase.as_row() for phase in self.phases]
@@ -106,6 +110,8 @@ class RunTracker:
             "is_full_refresh": self.is_full_refresh,
             "partitions_total": self.partitions_total,
             "partitions_changed": self.partitions_changed,
+            "warnings": self.warnings,
+            "errors": self.errors,
             "started_at": self.started_at,
             "finished_at": datetime.now(timezone.utc),
             "duration_seconds": round(time.perf_counter() - self._clock_start, 3),

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from gridiron.config import PipelineConfig
-from gridiron.health import Check, run_checks
+from gridiron.health import Check, record_checks, run_checks
 
 UNHEALTHY_EVENT = "gridiron.health.unhealthy"
 
@@ -41,7 +41,8 @@ def check_health(config: PipelineConfig, prefect_api_url: str | None) -> list[Ch
 
 
 @task(name="report-health", cache_policy=NO_CACHE)
-def report_health(checks: list[Check]) -> None:
+def report_health(config: PipelineConfig, checks: list[Check]) -> None:
+    record_checks(config, checks)
     create_table_artifact(key="gridiron-health", table=[c.as_row() for c in checks],
                           description="gridiron health checks")
     failing = [c for c in checks if not c.healthy]

@@ -49,7 +49,8 @@ def count_warehouse_tables(warehouse: str) -> dict[str, int]:
 
 
 @task(name="record-pipeline-run", cache_policy=NO_CACHE)
-def record_pipeline_run(warehouse: str, run: dict[str, Any], phases: list[dict[str, Any]]) -> None:
+def record_pipeline_run(warehouse: str, run: dict[str, Any], phases: list[dict[str, Any]],
+                        errors: dict[str | None, str] | None = None) -> None:
     with connect(warehouse) as con:
         migrate(con)
-        record_run(con, run, phases)
+        record_run(con, run, phases, errors)

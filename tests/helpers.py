@@ -124,3 +124,62 @@ def staged(area: StagingArea, partition: Partition, rows) -> PartitionLoad:
 def real_rows(partition: Partition) -> list[dict]:
     """A partition's rows from the bundled snapshot."""
     return SnapshotSource(BUNDLED).fetch(partition).payload
+
+
+def seed_monitored_warehouse(home: Path) -> Path:
+    """A warehouse as the dashboard finds it after a few runs: real 2023 games and standings, three
+    runs (one failed on a partition, one with a quality breach), a quarantined partition, the
+    calls left, health history, a promoted model with its backtest and predictions."""
+    from datetime import timedelta
+
+    from gridiron.storage import FetchRecord, QuarantineRecord, commit_partitions, connect, migrate, record_health, record_quality, record_run
+
+    area = StagingArea(home)
+    path = home / "gridiron.duckdb"
+    t0 = NOW - timedelta(days=3)
+    with connect(path) as con:
+        migrate(con)
+        teams, games = staged(area, Partition("teams"), real_rows(Partition("teams"))), None
+        games = staged(area, Partition("games", 2023), real_rows(Partition("games", 2023)))
+        lines = staged(area, Partition("lines", 2023), real_rows(Partition("lines", 2023)))
+        fetches = [FetchRecord("games/2023", t0 + timedelta(days=i), "api", games.checksum, 3734, 990 - 10 * i, i == 0)
+                   for i in range(3)]
+        quarantine = QuarantineRecord("lines/2023", lines.checksum, "lines/2023: lines.spread: spread_within_100 fails on 2 row(s)",
+                                      "[]", lines.raw_path)
+        commit_partitions(con, [teams, games], fetches, "run-1", quarantined=[quarantine])
+        runs = [("run-1", "completed", None, {}), ("run-2", "failed",
+                 "PartitionsFailed: 1 partition(s) failed and were not loaded: lines/2023: gave up after 4 requests",
+                 {"lines/2023": "gave up after 4 requests (the retry budget: max_retries + 1): server error (HTTP 503)",
+                  None: "PartitionsFailed: 1 partition(s) failed and were not loaded"}),
+                ("run-3", "completed", None, {})]
+        for i, (run_id, status, error, errors) in enumerate(runs):
+            started = t0 + timedelta(days=i)
+            record_run(con, {"run_id": run_id, "flow_run_name": f"seeded-{run_id}", "started_at": started,
+                             "finished_at": started + timedelta(seconds=20 + i), "status": status, "error": error,
+                             "source": "api", "duration_seconds": 20.0 + i, "records_collected": 19286,
+                             "records_processed": 22270, "records_loaded": 29734, "peak_rss_mb": 400.0,
+                             "warnings": i, "errors": 1 if status == "failed" else 0},
+                       [{"phase": p, "started_at": started + timedelta(seconds=j), "duration_seconds": 1.0 + j,
+                         "records": 100 * j, "peak_rss_mb": 300.0, "status": "completed"}
+                        for j, p in enumerate(("collect", "process", "train", "load", "validate", "backup"))],
+                       errors)
+            record_quality(con, run_id, "validate", [
+                {"table_name": "games", "rows": 3734, "score": 1.0},
+                {"table_name": "lines", "rows": 2934, "score": 0.7 if run_id == "run-3" else 0.99},
+                {"table_name": "overall", "rows": 6668, "score": 0.85 if run_id == "run-3" else 0.995}], 0.8)
+            record_health(con, [{"name": "cpu", "healthy": True, "value": 20.0 + 5 * i, "threshold": 95.0},
+                                {"name": "memory", "healthy": True, "value": 40.0, "threshold": 90.0},
+                                {"name": "disk", "healthy": True, "value": 55.0, "threshold": 90.0}], started)
+        report = {"season": 2023, "games": 792,
+                  "model": {"su_accuracy": 0.71, "mae": 12.9, "brier": 0.189, "log_loss": 0.55, "ats": 0.5},
+                  "baselines": {"vegas": {"su_accuracy": 0.731, "mae": 12.2, "brier": 0.175},
+                                "elo": {"su_accuracy": 0.70, "mae": 13.4, "brier": 0.19}},
+                  "calibration": [{"bin": "0.2-0.3", "games": 50, "predicted": 0.25, "observed": 0.3},
+                                  {"bin": "0.7-0.8", "games": 90, "predicted": 0.75, "observed": 0.72}]}
+        con.execute("INSERT INTO model_runs (version, trained_at, backtest_season, games, su_accuracy, mae, brier, "
+                    "is_promoted, decision, metrics) VALUES ('m-1', ?, 2023, 792, 0.71, 12.9, 0.189, true, 'promoted', ?)",
+                    [t0, json.dumps(report)])
+        unplayed = con.execute("SELECT game_id FROM games WHERE NOT has_result LIMIT 3").fetchall()
+        for (game_id,) in unplayed:
+            con.execute("INSERT INTO predictions VALUES (?, 'm-1', 0.62, 3.5, ?)", [game_id, t0])
+    return path

@@ -85,9 +85,12 @@ def test_a_run_left_running_by_a_dead_process_is_named_at_once(tmp_path):
 
 def test_secrets_and_bearer_tokens_never_reach_the_log(tmp_path):
     logger = logging.getLogger("gridiron.test")
-    with run_log(tmp_path, ["sk-very-secret-key"]) as path:
+    with run_log(tmp_path, ["sk-very-secret-key"]) as log:
         logger.warning("calling with key %s", "sk-very-secret-key")
         logger.info("header Authorization: Bearer abc.def-123")
+        logger.error("and one error")
+    path = log.path
+    assert (log.warnings, log.errors) == (1, 1)
     text = path.read_text()
     assert "sk-very-secret-key" not in text and "abc.def-123" not in text
     assert "calling with key ***" in text and "Bearer ***" in text

@@ -145,5 +145,7 @@ def test_the_market_feature_set_is_reported_apart_from_the_headline(real_games, 
     plain = backtest(features, real_lines, 2023)
     report = backtest(features, real_lines, 2023, market=True)
     assert report.model == plain.model  # the headline never sees betting lines
-    assert set(report.as_json()) == {"season", "games", "model", "baselines", "market"}
+    assert set(report.as_json()) == {"season", "games", "model", "baselines", "market", "calibration"}
+    bins = report.as_json()["calibration"]
+    assert sum(b["games"] for b in bins) == report.games and all(0 <= b["observed"] <= 1 for b in bins)
     assert report.market["games"] == report.games and 0.5 < report.market["su_accuracy"] < 1

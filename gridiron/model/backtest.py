@@ -144,9 +144,11 @@ class BacktestReport:
     model: dict
     baselines: dict[str, dict] = field(default_factory=dict)
     market: dict | None = None  # the model with the market feature set: never the headline
+    calibration: list[dict] = field(default_factory=list)  # per probability bin: predicted vs observed
 
     def as_json(self) -> dict:
-        data = {"season": self.season, "games": self.games, "model": self.model, "baselines": self.baselines}
+        data = {"season": self.season, "games": self.games, "model": self.model, "baselines": self.baselines,
+                "calibration": self.calibration}
         if self.market is not None:
             data["market"] = self.market
         return data
@@ -174,7 +176,20 @@ def evaluate(predictions: pl.DataFrame, lines: pl.DataFrame | None, season: int,
         baselines["vegas"]["note"] = "games with a closing line only"
         baselines["model_on_vegas_games"] = _metrics(
             margin[has], fbs["predicted_margin"].to_numpy()[has], fbs["home_win_prob"].to_numpy()[has])
-    return BacktestReport(season=season, games=n, model=model, baselines=baselines)
+    return BacktestReport(season=season, games=n, model=model, baselines=baselines,
+                          calibration=calibration(fbs["home_win_prob"].to_numpy(), margin > 0))
+
+
+def calibration(probabilities: np.ndarray, home_won: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per tenth of predicted home-win probability: games, mean predicted, observed win rate."""
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    return [
+        {"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "games": int((index == b).sum()),
+         "predicted": round(float(probabilities[index == b].mean()), 4),
+         "observed": round(float(home_won[index == b].mean()), 4)}
+        for b in range(bins) if (index == b).any()
+    ]
 
 
 def home_baseline(features: pl.DataFrame, season: int, settings: ModelSettings) -> tuple[float, float]:

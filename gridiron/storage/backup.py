@@ -28,7 +28,7 @@ import duckdb
 
 from gridiron import __version__
 from gridiron.storage.db import connect, content_checksums, transaction
-from gridiron.storage.schema import schema_version
+from gridiron.storage.schema import migrate, schema_version
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -263,7 +263,8 @@ def choose_backup(backups: list[BackupInfo], at: datetime) -> BackupInfo:
 
 
 # the run history outlives a restore: these rows of the replaced warehouse are merged back
-HISTORY_TABLES = ("pipeline_runs", "pipeline_run_phases", "quality_reports", "raw_fetches")
+HISTORY_TABLES = ("pipeline_runs", "pipeline_run_phases", "pipeline_run_errors", "quality_reports", "raw_fetches",
+                  "health_checks")
 
 
 @dataclass(frozen=True)
@@ -291,12 +292,15 @@ def _merge_history(target: Path, replaced: Path) -> dict[str, int]:
     """Copy the run history rows the restored file lacks from the warehouse it replaces."""
     kept: dict[str, int] = {}
     with connect(target) as con:
+        migrate(con)  # a backup from an older release lacks the newer history tables
         con.execute(f"ATTACH '{_sql_text(replaced)}' AS replaced (READ_ONLY)")
         try:
+            present = {row[0] for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'replaced'").fetchall()}
             with transaction(con):
-                for table in HISTORY_TABLES:
+                for table in (t for t in HISTORY_TABLES if t in present):
                     before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                    if table == "raw_fetches":  # append-only, no key: add the rows it lacks
+                    if table in ("raw_fetches", "pipeline_run_errors"):  # no key: add the rows it lacks
                         con.execute(f"INSERT INTO {table} SELECT * FROM replaced.{table} EXCEPT SELECT * FROM {table}")
                     else:  # keyed by run: the replaced warehouse's record is the later one
                         con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM replaced.{table}")

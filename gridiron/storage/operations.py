@@ -4,7 +4,10 @@
   peak memory, status, error;
 - `quality_reports` (run x stage x table, plus a row named `overall`): dimension scores, threshold,
   passed, failed checks;
-- `model_runs` also takes a row per `gridiron backtest` (decision `backtest only`).
+- `pipeline_run_errors` (the partitions a run could not load, and the run's own error) and
+  `health_checks` (each check each time it ran);
+- `model_runs` also takes a row per `gridiron backtest` (decision `backtest only`);
+- `monitor_frames`: what the dashboard reads, one query per view.
 """
 
 from __future__ import annotations
@@ -16,25 +19,32 @@ from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
+import polars as pl
 
-from gridiron.storage.db import transaction
+from gridiron.storage.db import read_frame, transaction
 from gridiron.storage.loading import table_counts
 from gridiron.storage.schema import schema_version
 
 RUN_COLUMNS = (
     "run_id", "flow_run_name", "started_at", "finished_at", "status", "error", "source",
     "is_full_refresh", "partitions_total", "partitions_changed", "records_collected",
-    "records_processed", "records_loaded", "duration_seconds", "peak_rss_mb",
+    "records_processed", "records_loaded", "duration_seconds", "peak_rss_mb", "warnings", "errors",
 )
 PHASE_COLUMNS = ("phase", "started_at", "duration_seconds", "records", "peak_rss_mb", "status")
 QUALITY_DIMENSIONS = ("rows", "completeness", "validity", "uniqueness", "consistency", "timeliness")
 
 
 def record_run(
-    con: duckdb.DuckDBPyConnection, run: Mapping[str, Any], phases: Sequence[Mapping[str, Any]]
+    con: duckdb.DuckDBPyConnection, run: Mapping[str, Any], phases: Sequence[Mapping[str, Any]],
+    errors: Mapping[str | None, str] | None = None,
 ) -> None:
-    """Insert or replace one run's row in `pipeline_runs` and its phases (own transaction)."""
+    """Insert or replace one run's row in `pipeline_runs`, its phases and its errors (partition key
+    -> message; None for the run's own error), in one transaction."""
+    now = datetime.now(timezone.utc)
     with transaction(con):
+        con.execute("DELETE FROM pipeline_run_errors WHERE run_id = ?", [run["run_id"]])
+        for partition, message in (errors or {}).items():
+            con.execute("INSERT INTO pipeline_run_errors VALUES (?, ?, ?, ?)", [run["run_id"], partition, message, now])
         con.execute(
             f"INSERT OR REPLACE INTO pipeline_runs ({', '.join(RUN_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)})",
@@ -124,3 +134,46 @@ def warehouse_status(con: duckdb.DuckDBPyConnection, runs: int = 5) -> Warehouse
             "USING (partition_key) WHERE m.loaded_at IS NULL OR q.quarantined_at > m.loaded_at ORDER BY 1"
         ).fetchall()
     return WarehouseStatus(version, table_counts(con), tuple(seasons), recent, quality, held or [])
+
+
+def record_health(con: duckdb.DuckDBPyConnection, checks: Sequence[Mapping[str, Any]], at: datetime) -> None:
+    """Keep one health-check run (name, healthy, value, threshold, detail per check)."""
+    with transaction(con):
+        for check in checks:
+            con.execute("INSERT OR REPLACE INTO health_checks VALUES (?, ?, ?, ?, ?, ?)",
+                        [at, check["name"], check["healthy"], check.get("value"), check.get("threshold"),
+                         check.get("detail")])
+
+
+MONITOR_QUERIES: dict[str, str] = {
+    "runs": "SELECT run_id, flow_run_name, started_at, finished_at, status, error, source, duration_seconds, "
+            "records_collected, records_processed, records_loaded, peak_rss_mb, warnings, errors "
+            "FROM pipeline_runs ORDER BY started_at",
+    "phases": "SELECT p.run_id, p.phase, p.started_at, p.duration_seconds, p.records, p.status, r.started_at AS run_started_at "
+              "FROM pipeline_run_phases p JOIN pipeline_runs r USING (run_id) ORDER BY p.started_at",
+    "quality": "SELECT run_id, stage, table_name, created_at, score, threshold, passed FROM quality_reports "
+               "WHERE stage = 'validate' ORDER BY created_at",
+    "calls": "SELECT fetched_at, calls_remaining FROM raw_fetches WHERE calls_remaining IS NOT NULL ORDER BY fetched_at",
+    # a partition's error is resolved once a later run loaded that partition
+    "errors": "SELECT e.run_id, e.partition_key, e.message, e.created_at, r.flow_run_name, "
+              "coalesce(m.loaded_at > e.created_at, false) AS is_resolved FROM pipeline_run_errors e "
+              "JOIN pipeline_runs r USING (run_id) LEFT JOIN raw_manifest m ON m.partition_key = e.partition_key "
+              "ORDER BY e.created_at DESC",
+    "health": "SELECT checked_at, name, healthy, value, threshold, detail FROM health_checks ORDER BY checked_at",
+    "standings": "SELECT season, team, conference, wins, losses, ties, win_pct, conf_wins, conf_losses, "
+                 "points_for, points_against FROM standings ORDER BY season DESC, conference, win_pct DESC",
+    "upcoming": "SELECT g.game_id, g.season, g.week, g.start_date, g.home_team, g.away_team, p.predicted_margin, "
+                "p.home_win_prob, p.model_version, p.generated_at FROM predictions p JOIN games g USING (game_id) "
+                "WHERE NOT g.has_result AND p.model_version = (SELECT version FROM model_runs WHERE is_promoted "
+                "ORDER BY trained_at DESC LIMIT 1) ORDER BY g.start_date",
+    "models": "SELECT version, trained_at, backtest_season, games, su_accuracy, mae, brier, is_promoted, decision, metrics "
+              "FROM model_runs ORDER BY trained_at",
+}
+
+
+def monitor_frames(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """What the dashboard shows of the warehouse, one frame per view (empty frames before the
+    first run, or before the migration that made a view's table)."""
+    if schema_version(con) < 4:
+        return {name: pl.DataFrame() for name in MONITOR_QUERIES}
+    return {name: read_frame(con, query) for name, query in MONITOR_QUERIES.items()}

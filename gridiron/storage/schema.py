@@ -8,8 +8,10 @@ which no partition produces, state theirs here. Tables by layer:
   partition x checksum held back by the quality gate);
 - staging: `teams`, `conferences`, `team_seasons`, `games`, `lines`, `team_season_stats`;
 - marts: `standings`, `game_features`, `predictions`, `model_runs`;
-- operations: `pipeline_runs` (one row per run), `pipeline_run_phases` (run x phase),
-  `quality_reports` (run x stage x table), `schema_version` (one row per applied migration).
+- operations: `pipeline_runs` (one row per run, with its warning and error counts),
+  `pipeline_run_phases` (run x phase), `pipeline_run_errors` (one row per failed partition of a
+  run, or the run's own error), `quality_reports` (run x stage x table), `health_checks` (one row
+  per check x time it ran), `schema_version` (one row per applied migration).
 """
 
 from __future__ import annotations
@@ -133,6 +135,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             su_accuracy DOUBLE, mae DOUBLE, brier DOUBLE, log_loss DOUBLE, ats DOUBLE,
             is_promoted BOOLEAN NOT NULL, decision VARCHAR, settings VARCHAR, metrics VARCHAR,
             train_signature VARCHAR, {_pk("model_runs")})""",
+    ]),
+    (4, "monitoring: warnings and errors per run, partition errors, health history", [
+        "ALTER TABLE pipeline_runs ADD COLUMN warnings INTEGER",
+        "ALTER TABLE pipeline_runs ADD COLUMN errors INTEGER",
+        """CREATE TABLE pipeline_run_errors (
+            run_id VARCHAR NOT NULL, partition_key VARCHAR, message VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL)""",
+        """CREATE TABLE health_checks (
+            checked_at TIMESTAMPTZ NOT NULL, name VARCHAR NOT NULL, healthy BOOLEAN NOT NULL,
+            value DOUBLE, threshold DOUBLE, detail VARCHAR, PRIMARY KEY (checked_at, name))""",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

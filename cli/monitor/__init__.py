@@ -1,0 +1,1 @@
+"""The dashboard behind `gridiron monitor`."""

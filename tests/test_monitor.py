@@ -1,0 +1,195 @@
+"""The dashboard: its logic with Streamlit's AppTest, and the served app in a real (headless,
+system) chromium; a dashboard polling every second while a full pipeline run completes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.helpers import REPO, seed_monitored_warehouse
+
+APP = REPO / "cli" / "monitor" / "app.py"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def app_test(monkeypatch, home: Path):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("GRIDIRON_HOME", str(home))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_pipeline_page_shows_runs_errors_quality_and_system(tmp_path, monkeypatch):
+    seed_monitored_warehouse(tmp_path / "home")
+    at = app_test(monkeypatch, tmp_path / "home")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["success rate"] == "67% of 3 runs"
+    assert metrics["average duration"] == "21.0 s" and metrics["records processed (all runs)"] == "66,810"
+    assert metrics["backups"] == "0 (0.0 MB)"
+    assert len(at.get("vega_lite_chart")) >= 9  # 6 pipeline charts and the system history; model, calibration
+    errors = [e.value for e in at.error]
+    assert any("lines/2023 · run seeded-run-2 · **not resolved**" in e and "server error (HTTP 503)" in e for e in errors)
+    assert any("the run · run seeded-run-2" in e for e in errors)
+    assert [w.value for w in at.warning] == [
+        "PREFECT_API_URL is not set: live run state needs a running Prefect server"]
+
+
+def test_the_analytics_page_shows_standings_predictions_and_model_quality(tmp_path, monkeypatch):
+    seed_monitored_warehouse(tmp_path / "home")
+    at = app_test(monkeypatch, tmp_path / "home")
+    frames = [d.value for d in at.dataframe]
+    standings, upcoming = frames[0], frames[1]
+    assert set(standings["conference"]) == {"ACC"} and standings["season"].unique().tolist() == [2023]
+    assert len(upcoming) == 3 and set(upcoming["model_version"]) == {"m-1"}
+    at.multiselect(key="conferences").set_value(["Big Ten"]).run()
+    standings = at.dataframe[0].value
+    assert standings.iloc[0]["team"] == "Michigan" and standings.iloc[0]["wins"] == 15
+
+
+def test_before_the_first_run_the_page_says_what_to_do(tmp_path, monkeypatch):
+    at = app_test(monkeypatch, tmp_path / "nothing")
+    assert f"no warehouse at {tmp_path / 'nothing' / 'gridiron.duckdb'} yet" in " ".join(w.value for w in at.warning)
+    assert any("No runs recorded yet" in i.value for i in at.info)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Monitor:
+    """`gridiron monitor` on a free loopback port, stopped at the end."""
+
+    def __init__(self, home: Path, refresh: float = 5.0, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gridiron", "monitor", "--port", str(self.port)], cwd=REPO,
+            env={**os.environ, "GRIDIRON_HOME": str(home), "GRIDIRON_MONITOR_REFRESH": str(refresh), **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/_stcore/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        self.stop()
+        raise AssertionError(f"the monitor did not start: {self.process.stdout.read()[-2000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def browser_page(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    return browser, browser.new_page(viewport={"width": 1400, "height": 2400})
+
+
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (make test installs Debian's as root)")
+
+
+@needs_chromium
+def test_a_real_browser_renders_the_status_charts_and_latest_error(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    seed_monitored_warehouse(tmp_path / "home")
+    monitor = Monitor(tmp_path / "home")
+    try:
+        with sync_playwright() as p:
+            browser, page = browser_page(p)
+            page.goto(monitor.url)
+            page.get_by_text("live run state needs a running Prefect server", exact=False).wait_for(timeout=60_000)
+            page.get_by_text("success rate").wait_for(timeout=60_000)
+            page.wait_for_function("document.querySelectorAll('[data-testid=\"stVegaLiteChart\"] canvas, "
+                                   "[data-testid=\"stVegaLiteChart\"] svg').length >= 3", timeout=60_000)
+            page.get_by_text("gave up after 4 requests", exact=False).first.wait_for(timeout=30_000)
+            charts = page.locator('[data-testid="stVegaLiteChart"]').count()
+            page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
+            browser.close()
+    finally:
+        monitor.stop()
+    assert charts >= 5
+    assert (tmp_path / "monitor.png").stat().st_size > 20_000  # kept under the test's tmp dir
+
+
+def test_the_monitor_binds_loopback_unless_told_and_refuses_a_busy_port(tmp_path):
+    from tests.helpers import gridiron
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        done = gridiron("monitor", "--port", str(port), env={"GRIDIRON_HOME": str(tmp_path)})
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"gridiron: monitor failed: cannot serve on 127.0.0.1:{port}: Address already in use"
+    assert "--host HOST" in gridiron("monitor", "--help").stdout and "(default 127.0.0.1: this machine only)" in gridiron("monitor", "--help").stdout
+
+
+@needs_chromium
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_dashboard_polling_every_second_never_gets_in_the_way_of_a_run(config_file, tmp_path):
+    from playwright.sync_api import sync_playwright
+    from prefect.settings import PREFECT_API_URL
+
+    from flows import ncaa_pipeline
+
+    home = Path(yaml.safe_load(config_file.read_text())["storage"]["home"])
+    first = ncaa_pipeline(config_path=str(config_file))  # a warehouse to show
+    monitor = Monitor(home, refresh=1.0, env={"PREFECT_API_URL": PREFECT_API_URL.value()})
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch():
+        with sync_playwright() as p:
+            browser, page = browser_page(p)
+            page.goto(monitor.url)
+            while not stop.is_set():
+                seen.append(page.inner_text("body")[:2000])
+                time.sleep(0.5)
+            browser.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        time.sleep(3)
+        state = ncaa_pipeline(config_path=str(config_file), full_refresh=True, return_state=True)
+    finally:
+        stop.set()
+        watcher.join(timeout=60)
+        monitor.stop()
+    assert state.is_completed(), state.message
+    assert state.result().rows_by_table["games"] == first.rows_by_table["games"] == 7439
+    assert any("gridiron monitor" in text for text in seen) and not any("Traceback" in text for text in seen)
+
+
+@pytest.mark.parametrize("command", ["run", "status", "deploy", "schedule", "backup", "backtest", "restore",
+                                     "health", "monitor"])
+def test_every_command_has_help(command):
+    from cli.app import COMMANDS
+    from tests.helpers import gridiron
+
+    done = gridiron(command, "--help")
+    assert done.returncode == 0 and COMMANDS[command].split(";")[0][:40] in " ".join(done.stdout.split())
