@@ -351,9 +351,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("gridiron: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one line for people; the flow logs hold the traceback
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"gridiron: {args.command} failed: {message}", file=sys.stderr)
+        print(f"gridiron: {args.command} failed: {_one_line(error)}", file=sys.stderr)
         return 1
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's first line; one that came from the Prefect API not answering says so."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    seen, cause = set(), error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        request = getattr(cause, "_request", None)  # httpx keeps the failed request there
+        if api and request is not None and str(request.url).startswith(api):
+            return (f"the Prefect API at {api} does not answer ({message}): the run could not record its "
+                    "state there; start the Prefect server, then run again")
+        cause = cause.__cause__ or cause.__context__
+    return message
 
 
 if __name__ == "__main__":

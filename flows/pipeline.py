@@ -20,6 +20,7 @@ from gridiron.quality.report import read_reports
 from gridiron.results import PipelineResult, failure_summary, partition_failures
 from gridiron.runs import RunTracker
 from gridiron.storage import RunInProgress, api_fetches, rollback_on_failure, run_lock
+from gridiron.watchdog import ApiWatchdog
 from tasks.load import record_pipeline_run
 from tasks.validate import record_quality_reports
 
@@ -40,7 +41,7 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
     config = load_config(config_path, env)
     run = RunTracker(run_id=str(flow_run.get_id() or "local"), flow_run_name=flow_run.get_name(),
                      is_full_refresh=full_refresh)
-    with run_log(config.home, secrets_from(config, env)) as log:
+    with run_log(config.home, secrets_from(config, env)) as log, _watching_prefect():
         try:
             with run_lock(config.home, run.run_id, run.flow_run_name):  # one run per warehouse
                 result = _phases(config, run, full_refresh)
@@ -92,6 +93,17 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
         not_fetched=collected.held_for_quota, quality=validated.score,
         model=trained.champion, backup=saved.backup, warehouse=str(config.warehouse_path),
     )
+
+
+def _watching_prefect():
+    """End the run within a bounded time if its Prefect API goes away (see gridiron.watchdog)."""
+    from contextlib import nullcontext
+
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    grace = float(os.environ.get("GRIDIRON_PREFECT_LOST_SECONDS", "30"))
+    return ApiWatchdog(f"{url.rstrip('/')}/health", grace_seconds=grace) if url else nullcontext()
 
 
 def _record(config: PipelineConfig, run: RunTracker) -> None:

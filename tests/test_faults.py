@@ -333,3 +333,35 @@ def test_secrets_never_reach_logs_warehouse_backups_artifacts_or_parameters(case
     assert len(texts) > 20
     for secret in secrets:
         assert not [t[:80] for t in texts if secret in t]
+
+
+def test_losing_the_prefect_server_ends_the_run_in_bounded_time_and_changes_nothing(case, tmp_path):
+    from tests.servers import PrefectServer
+
+    run = case()
+    run.api.add_fault(Fault("/games", "delay", delay=3, times=-1))  # the run is still collecting
+    with PrefectServer(tmp_path / "prefect") as server:
+        env = {**os.environ, **server.env, "PYTHONPATH": str(REPO), "GRIDIRON_PREFECT_LOST_SECONDS": "5"}
+        process = subprocess.Popen([sys.executable, "-m", "gridiron", "--config", str(run.config), "run"],
+                                   cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while lock_holder(run.home) is None and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert lock_holder(run.home) is not None, process.communicate()[1][-2000:]
+        started = time.monotonic()
+        server.process.terminate()  # the server goes away mid-run
+        server.process.wait(timeout=30)
+    try:
+        out, err = process.communicate(timeout=180)
+    finally:
+        process.kill()
+    record_time("the Prefect server stopped during a run", time.monotonic() - started, "FAILED")
+    assert process.returncode == 1
+    last = err.strip().splitlines()[-1]
+    # a call that meets the dead server fails the run at once; a run waiting on other work is ended
+    # by the watchdog (GRIDIRON_PREFECT_LOST_SECONDS): either way the last line names the Prefect API
+    assert last.startswith(f"gridiron: run failed: the Prefect API at {server.url} "), err[-2000:]
+    assert "does not answer" in last or "stopped answering" in last
+    assert lock_holder(run.home) is None  # released with the process
+    assert run.unchanged()
+    # what a killed run leaves, the next one copes with: no lock held, nothing half-committed

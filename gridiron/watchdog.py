@@ -1,0 +1,74 @@
+"""A run whose orchestrator disappears ends within a bounded time, saying so.
+
+Prefect's client retries every state change and event for minutes when its API is gone, so a
+run would hang long after its server died. `ApiWatchdog` polls the API's health endpoint from a
+daemon thread; after `grace_seconds` without an answer it logs one line naming the API and ends
+the process (exit code 1). What that leaves is what a SIGKILL leaves, which the warehouse is built
+for: an uncommitted load is rolled back by DuckDB, the run lock is released by the operating
+system, and the next run starts cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class ApiWatchdog:
+    def __init__(self, health_url: str, *, interval_seconds: float = 5.0, grace_seconds: float = 30.0,
+                 on_lost: Callable[[str], None] | None = None):
+        self.health_url = health_url
+        self.interval = interval_seconds
+        self.grace = grace_seconds
+        self.on_lost = on_lost or _exit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="gridiron-api-watchdog", daemon=True)
+
+    def __enter__(self) -> ApiWatchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def _answers(self) -> str | None:
+        """None when the API answers, or is only slow (a busy server is not a lost one); else what
+        went wrong: a refused connection or a 5xx."""
+        try:
+            response = httpx.get(self.health_url, timeout=max(5.0, self.interval))
+        except (httpx.ConnectError, httpx.RemoteProtocolError) as error:
+            return f"{type(error).__name__}: {error}"
+        except httpx.HTTPError:
+            return None
+        return None if response.status_code < 500 else f"HTTP {response.status_code}"
+
+    def _watch(self) -> None:
+        lost_since: float | None = None
+        while not self._stop.wait(self.interval):
+            problem = self._answers()
+            if problem is None:
+                lost_since = None
+                continue
+            lost_since = lost_since or time.monotonic()
+            if time.monotonic() - lost_since >= self.grace and not self._stop.is_set():
+                api = self.health_url.removesuffix("/health")
+                self.on_lost(
+                    f"the Prefect API at {api} stopped answering ({problem}) for {self.grace:g} s: the run "
+                    "cannot record its state there and ends now; what it had not committed is rolled back. "
+                    "Start the Prefect server again, then run again")
+                return
+
+
+def _exit(message: str) -> None:
+    log.error(message)
+    sys.stderr.write(f"gridiron: run failed: {message}\n")
+    sys.stderr.flush()
+    os._exit(1)  # Prefect's own retries would hold the process for minutes
