@@ -100,6 +100,8 @@ def game(game_id, home, away, home_pts, away_pts, *, completed=True, neutral=Fal
         "awayId": away, "awayTeam": f"Team {away}", "awayConference": away_conf,
         "awayClassification": away_class, "awayPoints": away_pts, "awayLineScores": None,
         "excitementIndex": None, "highlights": None, "notes": None,
+        **{f"{side}{field}": None for side in ("home", "away")
+           for field in ("PregameElo", "PostgameElo", "PostgameWinProbability")},
     }
 
 

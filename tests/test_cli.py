@@ -108,3 +108,19 @@ def test_a_failed_run_shows_its_phases_and_ends_on_its_one_line_message(tmp_path
     assert "Traceback" not in done.stderr and "Finished in state" not in done.stderr and len(lines) <= 6
     log = next((tmp_path / "logs").glob("pipeline_*.log")).read_text()
     assert "Traceback" in log and "[fetch-games-2023] Finished in state Failed" in log  # the detail is kept there
+
+
+@pytest.mark.parametrize("args,line", [
+    (["backup"], "gridiron: backup failed: no warehouse at {home}/gridiron.duckdb to back up"),
+    (["schedule"], "gridiron: schedule failed: deploy needs a running Prefect server: start one (prefect server "
+                   "start) and set PREFECT_API_URL"),
+    (["restore", "--at", "yesterday"], "gridiron: restore failed: 'yesterday' is not a point in time: use an ISO "
+                                       "8601 date or time, e.g. 2026-11-27T06:00:00Z"),
+    (["backtest", "--season", "twenty"], None),  # argparse: exit 2 with its usage line
+])
+def test_each_command_fails_with_one_line(tmp_path, args, line):
+    done = gridiron(*args, env={"GRIDIRON_HOME": str(tmp_path)})
+    if line is None:
+        assert done.returncode == 2 and "argument --season: invalid int value: 'twenty'" in done.stderr
+        return
+    assert done.returncode == 1 and done.stderr.strip() == line.format(home=tmp_path)
