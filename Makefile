@@ -25,8 +25,10 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: no chromium: the dashboard's browser test will be skipped (apt-get install chromium)"; }
 
+# two workers, each taking whole test files (their module fixtures and servers stay together): the
+# suite waits on servers, workers and subprocesses much of the time, so two share 2 cores well
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_pipeline.py

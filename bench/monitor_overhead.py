@@ -1,0 +1,85 @@
+"""How much a dashboard left open slows a run: `gridiron run --full-refresh` on the bundled snapshot
+(ten seasons) against a running Prefect server, alternately without and with `gridiron monitor`
+open in headless chromium, refreshing every second. Figures go to BENCHMARKS.md.
+
+    .venv/bin/python bench/monitor_overhead.py --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.report import write_section  # noqa: E402
+from tests.servers import PrefectServer  # noqa: E402
+
+
+def timed_run(env: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "gridiron", "run", "--full-refresh", "--quiet"], cwd=REPO, env=env,
+                   check=True, capture_output=True, text=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_monitor import Monitor, browser_page
+
+    work = Path(tempfile.mkdtemp(prefix="gridiron-monitor-bench-"))
+    with PrefectServer(work / "prefect") as server:
+        env = {**os.environ, **server.env, "GRIDIRON_HOME": str(work / "home")}
+        timed_run(env)  # warm: the warehouse exists, caches are filled
+        plain, watched = [], []
+        for _ in range(args.repeat):
+            plain.append(timed_run(env))
+            monitor = Monitor(work / "home", refresh=1.0, env=server.env)
+            stop, polls = threading.Event(), []
+
+            def watch():
+                with sync_playwright() as p:
+                    browser, page = browser_page(p)
+                    page.goto(monitor.url)
+                    while not stop.is_set():
+                        polls.append(len(page.inner_text("body")))
+                        time.sleep(1)
+                    browser.close()
+
+            thread = threading.Thread(target=watch)
+            thread.start()
+            time.sleep(3)
+            try:
+                watched.append(timed_run(env))
+            finally:
+                stop.set()
+                thread.join(timeout=60)
+                monitor.stop()
+    a, b = statistics.median(plain), statistics.median(watched)
+    body = [
+        f"`.venv/bin/python bench/monitor_overhead.py --repeat {args.repeat}` ({os.cpu_count()} cores; "
+        "`gridiron run --full-refresh` of the ten bundled seasons against a running Prefect server):", "",
+        "| | median | runs |", "|---|---|---|",
+        f"| no dashboard | {a:.1f} s | {', '.join(f'{t:.1f}' for t in plain)} |",
+        f"| dashboard open, refreshing every second | {b:.1f} s | {', '.join(f'{t:.1f}' for t in watched)} |",
+        "", f"Difference: {100 * (b - a) / a:+.1f}% (the dashboard's own rendering shares the 2 cores with the run).", "",
+    ]
+    write_section("monitor-overhead", "Dashboard open during a run", "\n".join(body))
+    print("\n".join(body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
