@@ -31,16 +31,39 @@ def _config():
     return load_config(args.config)
 
 
+def _stamp(config) -> tuple:
+    """Changes whenever the warehouse file (or its write-ahead log) does."""
+    files = (config.warehouse_path, config.warehouse_path.with_name(config.warehouse_path.name + ".wal"))
+    return tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
+
+
 def _frames(config) -> tuple[dict[str, pl.DataFrame], str | None]:
-    """This read's frames, or the last ones read (with a note) when the warehouse cannot be read now."""
+    """This read's frames, or the last ones read (with a note) when the warehouse cannot be read now.
+    An unchanged file is not read again: a dashboard left open costs the run next to nothing."""
+    stamp = _stamp(config)
+    last = st.session_state.get("last")
+    if last is not None and st.session_state.get("stamp") == stamp:
+        return last.frames, None
     view = read_warehouse(config)
     if view.read_at is not None:
-        st.session_state["last"] = view
+        st.session_state["last"], st.session_state["stamp"] = view, stamp
         return view.frames, None
     last = st.session_state.get("last")
     if last is not None:
         return last.frames, f"{view.problem}: the figures below were read at {last.read_at:%H:%M:%S} UTC"
     return {}, view.problem
+
+
+def _chart(where, name: str, build, *frames) -> None:
+    """Draw a chart, its Vega-Lite spec built (and validated) once per state of the warehouse:
+    redrawing an unchanged chart every second costs next to nothing."""
+    specs = st.session_state.setdefault("specs", {})
+    key = (name, st.session_state.get("stamp"))
+    if key not in specs:
+        for old in [k for k in specs if k[1] != key[1]]:  # the warehouse moved on: drop its old specs
+            del specs[old]
+        specs[key] = build(*frames).to_dict()
+    where.vega_lite_chart(spec=specs[key], use_container_width=True)
 
 
 def pipeline_page(config) -> None:
@@ -76,13 +99,13 @@ def pipeline_page(config) -> None:
     more[2].metric("records loaded (last run)", f"{int(runs['records_loaded'].fill_null(0)[-1]):,}")
 
     left, right = st.columns(2)
-    left.altair_chart(charts.runs_over_time(runs), use_container_width=True)
-    right.altair_chart(charts.phase_durations(frames["phases"]), use_container_width=True)
-    left.altair_chart(charts.records_per_run(runs), use_container_width=True)
+    _chart(left, "runs", charts.runs_over_time, runs)
+    _chart(right, "phases", charts.phase_durations, frames["phases"])
+    _chart(left, "records", charts.records_per_run, runs)
     if not frames["quality"].is_empty():
-        right.altair_chart(charts.quality_over_time(frames["quality"]), use_container_width=True)
+        _chart(right, "quality", charts.quality_over_time, frames["quality"])
     if not frames["calls"].is_empty():
-        left.altair_chart(charts.calls_remaining(frames["calls"]), use_container_width=True)
+        _chart(left, "calls", charts.calls_remaining, frames["calls"])
 
     st.subheader("Errors")
     counts = runs.select("flow_run_name", "status", pl.col("warnings").fill_null(0), pl.col("errors").fill_null(0))
@@ -109,7 +132,7 @@ def pipeline_page(config) -> None:
     if not frames["health"].is_empty():
         limits = {"cpu": config.health.max_cpu_percent, "memory": config.health.max_memory_percent,
                   "disk": config.health.max_disk_percent}
-        st.altair_chart(charts.system_history(frames["health"], limits), use_container_width=True)
+        _chart(st, "system", lambda health: charts.system_history(health, limits), frames["health"])
 
 
 def analytics_page(config) -> None:
@@ -140,10 +163,10 @@ def analytics_page(config) -> None:
     st.subheader("Model quality")
     models = frames["models"]
     if not models.is_empty():
-        st.altair_chart(charts.model_quality(models), use_container_width=True)
+        _chart(st, "models", charts.model_quality, models)
         latest = json.loads(models["metrics"][-1] or "{}")
         if latest.get("calibration"):
-            st.altair_chart(charts.calibration(latest["calibration"]), use_container_width=True)
+            _chart(st, "calibration", charts.calibration, latest["calibration"])
 
 
 def main() -> None:
@@ -158,8 +181,8 @@ def main() -> None:
     pipeline, analytics = st.tabs(["Pipeline", "Analytics"])
     with pipeline:
         st.fragment(run_every=REFRESH)(pipeline_page)(config)
-    with analytics:
-        st.fragment(run_every=REFRESH)(analytics_page)(config)
+    with analytics:  # what it shows changes with a run's load, not by the second
+        st.fragment(run_every=max(REFRESH, 30))(analytics_page)(config)
 
 
 main()
