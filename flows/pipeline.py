@@ -75,10 +75,10 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
     with run.phase("backup") as phase:
         saved = phase.counts(backup(config, run.run_id, changed=bool(report.partitions or trained.outputs)))
 
-    run.partition_errors.update(partition_failures(collected, processed))
-    failures = failure_summary(collected, processed)
-    if failures:
-        raise PartitionsFailed(failures)
+    failed = partition_failures(collected, processed)
+    run.partition_errors.update(failed)
+    if failed:
+        raise PartitionsFailed(failure_summary(failed))
     logger = get_run_logger()
     logger.info(
         "ncaa-pipeline: %s; %d partitions loaded (%d rows) from %s",

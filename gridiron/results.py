@@ -128,9 +128,9 @@ def partition_failures(collected: CollectResult, processed: ProcessResult) -> di
     }
 
 
-def failure_summary(collected: CollectResult, processed: ProcessResult) -> str | None:
-    """One line naming every partition that failed or was held back this run (None: none did)."""
-    failures: Mapping[str, str] = partition_failures(collected, processed)
+def failure_summary(failures: Mapping[str, str]) -> str | None:
+    """One line naming every partition that failed or was held back this run (None: none did);
+    `failures` is what `partition_failures` returns."""
     if not failures:
         return None
     return f"{len(failures)} partition(s) failed and were not loaded: " + "; ".join(

@@ -12,7 +12,7 @@ import pytest
 from gridiron.planning import CollectedPartition, CollectResult, ManifestEntry, calls_remaining_after, carry_forward
 from gridiron.quality.gate import Breach, gate_outcome, gate_waves, judge_partition
 from gridiron.quality.schemas import SCHEMAS
-from gridiron.results import ProcessResult, failure_summary
+from gridiron.results import ProcessResult, failure_summary, partition_failures
 from gridiron.sources import ENDPOINTS, Partition
 from gridiron.storage import (
     PlannedWarehouse,
@@ -104,10 +104,10 @@ def test_the_failure_summary_names_every_failed_and_quarantined_partition():
     collected = CollectResult(source="api", partitions=[], failed={"lines/2023": "HTTP 503"}, skipped={})
     processed = ProcessResult(failed={"games/2022": "transform failed"}, quarantined=[
         QuarantineRecord("games/2023", "c", "games/2023: bad ids", "[]", "/x")])
-    assert failure_summary(collected, processed) == (
+    assert failure_summary(partition_failures(collected, processed)) == (
         "3 partition(s) failed and were not loaded: games/2022: transform failed; "
         "games/2023: quarantined: games/2023: bad ids; lines/2023: HTTP 503")
-    assert failure_summary(CollectResult("api", [], {}, {}), ProcessResult()) is None
+    assert failure_summary(partition_failures(CollectResult("api", [], {}, {}), ProcessResult())) is None
 
 
 # -- rollback --------------------------------------------------------------------------------------
