@@ -68,6 +68,29 @@ def test_before_the_first_run_the_page_says_what_to_do(tmp_path, monkeypatch):
     assert any("No runs recorded yet" in i.value for i in at.info)
 
 
+def test_while_a_run_holds_the_warehouse_the_last_figures_stay_up_marked_as_such(tmp_path, monkeypatch):
+    seed_monitored_warehouse(tmp_path / "home")
+    at = app_test(monkeypatch, tmp_path / "home")
+    holder = subprocess.Popen(  # another process writes the file and keeps it open, as a run does
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "c.execute('CREATE TABLE held (i INT)'); c.execute('CHECKPOINT'); print('held', flush=True); sys.stdin.read()",
+         str(tmp_path / "home" / "gridiron.duckdb")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        at.run()
+        assert not at.exception, at.exception
+        notes = [w.value for w in at.warning]
+        assert any(n.startswith("the warehouse is busy (a run is writing it): the figures below were read at ")
+                   for n in notes), notes
+        assert {m.label: m.value for m in at.metric}["success rate"] == "67% of 3 runs"
+    finally:
+        holder.communicate("", timeout=30)
+    time.sleep(5.5)  # the dashboard tries a busy file again after 5 s
+    at.run()
+    assert not any("busy" in w.value for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["success rate"] == "67% of 3 runs"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -176,6 +199,9 @@ def test_a_dashboard_polling_every_second_never_gets_in_the_way_of_a_run(config_
     try:
         time.sleep(3)
         state = ncaa_pipeline(config_path=str(config_file), full_refresh=True, return_state=True)
+        deadline = time.monotonic() + 60  # the page redraws its history on its own once the file changed
+        while time.monotonic() < deadline and not any("100% of 2 runs" in text for text in seen[-3:]):
+            time.sleep(0.5)
     finally:
         stop.set()
         watcher.join(timeout=60)
@@ -183,6 +209,8 @@ def test_a_dashboard_polling_every_second_never_gets_in_the_way_of_a_run(config_
     assert state.is_completed(), state.message
     assert state.result().rows_by_table["games"] == first.rows_by_table["games"] == 7439
     assert any("gridiron monitor" in text for text in seen) and not any("Traceback" in text for text in seen)
+    assert any("Running" in text and "phase" in text for text in seen), seen[-5:]  # live, from the Prefect API
+    assert "100% of 2 runs" in seen[-1], seen[-1]  # the run's record appeared without a page reload
 
 
 @pytest.mark.parametrize("command", ["run", "status", "deploy", "schedule", "backup", "backtest", "restore",

@@ -1,7 +1,9 @@
 """The gridiron dashboard (Streamlit): `gridiron monitor` serves it on http://127.0.0.1:8505.
 
-Run by `streamlit run cli/monitor/app.py -- [--config FILE]`; it refreshes itself (fragments with
-`run_every`, no page reloads) every GRIDIRON_MONITOR_REFRESH seconds (default 5).
+Run by `streamlit run cli/monitor/app.py -- [--config FILE]`; it refreshes itself without page
+reloads: the live panel (a fragment with `run_every`) every GRIDIRON_MONITOR_REFRESH seconds
+(default 5), and the whole page only when the warehouse file changed (the live panel notices and
+reruns the app), so the charts are not rebuilt or redrawn while nothing changed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import json
 import os
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -18,10 +22,11 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # streamlit runs this file as a script
 
 from cli.monitor import charts  # noqa: E402
-from cli.monitor.data import read_prefect, read_system, read_warehouse  # noqa: E402
+from cli.monitor.data import PrefectView, read_backups, read_machine, read_prefect, read_warehouse  # noqa: E402
 from gridiron.config import ConfigError, load_config  # noqa: E402
 
 REFRESH = float(os.environ.get("GRIDIRON_MONITOR_REFRESH", "5"))
+BUSY_RETRY_SECONDS = 5.0  # how soon a read that found a run writing the warehouse is tried again
 
 
 def _config():
@@ -37,38 +42,66 @@ def _stamp(config) -> tuple:
     return tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None for f in files)
 
 
-def _frames(config) -> tuple[dict[str, pl.DataFrame], str | None]:
-    """This read's frames, or the last ones read (with a note) when the warehouse cannot be read now.
-    An unchanged file is not read again: a dashboard left open costs the run next to nothing."""
-    stamp = _stamp(config)
-    last = st.session_state.get("last")
-    if last is not None and st.session_state.get("stamp") == stamp:
-        return last.frames, None
+def _read(config) -> bool:
+    """Read the warehouse if its file changed since the last read; whether the page should be
+    redrawn (new figures, or a new reason why there are none). A file a run holds is tried again
+    every BUSY_RETRY_SECONDS, by the live panel alone: the page keeps its last figures meanwhile."""
+    state, stamp = st.session_state, _stamp(config)
+    if stamp == state.get("stamp") or time.monotonic() < state.get("retry_at", 0.0):
+        return False
     view = read_warehouse(config)
+    if view.busy:
+        state["retry_at"] = time.monotonic() + BUSY_RETRY_SECONDS
+        first = state.get("busy_since") is None
+        state["busy_since"] = state.get("busy_since") or datetime.now(timezone.utc)
+        return first and state.get("last") is None  # with figures up, the live panel says it
+    state["stamp"], state["problem"], state["busy_since"] = stamp, view.problem, None
     if view.read_at is not None:
-        st.session_state["last"], st.session_state["stamp"] = view, stamp
-        return view.frames, None
+        state["last"] = view
+    return True
+
+
+def _frames(config) -> tuple[dict[str, pl.DataFrame], str | None]:
+    """The last frames read (the file is read again only when it changed) and, when there are none,
+    why not."""
+    _read(config)
+    last, problem = st.session_state.get("last"), st.session_state.get("problem")
+    if last is None:
+        busy = "the warehouse is busy (a run is writing it)" if st.session_state.get("busy_since") else None
+        return {}, busy or problem
+    return last.frames, None
+
+
+def _busy_note() -> str | None:
+    """Said in the live panel while a run holds the file: the figures below are the last ones read."""
     last = st.session_state.get("last")
-    if last is not None:
-        return last.frames, f"{view.problem}: the figures below were read at {last.read_at:%H:%M:%S} UTC"
-    return {}, view.problem
+    if st.session_state.get("busy_since") and last is not None:
+        return (f"the warehouse is busy (a run is writing it): the figures below were read at "
+                f"{last.read_at:%H:%M:%S} UTC")
+    return None
 
 
 def _chart(where, name: str, build, *frames) -> None:
-    """Draw a chart, its Vega-Lite spec built (and validated) once per state of the warehouse:
-    redrawing an unchanged chart every second costs next to nothing."""
+    """Draw a chart, its Vega-Lite spec built (and validated) once per read of the warehouse:
+    redrawing an unchanged chart costs next to nothing."""
     specs = st.session_state.setdefault("specs", {})
-    key = (name, st.session_state.get("stamp"))
+    last = st.session_state.get("last")
+    key = (name, last.read_at if last is not None else None)
     if key not in specs:
-        for old in [k for k in specs if k[1] != key[1]]:  # the warehouse moved on: drop its old specs
+        for old in [k for k in specs if k[1] != key[1]]:  # a newer read: drop the old specs
             del specs[old]
         specs[key] = build(*frames).to_dict()
     where.vega_lite_chart(spec=specs[key], use_container_width=True)
 
 
-def pipeline_page(config) -> None:
+def now_panel(config) -> None:
+    """What changes by the second, redrawn every REFRESH seconds on its own: the live state of runs
+    from the Prefect API and the machine now. The rest of the page is redrawn only when the
+    warehouse changed (this panel notices, reads it and reruns the page), so a dashboard left open
+    costs the browser and the run next to nothing."""
+    if _read(config):
+        st.rerun(scope="app")
     live = read_prefect(os.environ.get("PREFECT_API_URL"))
-    frames, note = _frames(config)
     st.subheader("Now")
     if live.problem:
         st.warning(live.problem)
@@ -80,23 +113,38 @@ def pipeline_page(config) -> None:
                     + (f" ([open in Prefect]({link}))" if link else ""))
     else:
         st.success("No pipeline run is running.")
-    cols = st.columns(3)
+    if note := _busy_note():
+        st.warning(note)
+    cols = st.columns(5)
     cols[0].metric("last result", f"{live.last_state or '-'}", live.last_name or None, delta_color="off")
     cols[1].metric("next scheduled run (UTC)",
                    f"{live.next_scheduled:%Y-%m-%d %H:%M}" if live.next_scheduled else "not scheduled")
+    system = read_machine(config)
+    cols[2].metric("CPU", f"{system.cpu:.0f}%", f"limit {config.health.max_cpu_percent:g}%", delta_color="off")
+    cols[3].metric("memory", f"{system.memory:.0f}%", f"limit {config.health.max_memory_percent:g}%",
+                   delta_color="off")
+    cols[4].metric("disk", f"{system.disk:.0f}%", f"limit {config.health.max_disk_percent:g}%", delta_color="off")
+
+
+def pipeline_page(config) -> None:
+    frames, note = _frames(config)  # first: the live panel compares the file with what this read
+    st.fragment(run_every=REFRESH)(now_panel)(config)
     if note:
         st.warning(note)
+        if st.session_state.get("busy_since"):  # nothing read yet, and a run holds the file
+            return
     runs = frames.get("runs", pl.DataFrame())
     if runs.is_empty():
         st.info("No runs recorded yet. Run `gridiron run` (or `gridiron schedule`) and this page fills in.")
         return
+    st.subheader("Runs")
     finished = runs.filter(pl.col("status").is_in(["completed", "failed"]))
     rate = (finished["status"] == "completed").mean() if finished.height else 0.0
-    cols[2].metric("success rate", f"{100 * rate:.0f}% of {finished.height} runs")
-    more = st.columns(3)
-    more[0].metric("average duration", f"{runs['duration_seconds'].mean() or 0:.1f} s")
-    more[1].metric("records processed (all runs)", f"{int(runs['records_processed'].fill_null(0).sum()):,}")
-    more[2].metric("records loaded (last run)", f"{int(runs['records_loaded'].fill_null(0)[-1]):,}")
+    more = st.columns(4)
+    more[0].metric("success rate", f"{100 * rate:.0f}% of {finished.height} runs")
+    more[1].metric("average duration", f"{runs['duration_seconds'].mean() or 0:.1f} s")
+    more[2].metric("records processed (all runs)", f"{int(runs['records_processed'].fill_null(0).sum()):,}")
+    more[3].metric("records loaded (last run)", f"{int(runs['records_loaded'].fill_null(0)[-1]):,}")
 
     left, right = st.columns(2)
     _chart(left, "runs", charts.runs_over_time, runs)
@@ -113,22 +161,19 @@ def pipeline_page(config) -> None:
     errors = frames["errors"]
     if errors.is_empty():
         st.success("No errors recorded.")
+    links = PrefectView(os.environ.get("PREFECT_API_URL"))
     for row in errors.head(10).iter_rows(named=True):
         where = row["partition_key"] or "the run"
         state = "resolved since (loaded by a later run)" if row["is_resolved"] else "**not resolved**"
-        link = live.run_link(row["run_id"])
+        link = links.run_link(row["run_id"])
         run = f"[{row['flow_run_name'] or row['run_id']}]({link})" if link else (row["flow_run_name"] or row["run_id"])
         st.error(f"{row['created_at']:%Y-%m-%d %H:%M} · {where} · run {run} · {state}\n\n{row['message'][:400]}")
 
     st.subheader("System")
-    system = read_system(config)
-    cols = st.columns(4)
-    cols[0].metric("CPU", f"{system.cpu:.0f}%", f"limit {config.health.max_cpu_percent:g}%", delta_color="off")
-    cols[1].metric("memory", f"{system.memory:.0f}%", f"limit {config.health.max_memory_percent:g}%", delta_color="off")
-    cols[2].metric("disk", f"{system.disk:.0f}%", f"limit {config.health.max_disk_percent:g}%", delta_color="off")
-    cols[3].metric("backups", f"{system.backups} ({system.backups_bytes / 1e6:.1f} MB)",
-                   f"{100 * system.backups_share:.3f}% of the disk; newest verified {system.newest_verified or '-'}",
-                   delta_color="off")
+    backups = read_backups(config)
+    st.metric("backups", f"{backups.count} ({backups.size_bytes / 1e6:.1f} MB)",
+              f"{100 * backups.disk_share:.3f}% of the disk; newest verified {backups.newest_verified or '-'}",
+              delta_color="off")
     if not frames["health"].is_empty():
         limits = {"cpu": config.health.max_cpu_percent, "memory": config.health.max_memory_percent,
                   "disk": config.health.max_disk_percent}
@@ -177,12 +222,13 @@ def main() -> None:
     except ConfigError as error:
         st.error(f"config error: {error}")
         return
-    st.caption(f"warehouse {config.warehouse_path} · refreshes every {REFRESH:g} s")
+    st.caption(f"warehouse {config.warehouse_path} · live state every {REFRESH:g} s, "
+               "the rest whenever the warehouse changes")
     pipeline, analytics = st.tabs(["Pipeline", "Analytics"])
     with pipeline:
-        st.fragment(run_every=REFRESH)(pipeline_page)(config)
-    with analytics:  # what it shows changes with a run's load, not by the second
-        st.fragment(run_every=max(REFRESH, 30))(analytics_page)(config)
+        pipeline_page(config)
+    with analytics:  # a fragment: choosing a season or conference redraws only this tab
+        st.fragment(analytics_page)(config)
 
 
 main()

@@ -6,6 +6,7 @@ read-only for the moment of its queries and gives up at once when a run holds it
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ class WarehouseView:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     read_at: datetime | None = None
     problem: str | None = None  # why it could not be read now (no warehouse yet, or busy)
+    busy: bool = False  # a run holds the file: worth trying again soon
 
     @property
     def has_runs(self) -> bool:
@@ -41,7 +43,7 @@ def read_warehouse(config: PipelineConfig) -> WarehouseView:
         with connect(path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
             return WarehouseView(frames=monitor_frames(con), read_at=datetime.now(timezone.utc))
     except WarehouseBusy:
-        return WarehouseView(problem="the warehouse is busy (a run is writing it)")
+        return WarehouseView(problem="the warehouse is busy (a run is writing it)", busy=True)
     except Exception as error:  # noqa: BLE001 - shown on the page, the app goes on
         return WarehouseView(problem=f"{path} does not answer: {str(error).splitlines()[0]}")
 
@@ -121,6 +123,11 @@ def _read_prefect(api_url: str) -> PrefectView:
                 live.tasks_total = len(tasks)
                 live.tasks_done = sum(1 for t in tasks if t.state and t.state.is_final())
             view.running.append(live)
+        running_ids = tuple(sorted(r.run_id for r in view.running))
+        cached = _SLOW.get(api_url)
+        if cached and cached[0] == running_ids and time.monotonic() - cached[1] < SLOW_SECONDS:
+            view.last_state, view.last_name, view.next_scheduled = cached[2]
+            return view
         finished = [r for r in runs([PIPELINE_FLOW], limit=10) if r.state and r.state.is_final()]
         if finished:
             view.last_state, view.last_name = finished[0].state.name, finished[0].name
@@ -132,10 +139,16 @@ def _read_prefect(api_url: str) -> PrefectView:
             upcoming = runs([PIPELINE_FLOW], [StateType.SCHEDULED], limit=1, deployment=deployment.id,
                             sort=FlowRunSort.EXPECTED_START_TIME_ASC)
             view.next_scheduled = upcoming[0].expected_start_time if upcoming else None
+        _SLOW[api_url] = (running_ids, time.monotonic(), (view.last_state, view.last_name, view.next_scheduled))
     return view
 
 
 _FLOW_NAMES: dict[str, str] = {}
+# the last result and the next scheduled run change when a run starts or ends, or a schedule moves:
+# asked for again when the running runs change, else every SLOW_SECONDS (fewer requests to a
+# Prefect server the pipeline itself is busy with)
+SLOW_SECONDS = 15.0
+_SLOW: dict[str, tuple] = {}
 
 
 def _flow_name(client: Any, run: Any) -> str:
@@ -146,28 +159,37 @@ def _flow_name(client: Any, run: Any) -> str:
 
 
 @dataclass
-class SystemView:
+class MachineView:
     cpu: float
     memory: float
     disk: float
+
+
+def read_machine(config: PipelineConfig) -> MachineView:
+    """CPU, memory and the disk holding GRIDIRON_HOME, now (cheap: read every second)."""
+    home = Path(config.home)
+    disk = psutil.disk_usage(str(home if home.exists() else Path.cwd()))
+    return MachineView(cpu=psutil.cpu_percent(interval=None), memory=psutil.virtual_memory().percent,
+                       disk=disk.percent)
+
+
+@dataclass
+class BackupsView:
+    count: int
+    size_bytes: int
     disk_total_bytes: int
-    backups: int
-    backups_bytes: int
     newest_verified: str | None
 
     @property
-    def backups_share(self) -> float:
-        return self.backups_bytes / self.disk_total_bytes if self.disk_total_bytes else 0.0
+    def disk_share(self) -> float:
+        return self.size_bytes / self.disk_total_bytes if self.disk_total_bytes else 0.0
 
 
-def read_system(config: PipelineConfig) -> SystemView:
+def read_backups(config: PipelineConfig) -> BackupsView:
+    """The backups on disk and their share of it (read when the warehouse changed)."""
     home = Path(config.home)
-    probe = home if home.exists() else Path.cwd()
-    disk = psutil.disk_usage(str(probe))
     backups = list_backups(home / "backups")
     verified = [b for b in backups if b.verified]
-    return SystemView(
-        cpu=psutil.cpu_percent(interval=None), memory=psutil.virtual_memory().percent, disk=disk.percent,
-        disk_total_bytes=disk.total, backups=len(backups), backups_bytes=sum(b.size_bytes for b in backups),
-        newest_verified=verified[-1].name if verified else None,
-    )
+    return BackupsView(count=len(backups), size_bytes=sum(b.size_bytes for b in backups),
+                       disk_total_bytes=psutil.disk_usage(str(home if home.exists() else Path.cwd())).total,
+                       newest_verified=verified[-1].name if verified else None)
