@@ -231,8 +231,8 @@ def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
     from gridiron.storage import connect, migrate, record_backtest
 
     started = time.perf_counter()
-    print(f"gridiron: backtest of {args.season} ...", file=sys.stderr, flush=True)
-    report = season_backtest(config, args.season)  # HistoryUnavailable / NotEnoughHistory say why
+    with console():
+        report = season_backtest(config, args.season)  # HistoryUnavailable / NotEnoughHistory say why
     print(f"gridiron: backtest of {args.season} completed in {time.perf_counter() - started:.1f} s "
           f"({report.games} FBS v FBS games)", file=sys.stderr, flush=True)
     with connect(config.warehouse_path) as con:  # kept beside the model runs

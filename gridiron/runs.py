@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import resource
 import sys
 import time
@@ -12,10 +11,9 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, TypeVar
 
 from gridiron.planning import CollectResult
+from gridiron.progress import PROGRESS_LOGGER, progress  # one line as each phase starts and ends
 
 T = TypeVar("T")
-PROGRESS_LOGGER = "gridiron.progress"  # one line as each phase starts and ends (the CLI shows them)
-progress = logging.getLogger(PROGRESS_LOGGER)
 
 
 def peak_rss_mb() -> float:

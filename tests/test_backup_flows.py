@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -44,8 +45,15 @@ def test_restore_command_brings_back_an_earlier_run(config_file, small_snapshot,
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(40,)]
     runs = query(config_file, "SELECT run_id, status FROM pipeline_runs ORDER BY started_at")
     assert main(["--config", str(config_file), "restore", "--at", between.isoformat()]) == 0
-    out = capsys.readouterr().out
+    shown = capsys.readouterr()
+    out = shown.out
     assert out.startswith("warehouse restored from backup ") and "rows of run history kept" in out
+    steps = [re.sub(r" \S*\d{8}\S*", "", line.split(" done in ")[0]) for line in shown.err.splitlines()
+             if " done in " in line]  # without the backup's name
+    assert steps == ["gridiron: restore: checking the files of backup", "gridiron: restore: importing into a new file",
+                     "gridiron: restore: checking the restored content against the backup's manifest",
+                     "gridiron: restore: backing up the warehouse it replaces",
+                     "gridiron: restore: keeping the replaced warehouse's run history"]
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(34,)]
     # the run history outlives the restore: both runs (the backup held only the first's) are there
     assert query(config_file, "SELECT run_id, status FROM pipeline_runs ORDER BY started_at") == runs

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from cli import main
-from tests.helpers import gridiron
+from tests.helpers import REPO, gridiron
 
 def test_help_lists_the_commands():
     done = gridiron("help")
@@ -75,6 +77,10 @@ def test_backtest_json_reads_the_source_when_the_warehouse_lacks_the_seasons(tmp
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["season"] == 2023 and report["games"] == 792
+    steps = [line.split(" done in ")[0] for line in done.stderr.splitlines() if " done in " in line]
+    assert steps[0] == "gridiron: backtest: reading the games and lines up to 2023" and len(steps) == 3
+    assert re.fullmatch(r"gridiron: backtest: features of [\d,]+ games", steps[1])
+    assert steps[2] == "gridiron: backtest: walk-forward over 2023, week by week (model and market variant)"
     assert set(report["model"]) >= {"su_accuracy", "mae", "brier", "log_loss", "ats"}
     assert set(report["baselines"]) >= {"home", "elo", "vegas"} and "market" in report
     assert 0.65 < report["model"]["su_accuracy"] < 0.8  # accuracies are fractions

@@ -13,6 +13,7 @@ from gridiron.config import PipelineConfig
 from gridiron.model.backtest import BacktestReport, backtest
 from gridiron.model.features import build_game_features
 from gridiron.model.training import TrainSettings
+from gridiron.progress import step
 from gridiron.sources import Partition, SourceError, make_source
 from gridiron.storage import PlannedWarehouse
 from gridiron.transforms import build_games, build_lines
@@ -62,5 +63,9 @@ def _holds(source, endpoint: str, season: int) -> bool:
 def season_backtest(config: PipelineConfig, season: int) -> BacktestReport:
     """Walk-forward backtest of `season` with the config's model settings, market variant included."""
     settings = TrainSettings.from_config(config)
-    games, lines = season_history(config, season)
-    return backtest(build_game_features(games, settings.features), lines, season, settings.model, market=True)
+    with step(f"backtest: reading the games and lines up to {season}"):
+        games, lines = season_history(config, season)
+    with step(f"backtest: features of {games.height:,} games"):
+        features = build_game_features(games, settings.features)
+    with step(f"backtest: walk-forward over {season}, week by week (model and market variant)"):
+        return backtest(features, lines, season, settings.model, market=True)

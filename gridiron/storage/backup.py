@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from gridiron import __version__
+from gridiron.progress import step
 from gridiron.storage.db import connect, content_checksums, transaction
 from gridiron.storage.schema import migrate, schema_version
 
@@ -321,23 +322,28 @@ def restore(
     """
     warehouse, backups_dir = Path(warehouse), Path(backups_dir)
     info = choose_backup(list_backups(backups_dir), at)
-    check_files(info)
+    with step(f"restore: checking the files of backup {info.name}"):
+        check_files(info)
     target = warehouse.with_name(f".{warehouse.name}.restoring")
     for stale in (target, target.with_name(target.name + ".wal")):
         stale.unlink(missing_ok=True)
     try:
-        import_backup(info, target)
-        with connect(target, read_only=True) as con:
-            restored = content_checksums(con)
-        expected = {name: table["checksum"] for name, table in info.tables.items()}
-        if restored != expected:
-            differing = sorted(n for n in set(expected) | set(restored) if expected.get(n) != restored.get(n))
-            raise BackupError(f"backup {info.name}: restored content differs in {', '.join(differing)}")
+        with step(f"restore: importing {info.name} into a new file"):
+            import_backup(info, target)
+        with step("restore: checking the restored content against the backup's manifest"):
+            with connect(target, read_only=True) as con:
+                restored = content_checksums(con)
+            expected = {name: table["checksum"] for name, table in info.tables.items()}
+            if restored != expected:
+                differing = sorted(n for n in set(expected) | set(restored) if expected.get(n) != restored.get(n))
+                raise BackupError(f"backup {info.name}: restored content differs in {', '.join(differing)}")
         replaced, history = None, {}
         if warehouse.exists():
-            replaced = _keep_replaced(warehouse, backups_dir, now)
+            with step("restore: backing up the warehouse it replaces"):
+                replaced = _keep_replaced(warehouse, backups_dir, now)
             try:
-                history = _merge_history(target, warehouse)
+                with step("restore: keeping the replaced warehouse's run history"):
+                    history = _merge_history(target, warehouse)
             except duckdb.Error as error:  # an unreadable warehouse: its history stays in `replaced`
                 log.warning("restore: the replaced warehouse's run history was not merged: %s", error)
         os.replace(target, warehouse)
