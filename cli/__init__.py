@@ -3,6 +3,6 @@
 It lives outside `gridiron` (which imports no Prefect, flows or tasks) because it starts flows.
 """
 
-from cli.app import main
+from cli.app import entry, main
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]

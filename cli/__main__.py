@@ -1,5 +1,5 @@
 import sys
 
-from cli.app import main
+from cli.app import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -355,6 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> int:
+    """The program's entry point: `main`, after which the command has said its last line, so
+    Prefect's at-exit INFO line ("Stopping temporary server ...") is kept off the terminal."""
+    code = main()
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+    return code
+
+
 def _one_line(error: BaseException) -> str:
     """The error's first line; one that came from the Prefect API not answering says so."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -3,6 +3,6 @@ command-line application (`cli`, outside the package); nothing imports it."""
 
 import sys
 
-from cli import main
+from cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -116,6 +116,17 @@ def test_a_failed_run_shows_its_phases_and_ends_on_its_one_line_message(tmp_path
     assert "Traceback" in log and "[fetch-games-2023] Finished in state Failed" in log  # the detail is kept there
 
 
+def test_on_the_temporary_server_the_failure_is_still_the_last_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    done = subprocess.run([sys.executable, "-m", "gridiron", "run"], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env={**env, "CFBD_API_KEY": "k", "CFBD_BASE_URL": "http://127.0.0.1:9",
+                                         "GRIDIRON_HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and lines[0].startswith("gridiron: running ncaa-pipeline on a temporary local Prefect server")
+    assert lines[-1].startswith("gridiron: run failed: the CFBD API at http://127.0.0.1:9 is unavailable")
+    assert "Stopping temporary server" not in done.stderr  # Prefect's at-exit line is not the last word
+
+
 @pytest.mark.parametrize("args,line", [
     (["backup"], "gridiron: backup failed: no warehouse at {home}/gridiron.duckdb to back up"),
     (["schedule"], "gridiron: schedule failed: deploy needs a running Prefect server: start one (prefect server "
