@@ -79,8 +79,9 @@ def main() -> int:
         "| | median | runs |", "|---|---|---|",
         f"| no dashboard | {a:.1f} s | {', '.join(f'{t:.1f}' for t in plain)} |",
         f"| dashboard open, refreshing every second | {b:.1f} s | {', '.join(f'{t:.1f}' for t in watched)} |",
-        "", f"Difference: {100 * (b - a) / a:+.1f}%. Here the browser (headless chromium, rendering nine "
-        "charts every second) shares the machine's 2 cores with the run; the dashboard's server process itself "
+        "", f"Difference: {100 * (b - a) / a:+.1f}%. Here the browser (headless chromium; the live panel redrawn "
+        "every second, the charts only when the warehouse changed) shares the machine's 2 cores with the run; "
+        "the dashboard's server process itself "
         f"used {statistics.median(server_cpu):.1f} CPU-seconds during a run of {b:.0f} s "
         f"({100 * statistics.median(server_cpu) / b:.0f}% of one core). With the browser on another machine, "
         "that is what the pipeline's host pays. Runs on this machine vary by several seconds from one to the "
