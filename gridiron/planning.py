@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from gridiron.sources.base import ENDPOINTS, REFERENCE, SEASONAL, Partition
 
 # endpoint -> endpoints its processing also reads (seasonal ones: the same season)
-DEPENDENCIES: dict[str, tuple[str, ...]] = {"stats_season": ("teams_fbs", "teams")}
+DEPENDENCIES: dict[str, tuple[str, ...]] = {"stats_season": ("teams_fbs", "teams"), "talent": ("teams",)}
 _ENDPOINT_ORDER = {name: index for index, name in enumerate(ENDPOINTS)}
 
 

@@ -53,6 +53,8 @@ TABLES: dict[str, Table] = {
               (Reference("game_id", "games", "game_id"),)),
         Table("team_season_stats", "one row per team x season x statistic",
               ("season", "team_id", "stat_name"), "season", "stats_season", (_team("team_id"),)),
+        Table("team_talent", "one row per team x season: the 247Sports team talent composite",
+              ("season", "team_id"), "season", "talent", (_team("team_id"),)),
         # marts
         Table("standings", "one row per team x season: records and points of completed games",
               ("season", "team_id"), "season", "games", (_team("team_id"),)),

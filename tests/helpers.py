@@ -40,9 +40,6 @@ def copy_snapshot(target: Path, seasons: dict[str, list[int]], reference: bool =
     return target
 
 
-SMALL = {"games": [2022, 2023], "lines": [2023], "teams_fbs": [2023], "stats_season": [2023]}
-
-
 def write_config(path: Path, **values) -> Path:
     base = {
         "start_year": 2022,

@@ -150,7 +150,7 @@ API_FAULTS = [
      "COMPLETED", None),
     ("5xx on every call", [Fault(None, "status", status=503, times=-1)], "FAILED",
      "the CFBD API at {url} is unavailable: /info answers HTTP 503 (recoverable, but not within this run); "
-     "10 of 10 partitions not fetched and the warehouse is unchanged: check CFBD_BASE_URL"),
+     "12 of 12 partitions not fetched and the warehouse is unchanged: check CFBD_BASE_URL"),
     ("a read timeout, once", [Fault("/teams", "delay", delay=1.5, times=1)], "COMPLETED", None),
     ("a hang on one partition", [Fault("/lines", "delay", delay=6, times=-1)], "FAILED",
      "lines/2023: gave up after 3 requests (the retry budget: max_retries + 1): timeout"),
@@ -208,7 +208,7 @@ def test_a_refused_connection_fails_fast_and_names_what_to_do(case, monkeypatch)
     assert state.is_failed()
     assert ("the CFBD API at http://127.0.0.1:9 is unavailable: /info does not answer either (ConnectError"
             in state.message)
-    assert "10 of 10 partitions not fetched and the warehouse is unchanged: check CFBD_BASE_URL" in state.message
+    assert "12 of 12 partitions not fetched and the warehouse is unchanged: check CFBD_BASE_URL" in state.message
     assert run.unchanged()
 
 
@@ -217,7 +217,7 @@ def test_a_revoked_key_fails_fast(case, monkeypatch):
     monkeypatch.setenv("CFBD_API_KEY", "revoked")
     state = run.run("401")
     assert state.is_failed() and "CFBD API key is missing or invalid (HTTP 401" in state.message
-    assert "(fatal); 10 of 10 partitions not fetched" in state.message
+    assert "(fatal); 12 of 12 partitions not fetched" in state.message
     assert run.api.metered == []  # /info answered 401: no metered call was sent
     assert run.unchanged()
 
@@ -227,7 +227,7 @@ def test_quota_spent_before_the_run_fetches_nothing_and_says_so(case):
     run.api.calls_remaining = 0
     state = run.run("quota exhausted before the run")
     result = state.result()
-    assert state.is_completed() and len(result.not_fetched) == 10 and run.api.metered == []
+    assert state.is_completed() and len(result.not_fetched) == 12 and run.api.metered == []
     assert set(result.not_fetched.values()) == {"over the API call budget (0 calls may be spent)"}
     assert run.unchanged()
 
@@ -248,7 +248,7 @@ def test_quota_reserve_reached_during_the_run_keeps_what_was_fetched(case):
     state = run.run("quota reserve reached during the run")
     result = state.result()
     assert state.is_completed()
-    assert len(run.api.metered) == 5 and len(result.not_fetched) == 5  # 1 more, then the reserve
+    assert len(run.api.metered) == 5 and len(result.not_fetched) == 7  # 1 more, then the reserve
     assert all("kept in reserve (source.min_calls_reserve)" in r for r in result.not_fetched.values())
     with duckdb.connect(str(run.home / "gridiron.duckdb"), read_only=True) as con:
         assert con.execute("SELECT min(calls_remaining) FROM raw_fetches").fetchone() == (50,)

@@ -122,7 +122,7 @@ def test_a_run_writes_its_phases_to_the_days_log_without_the_api_key(config_file
     monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
     ncaa_pipeline(config_path=str(config_file))
     text = log_path(tmp_path / "home").read_text()
-    for line in ("collect: 10 partitions from api", "process: 10 partitions staged", "load: committed 10 partitions",
+    for line in ("collect: 12 partitions from api", "process: 12 partitions staged", "load: committed 12 partitions",
                  "validate: integrity holds", "train: model"):
         assert line in text
     assert API_KEY not in text

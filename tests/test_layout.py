@@ -79,7 +79,9 @@ def test_importing_the_flows_touches_no_files(tmp_path, tmp_path_factory):
 def test_the_bundled_snapshot_is_complete_and_attributed():
     root = REPO / "gridiron" / "snapshot"
     for endpoint, seasons in {"games": range(2014, 2024), "lines": range(2014, 2024),
-                              "teams_fbs": range(2014, 2024), "stats_season": range(2018, 2024)}.items():
+                              "teams_fbs": range(2014, 2024), "stats_season": range(2018, 2024),
+                              "talent": range(2015, 2024)}.items():
         assert {p.name for p in (root / endpoint).iterdir()} == {f"{s}.json.gz" for s in seasons}
     assert (root / "teams.json.gz").is_file() and (root / "conferences.json.gz").is_file()
-    assert "College Football Data API" in (root / "README.md").read_text()
+    readme = (root / "README.md").read_text()
+    assert "College Football Data API" in readme and "247Sports" in readme

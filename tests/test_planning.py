@@ -39,15 +39,16 @@ def test_a_season_is_complete_after_its_postseason():
 
 
 def test_plan_covers_configured_seasons_the_source_has():
-    available = {"games": {2022, 2023}, "lines": {2023}, "teams_fbs": set(), "stats_season": {2019}}
+    available = {"games": {2022, 2023}, "lines": {2023}, "teams_fbs": set(), "stats_season": {2019},
+                 "talent": {2022}}
     partitions = plan_partitions([2022, 2023], available.get)
-    assert keys(partitions) == ["games/2022", "games/2023", "lines/2023", "teams", "conferences"]
+    assert keys(partitions) == ["games/2022", "games/2023", "lines/2023", "talent/2022", "teams", "conferences"]
 
 
 def test_api_plans_every_configured_season():
     partitions = plan_partitions([2024], lambda endpoint: None)
     assert keys(partitions) == [
-        "games/2024", "lines/2024", "teams_fbs/2024", "stats_season/2024", "teams", "conferences"]
+        "games/2024", "lines/2024", "teams_fbs/2024", "stats_season/2024", "talent/2024", "teams", "conferences"]
 
 
 def test_snapshot_is_always_read_in_full():
@@ -66,25 +67,25 @@ def test_recently_fetched_complete_seasons_are_not_fetched_again():
     plan = plan_fetches(partitions, manifest, now=NOW, refresh_age=WEEK, costs_quota=True)
     fetched = keys(plan.fetch)
     # the season in progress first, then the stale one; fresh complete seasons are skipped
-    assert fetched[:4] == ["games/2026", "lines/2026", "teams_fbs/2026", "stats_season/2026"]
-    assert fetched[4:] == ["games/2024"]
+    assert fetched[:5] == ["games/2026", "lines/2026", "teams_fbs/2026", "stats_season/2026", "talent/2026"]
+    assert fetched[5:] == ["games/2024"]
     reasons = {p.key: r for p, r in plan.skipped}
     assert sorted(reasons) == sorted(
-        ["games/2025", "lines/2025", "teams_fbs/2025", "stats_season/2025", "lines/2024",
-         "teams_fbs/2024", "stats_season/2024", "teams", "conferences"])
+        ["games/2025", "lines/2025", "teams_fbs/2025", "stats_season/2025", "talent/2025", "lines/2024",
+         "teams_fbs/2024", "stats_season/2024", "talent/2024", "teams", "conferences"])
     assert reasons["games/2025"] == "complete season, fetched 2.0 days ago (refresh age 7 days)"
     assert reasons["teams"] == "reference list, fetched 2.0 days ago (refresh age 7 days)"
 
 
 def test_budget_fetches_what_matters_first():
     partitions = plan_partitions([2023, 2024, 2025, 2026], lambda e: None)
-    plan = plan_fetches(partitions, {}, now=NOW, refresh_age=WEEK, costs_quota=True, calls_budget=8)
+    plan = plan_fetches(partitions, {}, now=NOW, refresh_age=WEEK, costs_quota=True, calls_budget=9)
     # the season in progress, then the reference lists every game joins to, then newest seasons
     assert keys(plan.fetch) == [
-        "games/2026", "lines/2026", "teams_fbs/2026", "stats_season/2026", "teams", "conferences",
+        "games/2026", "lines/2026", "teams_fbs/2026", "stats_season/2026", "talent/2026", "teams", "conferences",
         "games/2025", "lines/2025"]
-    assert len(plan.skipped) == len(partitions) - 8
-    assert all("over the API call budget (8 calls" in reason for _, reason in plan.skipped)
+    assert len(plan.skipped) == len(partitions) - 9
+    assert all("over the API call budget (9 calls" in reason for _, reason in plan.skipped)
 
 
 def test_full_refresh_fetches_everything_even_when_fresh():

@@ -20,7 +20,7 @@ TEAM_IDS = pl.Series([10, 20, 30, 40], dtype=pl.Int64)
 
 
 def real_partitions():
-    for endpoint in ("games", "lines", "teams_fbs", "stats_season"):
+    for endpoint in ("games", "lines", "teams_fbs", "stats_season", "talent"):
         for season in sorted(SOURCE.seasons_available(endpoint)):
             yield Partition(endpoint, season)
     yield Partition("teams")
@@ -34,6 +34,8 @@ def test_every_schema_accepts_all_ten_seasons_of_real_data():
         deps = {}
         if partition.endpoint == "stats_season":
             deps = {f"teams_fbs/{partition.season}": SOURCE.fetch(Partition("teams_fbs", partition.season)).payload}
+        if partition.endpoint == "talent":
+            deps = {"teams": SOURCE.fetch(Partition("teams")).payload}
         frames = stage_partition(partition, SOURCE.fetch(partition).payload, deps).frames
         verdict = judge_partition(partition.key, frames, max_null_percentage=0.1, known_ids={"team_id": known})
         assert verdict.reason is None, verdict.reason
@@ -169,7 +171,7 @@ def warehouse(tmp_path):
 def test_integrity_holds_on_a_consistent_warehouse(warehouse):
     report = integrity_problems(warehouse)
     assert report.problems == []
-    assert report.checked == ["row counts of 3 table partitions against the manifest", "6 foreign keys",
+    assert report.checked == ["row counts of 3 table partitions against the manifest", "7 foreign keys",
                               "4 standard queries"]
 
 

@@ -239,3 +239,31 @@ def test_placeholder_totals_become_missing_with_a_warning():
     assert staged.frames["lines"].select("provider", "over_under", "over_under_open").rows() == [
         ("Bovada", 54.5, None), ("Caesars", None, None)]
     assert staged.warnings == ["lines/2018: 2 non-positive total(s) read as missing"]
+
+
+TEAMS = [{"id": 333, "school": "Alabama"}, {"id": 349, "school": "Army"}, {"id": 61, "school": "Georgia"}]
+
+
+def test_talent_maps_school_names_to_ids_and_keeps_a_real_zero():
+    rows = [{"year": 2023, "team": "Alabama", "talent": 1015.43}, {"year": 2023, "team": "Georgia", "talent": 977},
+            {"year": 2023, "team": "Army", "talent": 0}, {"year": 2023, "team": "Nowhere State", "talent": 12.5}]
+    staged = stage_partition(Partition("talent", 2023), rows, {"teams": TEAMS})
+    assert staged.frames["team_talent"].rows() == [(2023, 61, "Georgia", 977.0), (2023, 333, "Alabama", 1015.43),
+                                                   (2023, 349, "Army", 0.0)]
+    assert staged.warnings == ["talent/2023: no team id for Nowhere State; their rows are dropped"]
+
+
+def test_talent_repeated_rows_the_api_sends_are_dropped_but_conflicting_ones_fail():
+    row = {"year": 2018, "team": "Army", "talent": 3.3}
+    staged = stage_partition(Partition("talent", 2018), [row, dict(row)], {"teams": TEAMS})
+    assert staged.frames["team_talent"].height == 1
+    assert staged.warnings == ["talent/2018: dropped 1 exact duplicate row(s)"]
+    with pytest.raises(TransformError, match="team_talent 2018: Army appears more than once with different values"):
+        stage_partition(Partition("talent", 2018), [row, {**row, "talent": 4.0}], {"teams": TEAMS})
+
+
+def test_talent_without_the_team_list_or_of_another_season_is_refused():
+    with pytest.raises(TransformError, match="talent/2023: the team list is missing"):
+        stage_partition(Partition("talent", 2023), [{"year": 2023, "team": "Army", "talent": 1.0}])
+    with pytest.raises(TransformError, match="team_talent 2023: holds rows of season 2022"):
+        stage_partition(Partition("talent", 2023), [{"year": 2022, "team": "Army", "talent": 1.0}], {"teams": TEAMS})

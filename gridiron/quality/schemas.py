@@ -209,6 +209,19 @@ _TEAM_SEASON_STATS = _table(
 )
 
 
+_TEAM_TALENT = _table(
+    "team_talent",
+    {
+        "season": pa.Column(pl.Int32, _season_range()),
+        "team_id": pa.Column(pl.Int64),
+        "team": pa.Column(pl.String, nullable=True),
+        # the composite runs to about 1,000 (Alabama 1015.43 in 2023); 0 is real (service academies)
+        "talent": pa.Column(pl.Float64, pa.Check.in_range(0, 2000, name="talent_in_range"), nullable=True),
+    },
+    complete=("talent",),
+)
+
+
 def _record(prefix: str) -> dict[str, pa.Column]:
     p = f"{prefix}_" if prefix else ""
     return {f"{p}wins": _count(), f"{p}losses": _count(), f"{p}ties": _count(), f"{p}win_pct": _pct()}
@@ -250,5 +263,6 @@ CHECK_COLUMNS: dict[str, tuple[str, ...]] = {
 
 SCHEMAS: dict[str, TableSchema] = {
     table.name: table
-    for table in (_GAMES, _LINES, _TEAMS, _TEAM_SEASONS, _CONFERENCES, _TEAM_SEASON_STATS, _STANDINGS)
+    for table in (_GAMES, _LINES, _TEAMS, _TEAM_SEASONS, _CONFERENCES, _TEAM_SEASON_STATS, _TEAM_TALENT,
+                  _STANDINGS)
 }

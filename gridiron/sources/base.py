@@ -36,6 +36,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("teams_fbs", "/teams/fbs", True, (), ("id", "school", "conference")),
         Endpoint("stats_season", "/stats/season", True, (),
                  ("season", "team", "statName", "statValue")),
+        Endpoint("talent", "/talent", True, (), ("year", "team", "talent")),
         Endpoint("teams", "/teams", False, (), ("id", "school")),
         Endpoint("conferences", "/conferences", False, (), ("id", "name")),
     )

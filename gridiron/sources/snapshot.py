@@ -1,7 +1,7 @@
 """The snapshot source: real CFBD responses saved as gzipped JSON, read through the `Source` interface.
 
 Layout (the bundled copy and any `GRIDIRON_SNAPSHOT_DIR`): `<endpoint>/<season>.json.gz` for seasonal
-endpoints (`games`, `lines`, `teams_fbs`, `stats_season`) and `<endpoint>.json.gz` for `teams` and
+endpoints (`games`, `lines`, `teams_fbs`, `stats_season`, `talent`) and `<endpoint>.json.gz` for `teams` and
 `conferences`. Reading costs no API calls, so every run reads it in full and sees any change.
 """
 

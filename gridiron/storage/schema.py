@@ -6,7 +6,8 @@ which no partition produces, state theirs here. Tables by layer:
   partition: its normalised JSON, gzipped, so a rebuild needs no API calls), `raw_fetches` (one row
   per fetch, append-only, with the API calls left after it), `raw_quarantine` (one row per
   partition x checksum held back by the quality gate);
-- staging: `teams`, `conferences`, `team_seasons`, `games`, `lines`, `team_season_stats`;
+- staging: `teams`, `conferences`, `team_seasons`, `games`, `lines`, `team_season_stats`,
+  `team_talent`;
 - marts: `standings`, `game_features`, `predictions`, `model_runs`;
 - operations: `pipeline_runs` (one row per run, with its warning and error counts),
   `pipeline_run_phases` (run x phase), `pipeline_run_errors` (one row per failed partition of a
@@ -145,6 +146,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE TABLE health_checks (
             checked_at TIMESTAMPTZ NOT NULL, name VARCHAR NOT NULL, healthy BOOLEAN NOT NULL,
             value DOUBLE, threshold DOUBLE, detail VARCHAR, PRIMARY KEY (checked_at, name))""",
+    ]),
+    (5, "team talent (247Sports composite, /talent) and the game features read from it", [
+        f"""CREATE TABLE team_talent (
+            season INTEGER NOT NULL, team_id BIGINT NOT NULL, team VARCHAR, talent DOUBLE,
+            {_pk("team_talent")})""",
+        *(f"ALTER TABLE game_features ADD COLUMN {column} DOUBLE"
+          for column in ("home_talent", "away_talent", "has_talent", "talent_diff", "talent_early")),
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -25,6 +25,7 @@ from gridiron.transforms.staging import (
     build_lines,
     build_team_season_stats,
     build_team_seasons,
+    build_team_talent,
     build_teams,
     fields_missing,
     numbers_as_strings,
@@ -34,8 +35,8 @@ from gridiron.transforms.staging import (
 
 __all__ = [
     "PRODUCES", "StagedFrames", "TransformError", "build_conferences", "build_games",
-    "build_lines", "build_standings", "build_team_season_stats", "build_team_seasons",
-    "build_teams", "fingerprint", "snake_case", "stage_partition", "team_games",
+    "build_lines", "build_standings", "build_team_season_stats", "build_team_seasons", "build_team_talent",
+    "build_teams", "drop_exact_duplicates", "fingerprint", "snake_case", "stage_partition", "team_games",
 ]
 
 # endpoint -> the tables its partitions produce (from the table registry)
@@ -141,6 +142,14 @@ def _stage(
             else []
         )
         return StagedFrames({"team_season_stats": stats}, warnings)
+    if endpoint == "talent":
+        team_rows = dependencies.get(Partition("teams").key)
+        if rows and not team_rows:
+            raise TransformError(f"talent/{season}: the team list is missing: no school name can map to a team id")
+        talent, unmatched = build_team_talent(rows, season, build_teams(team_rows or []))
+        warnings = ([f"talent/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
+                    if unmatched else [])
+        return StagedFrames({"team_talent": talent}, warnings)
     if endpoint == "teams":
         return StagedFrames({"teams": build_teams(rows)})
     if endpoint == "conferences":

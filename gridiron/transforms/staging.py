@@ -255,6 +255,35 @@ def build_team_season_stats(
     return stats.sort("team_id", "stat_name"), unmatched
 
 
+_TALENT_SCHEMA = {"year": pl.Int32, "team": pl.String, "talent": pl.Float64}
+
+
+def build_team_talent(rows: Rows, season: int, teams: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """The 247Sports team talent composite, one row per team x season.
+
+    The API names teams by school only (every name is a `school` of the full team list) and writes a
+    whole number as a JSON integer; the service academies have 0 in some seasons (a real value: they
+    sign few rated recruits). Returns the frame and the school names that matched no team (dropped).
+    """
+    frame = rows_to_frame(rows, _TALENT_SCHEMA, "team_talent")
+    names = teams.select(pl.col("school").alias("team"), "team_id").unique("team", keep="first")
+    joined = frame.join(names, on="team", how="left")
+    unmatched = sorted(joined.filter(pl.col("team_id").is_null())["team"].unique().to_list())
+    talent = (
+        joined.filter(pl.col("team_id").is_not_null())
+        .with_columns(pl.col("year").fill_null(season).alias("season"))
+        .select("season", "team_id", "team", "talent")
+    )
+    wrong = talent.filter(pl.col("season") != season)
+    if wrong.height:
+        raise TransformError(f"team_talent {season}: holds rows of season {wrong['season'][0]}")
+    duplicated = talent.filter(pl.col("team_id").is_duplicated())
+    if duplicated.height:
+        raise TransformError(f"team_talent {season}: {duplicated['team'][0]} appears more than once "
+                             "with different values")
+    return talent.sort("team_id"), unmatched
+
+
 def placeholder_totals(rows: Rows) -> int:
     """How many provider rows carry a total of zero or less (cleaned to null by `build_lines`)."""
     return sum(
@@ -276,10 +305,12 @@ _IGNORED_FIELDS: dict[str, set[str]] = {
     "teams": {"alternateNames", "logos", "location"},
     "teams_fbs": {"alternateNames", "logos", "location"},
     "stats_season": set(),
+    "talent": set(),
     "conferences": set(),
 }
 _SCHEMAS: dict[str, Mapping[str, pl.DataType]] = {
     "games": _GAME_SCHEMA, "teams": _TEAM_SCHEMA, "teams_fbs": _TEAM_SCHEMA, "conferences": _CONFERENCE_SCHEMA,
+    "talent": _TALENT_SCHEMA,
 }
 _USED_FIELDS: dict[str, set[str]] = {
     "games": set(_GAME_SCHEMA),
@@ -287,6 +318,7 @@ _USED_FIELDS: dict[str, set[str]] = {
     "teams": set(_TEAM_SCHEMA),
     "teams_fbs": set(_TEAM_SCHEMA),
     "stats_season": set(_STAT_SCHEMA),
+    "talent": set(_TALENT_SCHEMA),
     "conferences": set(_CONFERENCE_SCHEMA),
 }
 
