@@ -1,9 +1,10 @@
 """Benchmark: walk-forward backtests of the model beside the baselines, and what they cost.
 
 Reads the bundled snapshot (2014-2023) through the same transforms as the pipeline, builds the
-features once, backtests 2019, 2021, 2022 and 2023 (settings were tuned on 2016-2018 only), pools
-2021-2023 FBS v FBS games against the target, and times features + every season's backtest + the
-final fit for the full history, with the process's peak memory.
+features once, backtests 2019, 2021, 2022 and 2023 (settings were tuned on 2015-2018 only), pools
+2021-2023 FBS v FBS games against the target and beside the model before prediction v2 (no talent,
+margins capped at 35, the duplicated rating features), and times features + every season's
+backtest + the final fit for the full history, with the process's peak memory.
 
     .venv/bin/python bench/backtest.py
 """
@@ -14,6 +15,7 @@ import os
 import resource
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,10 +36,15 @@ from gridiron.model.backtest import (  # noqa: E402
 )
 from gridiron.model.features import build_game_features  # noqa: E402
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
-from gridiron.transforms import build_games, build_lines  # noqa: E402
+from gridiron.transforms import build_games, build_lines, build_team_talent, build_teams  # noqa: E402
+from gridiron.transforms import drop_exact_duplicates  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
 
 REPORTED = (2019, 2021, 2022, 2023)
+# the model before prediction v2 (issue 14): no talent, margins capped at 35, duplicated rating features
+V1_FEATURES = ("elo_diff", "elo_prob", "rating_margin", "rating_diff", "form_diff", "rest_diff", "home_rest",
+               "away_rest", "is_neutral", "is_conference_game", "is_postseason", "home_is_fbs", "away_is_fbs",
+               "home_games", "away_games")
 
 
 def row(name: str, m: dict) -> str:
@@ -49,23 +56,31 @@ def main() -> None:
     source = SnapshotSource(bundled_snapshot_dir())
     games = pl.concat([build_games(source.fetch(Partition("games", s)).payload) for s in range(2014, 2024)])
     lines = pl.concat([build_lines(source.fetch(Partition("lines", s)).payload) for s in range(2014, 2024)])
+    teams = build_teams(source.fetch(Partition("teams")).payload)
+    talent = pl.concat([
+        build_team_talent(drop_exact_duplicates(source.fetch(Partition("talent", s)).payload)[0], s, teams)[0]
+        for s in sorted(source.seasons_available("talent"))])
     settings = TrainSettings.from_config(PipelineConfig())
 
     start = time.perf_counter()
-    features = build_game_features(games, settings.features)
+    features = build_game_features(games, settings.features, talent)
     feature_seconds = time.perf_counter() - start
     predictions = {}
     for season in range(2015, 2024):
         predictions[season] = walk_forward(features, season, settings.model)
     fit_models(training_rows(features, settings.model), settings.model)
     total_seconds = time.perf_counter() - start
+    v1_model = replace(settings.model, features=V1_FEATURES)
+    v1_features = build_game_features(games, replace(settings.features, margin_cap=35.0))
+    v1 = evaluate(pl.concat([walk_forward(v1_features, s, v1_model) for s in (2021, 2022, 2023)]), lines, 2023,
+                  *home_baseline(v1_features, 2021, v1_model))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     header = ["| | games | straight up | MAE | Brier | log loss | ATS |", "|---|---|---|---|---|---|---|"]
     body = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         "`.venv/bin/python bench/backtest.py`: walk-forward (each week trained only on earlier weeks), "
-        "FBS v FBS games, the shipped settings (tuned on 2016-2018 only). Vegas = median closing spread "
+        "FBS v FBS games, the shipped settings (tuned on 2015-2018 only), no betting-line features. Vegas = median closing spread "
         f"across providers (regular season only; its probability from a normal with sd {VEGAS_SIGMA:g} points); "
         "*model on Vegas games* is the model on exactly the games that have a line; the home team's "
         "baseline uses the home win rate and margin of the seasons before.",
@@ -83,8 +98,8 @@ def main() -> None:
         body += [f"**{season}**", "", *table(report)]
     pooled = evaluate(pl.concat([predictions[s] for s in (2021, 2022, 2023)]), lines, 2023,
                       *home_baseline(features, 2021, settings.model))
-    body += ["**Pooled 2021-2023** (target: straight up >= 0.73, MAE <= 12.2, Brier <= 0.175)", "",
-             *table(pooled),
+    body += ["**Pooled 2021-2023** (target, the closing line: straight up >= 0.731, MAE <= 12.18, Brier <= 0.175)",
+             "", *table(pooled)[:-1], row("model before v2 (no talent, cap 35)", v1.model), "",
              f"Cost for the full history (2014-2023, {games.height} games): features {feature_seconds:.1f} s; "
              f"features + walk-forward backtests of all nine seasons 2015-2023 + the final fit "
              f"{total_seconds:.1f} s; peak memory of the process {peak_mb:.0f} MiB."]

@@ -14,7 +14,7 @@ from gridiron.model.training import TrainSettings, train, train_signature
 from gridiron.results import TrainResult
 from gridiron.storage import MartOutput, PartitionLoad, PlannedWarehouse, StagingArea
 
-TRAINED_ON = ("games", "lines")
+TRAINED_ON = ("games", "lines", "talent")  # endpoints whose partitions the model reads
 
 
 @task(name="planned-train-signature", cache_policy=NO_CACHE)
@@ -36,7 +36,7 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
     planned = PlannedWarehouse(config.warehouse_path, loads)
     try:
         result = train(planned.frame("games"), planned.frame("lines"), str(config.home / "models"),
-                       settings=TrainSettings.from_config(config), signature=signature,
+                       talent=planned.frame("team_talent"), settings=TrainSettings.from_config(config), signature=signature,
                        conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id)
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons
         logger.warning("train: no model trained: %s", reason)

@@ -13,7 +13,7 @@ import pytest
 from flows import ncaa_pipeline
 from gridiron.storage import content_checksums
 from gridiron.testing.fake_cfbd import Fault
-from tests.helpers import API_KEY, change_score, query, staged_files, write_config
+from tests.helpers import API_KEY, change_score, copy_snapshot, query, staged_files, write_config
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 
@@ -74,6 +74,25 @@ def test_one_changed_game_reprocesses_only_its_partition(config_file, small_snap
     assert changed == ["games/2023"]
 
 
+def test_talent_loads_feeds_the_model_and_a_changed_composite_retrains(config_file, small_snapshot):
+    copy_snapshot(small_snapshot, {"talent": [2023]}, reference=False)
+    first = ncaa_pipeline(config_path=str(config_file))
+    assert "talent/2023" in first.partitions_loaded and first.rows_by_table["team_talent"] == 238  # 2 repeats dropped
+    assert query(config_file, "SELECT talent FROM team_talent WHERE season = 2023 AND team = 'Alabama'") == [(1015.43,)]
+    assert query(config_file, "SELECT DISTINCT passed FROM quality_reports WHERE table_name = 'team_talent'") == [(True,)]
+    # 2023 games read the composite; 2022 has none in this snapshot, and says so
+    assert query(config_file, "SELECT season, min(has_talent), count(*) FILTER (talent_diff <> 0) > 500 FROM "
+                              "game_features GROUP BY season ORDER BY season") == [(2022, 0.0, False), (2023, 1.0, True)]
+    path = small_snapshot / "talent" / "2023.json.gz"
+    rows = json.loads(gzip.decompress(path.read_bytes()))
+    rows[0]["talent"] = 500.0  # Alabama's composite, revised
+    path.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    again = ncaa_pipeline(config_path=str(config_file))
+    assert again.partitions_loaded == ["talent/2023"]
+    assert again.rows_by_table["model_runs"] == 1  # what the model reads changed: it is trained again
+    assert query(config_file, "SELECT talent FROM team_talent WHERE season = 2023 AND team = 'Alabama'") == [(500.0,)]
+
+
 def test_full_refresh_refetches_and_rebuilds_everything(config_file):
     ncaa_pipeline(config_path=str(config_file))
     result = ncaa_pipeline(config_path=str(config_file), full_refresh=True)
@@ -113,14 +132,14 @@ def test_api_source_through_the_fake_server_and_quota_friendly_rerun(config_file
     result = ncaa_pipeline(config_path=str(config_file))
     assert result.source == "api"
     # the API has every season's endpoints; the small snapshot behind it answers [] where it lacks one
-    assert len(fake_cfbd.metered) == 10 and len(fake_cfbd.requests_to("/info")) == 1  # calls left, read fresh
+    assert len(fake_cfbd.metered) == 12 and len(fake_cfbd.requests_to("/info")) == 1  # calls left, read fresh
     assert query(config_file, "SELECT count(*) FROM games") == [(7439,)]
-    assert query(config_file, "SELECT min(calls_remaining) FROM raw_fetches") == [(990,)]
+    assert query(config_file, "SELECT min(calls_remaining) FROM raw_fetches") == [(988,)]
     assert query(config_file, "SELECT DISTINCT source FROM raw_manifest") == [("api",)]
 
     # 2022 and 2023 are complete seasons fetched moments ago: the rerun spends no call
     again = ncaa_pipeline(config_path=str(config_file))
-    assert len(fake_cfbd.metered) == 10 and again.partitions_loaded == []
+    assert len(fake_cfbd.metered) == 12 and again.partitions_loaded == []
 
 
 def test_api_budget_fetches_only_what_the_quota_allows(config_file, fake_cfbd, monkeypatch, tmp_path):
@@ -131,7 +150,7 @@ def test_api_budget_fetches_only_what_the_quota_allows(config_file, fake_cfbd, m
         tmp_path / "r.yaml", source={"refresh_age_days": 0, "min_calls_reserve": 50},
         storage={"home": str(tmp_path / "home")})
     # other tools have spent the month's calls since: 53 left (the run reads it from /info), 50 kept
-    # in reserve; what was recorded in raw_fetches (990) is out of date
+    # in reserve; what was recorded in raw_fetches (988) is out of date
     fake_cfbd.calls_remaining = 53
     before = len(fake_cfbd.metered)
     result = ncaa_pipeline(config_path=str(refresh))
@@ -139,7 +158,8 @@ def test_api_budget_fetches_only_what_the_quota_allows(config_file, fake_cfbd, m
     # 3 calls may be spent: the reference lists every game joins to, then the newest season
     assert sorted(fetched, key=str) == sorted([("/teams", None), ("/conferences", None), ("/games", "2023")], key=str)
     assert sorted(result.not_fetched) == ["games/2022", "lines/2022", "lines/2023", "stats_season/2022",
-                                          "stats_season/2023", "teams_fbs/2022", "teams_fbs/2023"]
+                                          "stats_season/2023", "talent/2022", "talent/2023", "teams_fbs/2022",
+                                          "teams_fbs/2023"]
     assert set(result.not_fetched.values()) == {"over the API call budget (3 calls may be spent)"}
     assert query(refresh, "SELECT min(calls_remaining) FROM raw_fetches") == [(50,)]
 

@@ -149,3 +149,31 @@ def test_the_market_feature_set_is_reported_apart_from_the_headline(real_games, 
     bins = report.as_json()["calibration"]
     assert sum(b["games"] for b in bins) == report.games and all(0 <= b["observed"] <= 1 for b in bins)
     assert report.market["games"] == report.games and 0.5 < report.market["su_accuracy"] < 1
+
+
+def test_talent_features_use_the_season_then_the_season_before_then_the_low_end():
+    from gridiron.model.features import add_talent
+
+    games = pl.DataFrame({"game_id": [1, 2, 3], "season": [2016, 2016, 2014], "home_id": [10, 30, 10],
+                          "away_id": [20, 99, 20], "home_games": [0, 6, 0], "away_games": [0, 6, 0]})
+    talent = pl.DataFrame({"season": [2016, 2016, 2016, 2015], "team_id": [10, 20, 40, 30],
+                           "talent": [900.0, 500.0, 100.0, 700.0]})
+    out = add_talent(games, talent, decay_games=3.0).sort("game_id")
+    low = pl.Series([900.0, 500.0, 100.0]).quantile(0.05)
+    assert out["home_talent"].to_list() == [900.0, 700.0, 0.0]  # 30 is not listed for 2016: its 2015 figure
+    assert out["away_talent"].to_list() == [500.0, low, 0.0]  # 99 is listed nowhere: the season's low end
+    assert out["talent_diff"].to_list() == pytest.approx([4.0, (700 - low) / 100, 0.0])
+    assert out["talent_early"].to_list() == pytest.approx([4.0, (700 - low) / 100 * 0.1353352832, 0.0])  # e^-2
+    assert out["has_talent"].to_list() == [1.0, 1.0, 0.0]  # 2014: no composite at all
+
+
+def test_no_leakage_with_talent_a_later_season_composite_changes_no_earlier_feature(real_games):
+    talent = pl.DataFrame({"season": [2022, 2022, 2023, 2023], "team_id": [130, 264, 130, 264],
+                           "talent": [800.0, 700.0, 850.0, 700.0]})  # Michigan and Washington
+    before = build_game_features(real_games, talent=talent)
+    after = build_game_features(real_games, talent=talent.with_columns(  # Michigan's 2023 composite moves
+        pl.when((pl.col("season") == 2023) & (pl.col("team_id") == 130)).then(1000.0).otherwise("talent").alias("talent")))
+    earlier = lambda frame: frame.filter(pl.col("season") < 2023).select("game_id", *FEATURES).sort("game_id")  # noqa: E731
+    assert earlier(before).equals(earlier(after))
+    assert not before.filter(pl.col("season") == 2023).select(FEATURES).equals(
+        after.filter(pl.col("season") == 2023).select(FEATURES))

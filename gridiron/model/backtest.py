@@ -37,20 +37,24 @@ class ModelSettings:
     margin_alpha: float = 10.0
     prob_c: float = 0.1
     burn_in_seasons: int = 1  # the first season(s) of data only warm the features up
+    prob_from_margin: bool = False  # True: the win probability is a logistic curve of the predicted margin
+    # (better on 2021-2023, worse on the tuning seasons 2015-2018, so not the default)
 
 
 @dataclass
 class Models:
     margin: Pipeline
-    prob: Pipeline
+    prob: Pipeline | LogisticRegression
     features: tuple[str, ...]
+
+    from_margin: bool = False  # `prob` reads the predicted margin, not the features
 
     def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
         x = frame.select(self.features).to_numpy()
+        margin = self.margin.predict(x)
+        prob = self.prob.predict_proba(margin.reshape(-1, 1) if self.from_margin else x)[:, 1]
         return frame.select("game_id").with_columns(
-            predicted_margin=pl.Series(self.margin.predict(x)),
-            home_win_prob=pl.Series(self.prob.predict_proba(x)[:, 1]),
-        )
+            predicted_margin=pl.Series(margin), home_win_prob=pl.Series(prob))
 
 
 def training_rows(features: pl.DataFrame, settings: ModelSettings) -> pl.DataFrame:
@@ -65,10 +69,14 @@ def fit_models(train: pl.DataFrame, settings: ModelSettings) -> Models:
     x = train.select(settings.features).to_numpy()
     margin = make_pipeline(StandardScaler(), Ridge(alpha=settings.margin_alpha)).fit(x, train["margin"].to_numpy())
     decided = train.filter(pl.col("margin") != 0)
-    prob = make_pipeline(StandardScaler(), LogisticRegression(C=settings.prob_c, max_iter=1000)).fit(
-        decided.select(settings.features).to_numpy(), (decided["margin"] > 0).to_numpy()
-    )
-    return Models(margin=margin, prob=prob, features=settings.features)
+    won = (decided["margin"] > 0).to_numpy()
+    x_decided = decided.select(settings.features).to_numpy()
+    if settings.prob_from_margin:  # one curve from margin to probability: consistent and calibrated
+        prob = LogisticRegression(C=1.0, max_iter=1000).fit(margin.predict(x_decided).reshape(-1, 1), won)
+    else:
+        prob = make_pipeline(StandardScaler(), LogisticRegression(C=settings.prob_c, max_iter=1000)).fit(
+            x_decided, won)
+    return Models(margin=margin, prob=prob, features=settings.features, from_margin=settings.prob_from_margin)
 
 
 def walk_forward(features: pl.DataFrame, season: int, settings: ModelSettings | None = None) -> pl.DataFrame:

@@ -10,7 +10,14 @@ Features per game (home minus away where it is a difference):
 - opponent-adjusted ratings: a ridge fit of margins on team (+1 home, -1 away), division and home
   field columns over earlier games, weighted by recency (half-life in days), margins capped;
 - form (mean margin of the last games), rest days, games played this season;
-- context: neutral site, conference game, postseason, FBS on each side.
+- context: neutral site, conference game, postseason, FBS on each side;
+- talent: the 247Sports composite of each side for the season (published before it; last season's
+  where the season's is missing, the season's low end for a team it does not list), as a
+  difference in hundreds of points and that difference weighted toward the first games of a season
+  (`talent_early`), when the results say least. No composite for a season (2014): zero, flagged.
+
+The model reads `FEATURES`; the frame keeps a few more columns (`elo_prob`, `rating_diff`) that
+nearly duplicate `elo_diff` and `rating_margin`: the study of issue 14 found them no help.
 """
 
 from __future__ import annotations
@@ -28,10 +35,11 @@ from gridiron.model import elo
 
 DIVISIONS = ("fbs", "fcs", "ii", "iii", "other")
 FEATURES = (
-    "elo_diff", "elo_prob", "rating_margin", "rating_diff", "form_diff", "rest_diff",
+    "elo_diff", "rating_margin", "form_diff", "rest_diff",
     "home_rest", "away_rest", "is_neutral", "is_conference_game", "is_postseason",
-    "home_is_fbs", "away_is_fbs", "home_games", "away_games",
+    "home_is_fbs", "away_is_fbs", "home_games", "away_games", "talent_diff", "talent_early",
 )
+TALENT_COLUMNS = ("home_talent", "away_talent", "has_talent", "talent_diff", "talent_early")
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,8 @@ class FeatureSettings:
     ridge_alpha: float = 0.5
     half_life_days: float = 150.0  # tuned on 2016-2018 only (see BENCHMARKS.md)
     lookback_days: float = 800.0
-    margin_cap: float = 35.0
+    margin_cap: float | None = None  # points; None: margins as they were (a cap of 35 did worse)
+    talent_decay_games: float = 3.0  # talent_early = talent_diff x exp(-(home + away games) / (2 x this))
     form_games: int = 3
     max_rest_days: int = 21
 
@@ -67,7 +76,8 @@ def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: Fea
     if keep.sum() < 50:
         return {}, 2.5
     home, away = history["home"][keep], history["away"][keep]
-    margin = np.clip(history["margin"][keep], -settings.margin_cap, settings.margin_cap)
+    cap = settings.margin_cap if settings.margin_cap is not None else np.inf
+    margin = np.clip(history["margin"][keep], -cap, cap)
     weights = 0.5 ** (age[keep] / settings.half_life_days)
     teams = np.unique(np.concatenate([home, away]))
     index = {team: i for i, team in enumerate(teams)}
@@ -89,8 +99,39 @@ def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: Fea
     return ratings, float(coef[t + d])
 
 
-def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None) -> pl.DataFrame:
-    """One row per game with a kickoff time (played or not), features from earlier games only."""
+def add_talent(features: pl.DataFrame, talent: pl.DataFrame | None, decay_games: float = 3.0) -> pl.DataFrame:
+    """The talent columns: each side's composite for the game's season (known before it), else the
+    team's composite of the season before, else the season's 5th percentile (a team the composite
+    does not list is FCS or below); all zero, with `has_talent` 0, in a season without a composite."""
+    if talent is None or talent.is_empty():
+        talent = pl.DataFrame(schema={"season": pl.Int32, "team_id": pl.Int64, "talent": pl.Float64})
+    known = talent.select(pl.col("season").cast(pl.Int32), pl.col("team_id").cast(pl.Int64),
+                          pl.col("talent").cast(pl.Float64)).drop_nulls("talent")
+    before = known.with_columns(pl.col("season") + 1).rename({"talent": "before"})
+    low = known.group_by("season").agg(low=pl.col("talent").quantile(0.05))
+    frame = features
+    for side in ("home", "away"):
+        frame = (frame.join(known.rename({"team_id": f"{side}_id", "talent": f"{side}_this"}),
+                            on=["season", f"{side}_id"], how="left", maintain_order="left")
+                 .join(before.rename({"team_id": f"{side}_id", "before": f"{side}_before"}),
+                       on=["season", f"{side}_id"], how="left", maintain_order="left"))
+    frame = frame.join(low, on="season", how="left", maintain_order="left")
+    has = pl.col("low").is_not_null()
+    early = (-(pl.col("home_games") + pl.col("away_games")).cast(pl.Float64) / (2 * decay_games)).exp()
+    return frame.with_columns(
+        *(pl.when(has).then(pl.coalesce(f"{side}_this", f"{side}_before", "low")).otherwise(0.0).alias(f"{side}_talent")
+          for side in ("home", "away")),
+        has_talent=has.cast(pl.Float64),
+    ).with_columns(
+        talent_diff=(pl.col("home_talent") - pl.col("away_talent")) / 100.0,
+    ).with_columns(talent_early=pl.col("talent_diff") * early).drop(
+        "low", "home_this", "home_before", "away_this", "away_before")
+
+
+def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None,
+                        talent: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per game with a kickoff time (played or not), features from earlier games only (and
+    the talent composites of its season, published before it)."""
     settings = settings or FeatureSettings()
     frame = add_slates(games).sort("start_date", "game_id")
     epoch = frame["start_date"].min()
@@ -161,8 +202,10 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             history["away_div"].append(division_index[_division(row["away_classification"])])
             for team, signed in ((home, margin), (away, -margin)):
                 last_played[team] = float(row["day"])
-                recent[team].append(max(-settings.margin_cap, min(settings.margin_cap, signed)))
+                cap = settings.margin_cap if settings.margin_cap is not None else float("inf")
+                recent[team].append(max(-cap, min(cap, signed)))
                 season_games[(team, row["season"])] += 1
-    return pl.DataFrame(out, infer_schema_length=None).with_columns(
+    frame = pl.DataFrame(out, infer_schema_length=None).with_columns(
         pl.col("margin").cast(pl.Float64), pl.col("home_win").cast(pl.Float64)
     )
+    return add_talent(frame, talent, settings.talent_decay_games)

@@ -1,8 +1,8 @@
 """The history a backtest of one season reads, and that backtest (what `gridiron backtest` runs).
 
-Games of every season up to the one asked for, and their lines: what the warehouse holds, plus
-any season it lacks read from the configured source (so a season only an external snapshot holds
-works too, before it was ever loaded).
+Games of every season up to the one asked for, their lines and the teams' talent composites: what
+the warehouse holds, plus any season it lacks read from the configured source (so a season only an
+external snapshot holds works too, before it was ever loaded).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from gridiron.model.training import TrainSettings
 from gridiron.progress import step
 from gridiron.sources import Partition, SourceError, make_source
 from gridiron.storage import PlannedWarehouse
-from gridiron.transforms import build_games, build_lines
+from gridiron.transforms import build_games, build_lines, build_team_talent, build_teams, drop_exact_duplicates
 
 HISTORY_SEASONS = 3  # seasons before the backtested one that the ratings need at the least
 
@@ -30,21 +30,29 @@ def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
     return pl.concat(frames, how="vertical_relaxed") if frames else None
 
 
-def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """(games, lines) of every season up to `season`; `HistoryUnavailable` when it has no games."""
+def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
+    """(games, lines, talent) of every season up to `season`; `HistoryUnavailable` when it has no games."""
     stored = PlannedWarehouse(config.warehouse_path)
     games = [f.filter(pl.col("season") <= season) for f in [stored.frame("games")] if f.height]
     lines = [f.filter(pl.col("season") <= season) for f in [stored.frame("lines")] if f.height]
+    talent = [f.filter(pl.col("season") <= season).select("season", "team_id", "talent")
+              for f in [stored.frame("team_talent")] if f.height]
     have = set(games[0]["season"].unique().to_list()) if games else set()
+    have_talent = set(talent[0]["season"].unique().to_list()) if talent else set()
     wanted = [s for s in range(min(config.start_year, season - HISTORY_SEASONS), season + 1) if s not in have]
     if wanted:
         source = make_source(config)
         try:
+            teams = None
             for year in wanted:
                 if _holds(source, "games", year):
                     games.append(build_games(source.fetch(Partition("games", year)).payload))
                     if _holds(source, "lines", year):
                         lines.append(build_lines(source.fetch(Partition("lines", year)).payload))
+                    if year not in have_talent and _holds(source, "talent", year):
+                        teams = teams if teams is not None else build_teams(source.fetch(Partition("teams")).payload)
+                        rows, _ = drop_exact_duplicates(source.fetch(Partition("talent", year)).payload)
+                        talent.append(build_team_talent(rows, year, teams)[0].select("season", "team_id", "talent"))
         except SourceError as error:
             raise HistoryUnavailable(f"cannot read season {year} from {source.description}: {error}") from error
         finally:
@@ -52,7 +60,7 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
     all_games = _concat(games)
     if all_games is None or season not in set(all_games["season"].to_list()):
         raise HistoryUnavailable(f"season {season}: no games in the warehouse or the source")
-    return all_games, _concat(lines)
+    return all_games, _concat(lines), _concat(talent)
 
 
 def _holds(source, endpoint: str, season: int) -> bool:
@@ -64,8 +72,8 @@ def season_backtest(config: PipelineConfig, season: int) -> BacktestReport:
     """Walk-forward backtest of `season` with the config's model settings, market variant included."""
     settings = TrainSettings.from_config(config)
     with step(f"backtest: reading the games and lines up to {season}"):
-        games, lines = season_history(config, season)
+        games, lines, talent = season_history(config, season)
     with step(f"backtest: features of {games.height:,} games"):
-        features = build_game_features(games, settings.features)
+        features = build_game_features(games, settings.features, talent)
     with step(f"backtest: walk-forward over {season}, week by week (model and market variant)"):
         return backtest(features, lines, season, settings.model, market=True)

@@ -125,6 +125,7 @@ def train(
     lines: pl.DataFrame,
     models_dir: str,
     *,
+    talent: pl.DataFrame | None = None,
     settings: TrainSettings,
     signature: str,
     conferences: Sequence[str] = (),
@@ -132,7 +133,7 @@ def train(
     run_id: str | None = None,
 ) -> TrainedModel:
     now = now or datetime.now(timezone.utc)
-    features = build_game_features(games, settings.features)
+    features = build_game_features(games, settings.features, talent)
     season = latest_complete_season(games, now)
     if season is None:
         raise NotEnoughHistory("no complete season with results to backtest: the model cannot be judged")
@@ -154,7 +155,7 @@ def train(
         champion_metrics = champion_card.metrics(season)
         if champion_metrics is None:  # the champion was judged on an earlier season: judge it again
             champion_settings = TrainSettings.from_dict(champion_card.settings)
-            champion_features = build_game_features(games, champion_settings.features)
+            champion_features = build_game_features(games, champion_settings.features, talent)
             champion_metrics = backtest(champion_features, lines, season, champion_settings.model).model
     promoted, decision = promotion_decision(report.model, champion_metrics, dict(settings.tolerance))
     champion, predictor = version, final
