@@ -140,7 +140,7 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
-    from gridiron.storage import connect, schema_version, warehouse_status
+    from gridiron.storage import connect, forecast_scores, schema_version, warehouse_status
 
     path = config.warehouse_path
     if not path.exists():
@@ -149,6 +149,7 @@ def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
         if schema_version(con) == 0:
             raise CommandError(f"{path} is not a gridiron warehouse (no schema_version table)")
         status = warehouse_status(con)
+        forecasts = forecast_scores(con)
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
     print(f"warehouse {path} (schema version {status.schema_version}, {size / 1e6:.1f} MB)")
     for table, count in status.counts.items():
@@ -161,6 +162,13 @@ def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
               f"{'passed' if passed else 'BELOW THRESHOLD'}) at {when:%Y-%m-%d %H:%M:%S}")
     for key, reason in status.quarantined:
         print(f"quarantined {key}: {reason.split(': ', 1)[-1][:150]}")
+    scored = forecasts.filter(forecasts["scored"] > 0) if forecasts.height else forecasts
+    if scored.height:
+        print("forecasts as issued, scored on the games played since:")
+    for row in scored.head(3).iter_rows(named=True):
+        su = f"{100 * row['su_accuracy']:.1f}% straight up, " if row["su_accuracy"] is not None else ""
+        print(f"  {row['issued_at']:%Y-%m-%d %H:%M} {row['model_version']}: {row['scored']} of {row['forecasts']} "
+              f"played, {su}MAE {row['mae']:.1f}" + (f", Brier {row['brier']:.3f}" if row["brier"] is not None else ""))
     api_url = os.environ.get("PREFECT_API_URL")
     if api_url:
         from cli.monitor.data import read_prefect

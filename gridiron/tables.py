@@ -62,6 +62,9 @@ TABLES: dict[str, Table] = {
         Table("predictions", "one row per game x model version", ("game_id", "model_version"),
               "model_version", None),
         Table("model_runs", "one row per trained (or backtested) model version", ("version",), "version", None),
+        Table("forecasts", "one row per unplayed game x forecast batch (the train run that issued it): each "
+              "prediction as it was made, never replaced, scored once the game is played",
+              ("game_id", "batch"), "batch", None, (Reference("game_id", "games", "game_id"),)),
     )
 }
 

@@ -49,6 +49,8 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
                    result.predictions.height, key=result.champion),
         MartOutput("model_runs", str(area.write_table(result.model_run, "model_runs", result.card.version, 10_000)),
                    1, key=result.card.version),
+        MartOutput("forecasts", str(area.write_table(result.forecasts, "forecasts", result.card.version, 10_000)),
+                   result.forecasts.height, key=result.card.version),
     ]
     m = result.report.model
     logger.info(

@@ -93,6 +93,32 @@ def test_talent_loads_feeds_the_model_and_a_changed_composite_retrains(config_fi
     assert query(config_file, "SELECT talent FROM team_talent WHERE season = 2023 AND team = 'Alabama'") == [(500.0,)]
 
 
+def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(config_file, small_snapshot, tmp_path):
+    from gridiron.storage import connect, forecast_scores
+
+    first = ncaa_pipeline(config_path=str(config_file))
+    issued = query(config_file, "SELECT game_id, batch, predicted_margin FROM forecasts ORDER BY game_id")
+    assert len(issued) == first.rows_by_table["forecasts"] == 24 and len({b for _, b, _ in issued}) == 1
+    path = small_snapshot / "games" / "2023.json.gz"  # one of them is played: a home win by 3
+    rows = json.loads(gzip.decompress(path.read_bytes()))
+    game_id, batch, margin = next(f for f in issued if f[0] in {row["id"] for row in rows})
+    for row in rows:
+        if row["id"] == game_id:
+            row.update(completed=True, homePoints=24, awayPoints=21)
+    path.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    second = ncaa_pipeline(config_path=str(config_file))
+    assert second.rows_by_table.get("forecasts") == 23, second  # a new batch for the games still to play
+    # the first batch is untouched: what we predicted then, scored against what happened
+    assert query(config_file, "SELECT predicted_margin FROM forecasts WHERE game_id = ? AND batch = ?",
+                 [game_id, batch]) == [(margin,)]
+    with connect(tmp_path / "home" / "gridiron.duckdb", read_only=True) as con:
+        scores = forecast_scores(con)
+    assert scores["batch"].to_list()[1] == batch and scores["forecasts"].to_list() == [23, 24]
+    first_batch = scores.row(1, named=True)
+    assert first_batch["scored"] == 1 and first_batch["mae"] == pytest.approx(abs(margin - 3))
+    assert first_batch["su_accuracy"] == (1.0 if margin > 0 else 0.0)
+
+
 def test_full_refresh_refetches_and_rebuilds_everything(config_file):
     ncaa_pipeline(config_path=str(config_file))
     result = ncaa_pipeline(config_path=str(config_file), full_refresh=True)

@@ -171,7 +171,7 @@ def warehouse(tmp_path):
 def test_integrity_holds_on_a_consistent_warehouse(warehouse):
     report = integrity_problems(warehouse)
     assert report.problems == []
-    assert report.checked == ["row counts of 3 table partitions against the manifest", "7 foreign keys",
+    assert report.checked == ["row counts of 3 table partitions against the manifest", "8 foreign keys",
                               "4 standard queries"]
 
 

@@ -205,6 +205,13 @@ def analytics_page(config) -> None:
         st.dataframe(upcoming.select("start_date", "home_team", "away_team", "predicted_margin", "home_win_prob",
                                      "model_version").to_pandas(), hide_index=True, use_container_width=True)
 
+    forecasts = frames.get("forecasts", pl.DataFrame())
+    if not forecasts.is_empty() and forecasts["scored"].sum() > 0:
+        st.subheader("Forecasts as issued, scored on the games played since")
+        st.dataframe(forecasts.filter(pl.col("scored") > 0).select(
+            "issued_at", "model_version", "forecasts", "scored", "su_accuracy", "mae", "brier").to_pandas(),
+            hide_index=True, use_container_width=True)
+
     st.subheader("Model quality")
     models = frames["models"]
     if not models.is_empty():

@@ -106,6 +106,7 @@ class TrainedModel:
 
     features: pl.DataFrame
     predictions: pl.DataFrame
+    forecasts: pl.DataFrame  # the predictions as issued by this train run (`batch`: its version)
     model_run: pl.DataFrame
     card: ModelCard
     report: BacktestReport
@@ -185,7 +186,9 @@ def train(
         "decision": decision, "settings": json.dumps(settings.as_dict(), default=str),
         "metrics": json.dumps(report.as_json()), "train_signature": signature,
     }])
+    forecasts = predictions.with_columns(batch=pl.lit(version)).select(
+        "game_id", "batch", "model_version", "generated_at", "home_win_prob", "predicted_margin")
     return TrainedModel(
-        features=features.drop(*OUTCOME_COLUMNS), predictions=predictions, model_run=model_run,
+        features=features.drop(*OUTCOME_COLUMNS), predictions=predictions, forecasts=forecasts, model_run=model_run,
         card=card, report=report, promoted=promoted, decision=decision, champion=champion,
     )

@@ -36,6 +36,7 @@ from gridiron.storage.loading import (
 )
 from gridiron.storage.operations import (
     WarehouseStatus,
+    forecast_scores,
     last_quality_rows,
     monitor_frames,
     record_backtest,
@@ -56,7 +57,7 @@ __all__ = [
     "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
     "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches",
     "apply_retention", "choose_backup", "commit_partitions", "connect", "content_checksums",
-    "create_backup", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "record_health",
+    "create_backup", "forecast_scores", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "record_health",
     "parse_point_in_time", "read_frame", "read_manifest", "read_raw_payload", "record_backtest",
     "record_quality", "record_run", "restore", "rollback_on_failure", "run_lock", "schema_version", "table_counts",
     "transaction", "verify_backup", "warehouse_status",

@@ -265,7 +265,7 @@ def choose_backup(backups: list[BackupInfo], at: datetime) -> BackupInfo:
 
 # the run history outlives a restore: these rows of the replaced warehouse are merged back
 HISTORY_TABLES = ("pipeline_runs", "pipeline_run_phases", "pipeline_run_errors", "quality_reports", "raw_fetches",
-                  "health_checks")
+                  "health_checks", "forecasts")
 
 
 @dataclass(frozen=True)

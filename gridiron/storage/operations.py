@@ -171,9 +171,34 @@ MONITOR_QUERIES: dict[str, str] = {
 }
 
 
+# each forecast batch (a train run's predictions, as issued) scored on the games played since;
+# straight up and Brier leave out ties, as the backtest does
+FORECAST_SCORES = """
+    SELECT f.batch, min(f.generated_at) AS issued_at, any_value(f.model_version) AS model_version,
+           count(*) AS forecasts, count(*) FILTER (WHERE g.has_result) AS scored,
+           avg(CASE WHEN g.has_result AND g.home_points <> g.away_points
+                    THEN ((f.predicted_margin > 0) = (g.home_points > g.away_points))::INTEGER END) AS su_accuracy,
+           avg(CASE WHEN g.has_result THEN abs(f.predicted_margin - (g.home_points - g.away_points)) END) AS mae,
+           avg(CASE WHEN g.has_result AND g.home_points <> g.away_points
+                    THEN power(f.home_win_prob - (g.home_points > g.away_points)::INTEGER, 2) END) AS brier
+    FROM forecasts f JOIN games g USING (game_id)
+    GROUP BY f.batch ORDER BY issued_at DESC"""
+FORECASTS_SINCE = 6  # the migration that made the forecasts table
+
+
+def forecast_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """What we predicted at each date against what happened: one row per forecast batch, newest
+    first (`scored` of its `forecasts` have a result so far; the metrics are over those)."""
+    if schema_version(con) < FORECASTS_SINCE:
+        return pl.DataFrame()
+    return read_frame(con, FORECAST_SCORES)
+
+
 def monitor_frames(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     """What the dashboard shows of the warehouse, one frame per view (empty frames before the
     first run, or before the migration that made a view's table)."""
     if schema_version(con) < 4:
-        return {name: pl.DataFrame() for name in MONITOR_QUERIES}
-    return {name: read_frame(con, query) for name, query in MONITOR_QUERIES.items()}
+        return {name: pl.DataFrame() for name in (*MONITOR_QUERIES, "forecasts")}
+    frames = {name: read_frame(con, query) for name, query in MONITOR_QUERIES.items()}
+    frames["forecasts"] = forecast_scores(con)
+    return frames

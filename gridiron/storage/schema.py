@@ -8,7 +8,7 @@ which no partition produces, state theirs here. Tables by layer:
   partition x checksum held back by the quality gate);
 - staging: `teams`, `conferences`, `team_seasons`, `games`, `lines`, `team_season_stats`,
   `team_talent`;
-- marts: `standings`, `game_features`, `predictions`, `model_runs`;
+- marts: `standings`, `game_features`, `predictions`, `model_runs`, `forecasts` (append-only);
 - operations: `pipeline_runs` (one row per run, with its warning and error counts),
   `pipeline_run_phases` (run x phase), `pipeline_run_errors` (one row per failed partition of a
   run, or the run's own error), `quality_reports` (run x stage x table), `health_checks` (one row
@@ -153,6 +153,12 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             {_pk("team_talent")})""",
         *(f"ALTER TABLE game_features ADD COLUMN {column} DOUBLE"
           for column in ("home_talent", "away_talent", "has_talent", "talent_diff", "talent_early")),
+    ]),
+    (6, "forecasts: every prediction as issued, to be scored against what happened", [
+        f"""CREATE TABLE forecasts (
+            game_id BIGINT NOT NULL, batch VARCHAR NOT NULL, model_version VARCHAR NOT NULL,
+            generated_at TIMESTAMPTZ NOT NULL, home_win_prob DOUBLE NOT NULL,
+            predicted_margin DOUBLE NOT NULL, {_pk("forecasts")})""",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
