@@ -53,8 +53,8 @@ def test_rerun_without_change_loads_nothing(config_file):
     assert query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1") == loaded_at
     assert staged_files(config_file) == files
     runs = query(config_file, "SELECT partitions_changed, records_processed, records_loaded FROM pipeline_runs ORDER BY started_at")
-    # processed: the staged rows of the 7 partitions; loaded: those plus the trained marts (7,464)
-    assert runs[0] == (7, 22270, 29734)
+    # processed: the staged rows of the 7 partitions; loaded: those plus the trained marts (7,488: features, predictions, forecasts, the model run)
+    assert runs[0] == (7, 22270, 29758)
     assert runs[1] == (0, 0, 0)
 
 
@@ -64,7 +64,7 @@ def test_one_changed_game_reprocesses_only_its_partition(config_file, small_snap
     change_score(small_snapshot, 401551789, 35)
     result = ncaa_pipeline(config_path=str(config_file))
     assert result.partitions_loaded == ["games/2023"]
-    staging = {t: n for t, n in result.rows_by_table.items() if t not in ("game_features", "predictions", "model_runs")}
+    staging = {t: n for t, n in result.rows_by_table.items() if t not in ("game_features", "predictions", "model_runs", "forecasts")}
     assert staging == {"games": 3734, "standings": 703}
     assert result.rows_by_table["model_runs"] == 1  # a changed game retrains
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(35,)]
