@@ -54,6 +54,17 @@ def test_elo_is_symmetric_on_a_neutral_site():
     assert p + q == pytest.approx(1.0) and p > 0.5
 
 
+def test_regressing_to_the_conference_mean_uses_last_seasons_conference_of_four_or_more():
+    settings = elo.EloSettings(regression=0.5, regress_to="conference")
+    state = elo.EloState(ratings={1: 1700.0, 2: 1600.0, 3: 1500.0, 4: 1400.0, 5: 1800.0, 6: 1300.0},
+                         divisions={t: "fbs" for t in range(1, 7)},
+                         conferences={1: "SEC", 2: "SEC", 3: "SEC", 4: "SEC", 5: "Sun Belt", 6: "Sun Belt"})
+    elo.start_season(state, 2022, settings)
+    elo.start_season(state, 2023, settings)
+    # the SEC's mean is 1550; the Sun Belt has two rated teams only: the FBS mean (1500) instead
+    assert state.ratings == {1: 1625.0, 2: 1575.0, 3: 1525.0, 4: 1475.0, 5: 1650.0, 6: 1400.0}
+
+
 def test_new_teams_start_at_their_division_mean_and_regress_between_seasons():
     settings = elo.EloSettings(regression=0.5)
     state = elo.EloState()

@@ -5,7 +5,8 @@
   ln(|margin| + 1) x 2.2 / (0.001 x winner's rating edge + 2.2) grows with the margin but less when
   the favourite wins big (so ratings do not run away), as in the published NFL/CFB Elo models.
 - New teams start at their division's mean (FBS above FCS above Division II/III above the rest);
-  between seasons every rating moves `regression` of the way back to its division's mean.
+  between seasons every rating moves `regression` of the way back to its division's mean (or, with
+  `regress_to="conference"`, its conference's mean last season: no better on 2015-2018, so not the default).
 - A rating point difference of 400 is 10:1 odds; `points_per_elo` turns a difference into a
   predicted margin.
 """
@@ -25,12 +26,14 @@ class EloSettings:
     hfa: float = 55.0
     regression: float = 0.33
     points_per_elo: float = 1 / 25  # 25 rating points ~ one point of margin
+    regress_to: str = "division"  # or "conference": the mean of the team's conference last season
 
 
 @dataclass
 class EloState:
     ratings: dict[int, float] = field(default_factory=dict)
     divisions: dict[int, str | None] = field(default_factory=dict)
+    conferences: dict[int, str] = field(default_factory=dict)  # the conference a team last played in
     season: int | None = None
 
 
@@ -55,10 +58,19 @@ def rating(state: EloState, team: int, division: str | None) -> float:
 
 
 def start_season(state: EloState, season: int, settings: EloSettings) -> None:
-    """Move every rating `regression` of the way back to its division's mean (once per season)."""
+    """Move every rating `regression` of the way back to its division's mean, or with
+    `regress_to="conference"` to its conference's mean rating (conferences of at least four rated
+    teams; the division's otherwise), once per season."""
     if state.season is not None and season > state.season:
+        conference_means: dict[str, float] = {}
+        if settings.regress_to == "conference":
+            members: dict[str, list[float]] = {}
+            for team, conference in state.conferences.items():
+                if team in state.ratings:
+                    members.setdefault(conference, []).append(state.ratings[team])
+            conference_means = {c: sum(r) / len(r) for c, r in members.items() if len(r) >= 4}
         for team, value in state.ratings.items():
-            mean = division_mean(state.divisions.get(team))
+            mean = conference_means.get(state.conferences.get(team, ""), division_mean(state.divisions.get(team)))
             state.ratings[team] = value + settings.regression * (mean - value)
     state.season = season if state.season is None else max(state.season, season)
 

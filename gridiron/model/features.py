@@ -16,8 +16,8 @@ Features per game (home minus away where it is a difference):
   difference in hundreds of points and that difference weighted toward the first games of a season
   (`talent_early`), when the results say least. No composite for a season (2014): zero, flagged.
 
-The model reads `FEATURES`; the frame keeps a few more columns (`elo_prob`, `rating_diff`) that
-nearly duplicate `elo_diff` and `rating_margin`: the study of issue 14 found them no help.
+`elo_prob` and `rating_diff` nearly duplicate `elo_diff` and `rating_margin`, but dropping them
+made 2015-2018 slightly worse (Brier +0.0004; `bench/model_levers.py`), so the model keeps them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from gridiron.model import elo
 
 DIVISIONS = ("fbs", "fcs", "ii", "iii", "other")
 FEATURES = (
-    "elo_diff", "rating_margin", "form_diff", "rest_diff",
+    "elo_diff", "elo_prob", "rating_margin", "rating_diff", "form_diff", "rest_diff",
     "home_rest", "away_rest", "is_neutral", "is_conference_game", "is_postseason",
     "home_is_fbs", "away_is_fbs", "home_games", "away_games", "talent_diff", "talent_early",
 )
@@ -193,6 +193,9 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             margin = row["home_points"] - row["away_points"]
             elo.update(state, home, away, row["home_points"], row["away_points"], bool(row["is_neutral_site"]),
                        settings.elo, row["home_classification"], row["away_classification"])
+            for team, conference in ((home, row.get("home_conference")), (away, row.get("away_conference"))):
+                if conference:
+                    state.conferences[team] = conference
             history["home"].append(home)
             history["away"].append(away)
             history["margin"].append(float(margin))
