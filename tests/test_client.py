@@ -57,6 +57,24 @@ def test_records_calls_remaining_from_every_response(fake_cfbd):
         assert api.info() == {"patronLevel": 0, "remainingCalls": 998}
 
 
+def test_a_slow_answer_never_undoes_the_calls_left_of_a_newer_one(fake_cfbd):
+    """Concurrent fetches answer in any order: the older, higher figure of a slow answer must not
+    overwrite the newer one, and each fetch records its own answer's figure."""
+    fake_cfbd.add_fault(Fault("/games", "delay", delay=1.0, times=1))
+    with client(fake_cfbd) as api:
+        source = ApiSource(api)
+        results = {}
+        slow = threading.Thread(target=lambda: results.setdefault("games", source.fetch(Partition("games", 2023))))
+        slow.start()
+        deadline = time.monotonic() + 30
+        while not fake_cfbd.requests_to("/games") and time.monotonic() < deadline:
+            time.sleep(0.01)  # the games call is in (the server counted it: 999 left), its answer delayed
+        results["lines"] = source.fetch(Partition("lines", 2023))  # answered at once: 998 left
+        slow.join(timeout=30)
+    assert results["games"].calls_remaining == 999 and results["lines"].calls_remaining == 998
+    assert api.calls_remaining == 998
+
+
 def test_401_is_fatal_and_says_the_key_is_missing_or_invalid(fake_cfbd):
     with CFBDClient("wrong-key", fake_cfbd.url, min_request_interval=0) as api:
         with pytest.raises(AuthError, match="API key is missing or invalid .HTTP 401") as error:

@@ -121,6 +121,7 @@ class CFBDClient:
         self._lock = threading.Lock()
         self.calls_made = 0
         self.calls_remaining: int | None = None
+        self.remaining_by_partition: dict[str, int] = {}  # each partition's own answer's figure
         self.retry_delays: list[float] = []  # every delay slept, for logs and tests
         self.refused: AuthError | QuotaExceededError | None = None  # once set, no more calls
 
@@ -265,9 +266,15 @@ class CFBDClient:
             remaining = response.headers.get("X-CallLimit-Remaining")
             if remaining is not None:
                 try:
-                    self.calls_remaining = int(float(remaining))
+                    value = int(float(remaining))
                 except ValueError:
                     log.warning("ignoring malformed X-CallLimit-Remaining %r", remaining)
+                else:
+                    # concurrent answers arrive in any order: the count only goes down within a run
+                    # (a slow answer's older, higher figure must not undo a newer one)
+                    self.calls_remaining = value if self.calls_remaining is None else min(self.calls_remaining, value)
+                    if partition is not None:
+                        self.remaining_by_partition[partition] = value
         try:
             self._raise_for_status(response, body, partition, str(response.request.url))
         except (AuthError, QuotaExceededError) as refused:
@@ -357,7 +364,7 @@ class ApiSource:
             payload=rows,
             fetched_at=datetime.now(timezone.utc),
             source=self.name,
-            calls_remaining=self.client.calls_remaining,
+            calls_remaining=self.client.remaining_by_partition.get(partition.key, self.client.calls_remaining),
             meta={"url": f"{self.client.base_url}{partition.spec.path}"},
         )
 
