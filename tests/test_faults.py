@@ -151,8 +151,8 @@ API_FAULTS = [
     ("5xx on every call", [Fault(None, "status", status=503, times=-1)], "FAILED",
      "the CFBD API at {url} is unavailable: /info answers HTTP 503 (recoverable, but not within this run); "
      "12 of 12 partitions not fetched and the warehouse is unchanged: check CFBD_BASE_URL"),
-    ("a read timeout, once", [Fault("/teams", "delay", delay=1.5, times=1)], "COMPLETED", None),
-    ("a hang on one partition", [Fault("/lines", "delay", delay=6, times=-1)], "FAILED",
+    ("a read timeout, once", [Fault("/teams", "delay", delay=4.5, times=1)], "COMPLETED", None),
+    ("a hang on one partition", [Fault("/lines", "delay", delay=10, times=-1)], "FAILED",
      "lines/2023: gave up after 3 requests (the retry budget: max_retries + 1): timeout"),
     ("a disconnect mid-body", [Fault("/games", "disconnect", params={"year": "2023"}, times=1)], "COMPLETED", None),
     ("truncated JSON, once", [Fault("/games", "malformed", params={"year": "2022"}, times=1)], "COMPLETED", None),
@@ -179,7 +179,9 @@ API_FAULTS = [case if len(case) == 5 else (*case, "all") for case in API_FAULTS]
 
 @pytest.mark.parametrize("name,faults,expected,message,compare", API_FAULTS, ids=[c[0] for c in API_FAULTS])
 def test_an_api_fault_changes_no_stored_data(case, name, faults, expected, message, compare):
-    run = case(source={"timeout_seconds": 1})
+    # 3 s: well under the delays that stand for timeouts, well over what a busy machine takes to
+    # serve a season of games on loopback
+    run = case(source={"timeout_seconds": 3})
     for fault in faults:
         run.api.add_fault(fault)
     state = run.run(name)
