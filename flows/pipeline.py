@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
@@ -43,8 +45,8 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
                      is_full_refresh=full_refresh)
     with run_log(config.home, secrets_from(config, env)) as log, _watching_prefect():
         try:
-            with run_lock(config.home, run.run_id, run.flow_run_name):  # one run per warehouse
-                result = _phases(config, run, full_refresh)
+            with run_lock(config.home, run.run_id, run.flow_run_name), _subflows_without_heartbeats():
+                result = _phases(config, run, full_refresh)  # one run per warehouse
             run.succeeded()
             return result
         except RunInProgress as error:
@@ -56,6 +58,17 @@ def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) ->
         finally:
             run.warnings, run.errors = log.warnings, log.errors
             _record(config, run)
+
+
+@contextmanager
+def _subflows_without_heartbeats() -> Iterator[None]:
+    """The subflows run in this flow's process and thread, so this flow's heartbeat (Prefect's
+    crash detection, already started) speaks for them. A subflow's own heartbeat thread costs
+    about a second at its end, when Prefect joins it (it sleeps in 1 s steps): six a run."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> PipelineResult:

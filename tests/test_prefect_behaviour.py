@@ -78,3 +78,27 @@ def test_cache_policy_hits_across_flow_runs_and_is_kept_per_home(tmp_path):
 def test_stage_task_cache_key_covers_its_inputs_and_source():
     assert STAGE_CACHE_POLICY == stage_partition_files.cache_policy
     assert {type(p).__name__ for p in STAGE_CACHE_POLICY.policies} == {"Inputs", "TaskSource"}
+
+
+def test_only_the_parent_flow_sends_heartbeats_its_subflows_do_not(config_file):
+    """Prefect starts a heartbeat thread per flow run (crash detection) and joins it, in 1 s steps,
+    when the run ends: about a second per subflow. The pipeline turns it off for its six subflows,
+    which run in its own process; the parent's heartbeat still says the process is alive."""
+    from datetime import datetime, timezone
+
+    import httpx
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows import ncaa_pipeline
+
+    since = datetime.now(timezone.utc).isoformat()
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30}):  # the suite runs without them
+        result = ncaa_pipeline(config_path=str(config_file))
+    query = {"filter": {"event": {"prefix": ["prefect.flow-run.heartbeat"]}, "occurred": {"since": since}},
+             "limit": 50}
+    deadline, sources = time.monotonic() + 60, set()
+    while time.monotonic() < deadline and not sources:  # events reach the server a moment later
+        events = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=query, timeout=10).json()["events"]
+        sources = {e["resource"]["prefect.resource.id"] for e in events}
+        time.sleep(0.5)
+    assert sources == {f"prefect.flow-run.{result.run_id}"}
