@@ -103,7 +103,7 @@ def main() -> None:
     lines = [
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         f"`.venv/bin/python bench/run_pipeline.py --repeat {args.repeat}`: the whole `gridiron run` "
-        "process on the full bundled snapshot (10 seasons, 38 partitions), median of "
+        "process on the full bundled snapshot (10 seasons, 47 partitions), median of "
         f"{args.repeat}, peak RSS the largest of the runs.",
         "",
         "| Prefect API | run | wall time (median) | min - max | peak RSS |",
