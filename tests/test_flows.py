@@ -93,7 +93,8 @@ def test_talent_loads_feeds_the_model_and_a_changed_composite_retrains(config_fi
     assert query(config_file, "SELECT talent FROM team_talent WHERE season = 2023 AND team = 'Alabama'") == [(500.0,)]
 
 
-def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(config_file, small_snapshot, tmp_path):
+def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(config_file, small_snapshot, tmp_path,
+                                                                            capsys):
     from gridiron.storage import connect, forecast_scores
 
     first = ncaa_pipeline(config_path=str(config_file))
@@ -117,6 +118,12 @@ def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(confi
     first_batch = scores.row(1, named=True)
     assert first_batch["scored"] == 1 and first_batch["mae"] == pytest.approx(abs(margin - 3))
     assert first_batch["su_accuracy"] == (1.0 if margin > 0 else 0.0)
+    from cli import main
+
+    assert main(["--config", str(config_file), "status"]) == 0
+    shown = capsys.readouterr().out
+    assert "forecasts as issued, scored on the games played since:" in shown
+    assert f": 1 of 24 played, {100.0 if margin > 0 else 0.0:.1f}% straight up, MAE {abs(margin - 3):.1f}, Brier " in shown
 
 
 def test_full_refresh_refetches_and_rebuilds_everything(config_file):
