@@ -36,8 +36,8 @@ from gridiron.model.backtest import (  # noqa: E402
 )
 from gridiron.model.features import build_game_features  # noqa: E402
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
-from gridiron.transforms import build_games, build_lines, build_team_talent, build_teams  # noqa: E402
-from gridiron.transforms import drop_exact_duplicates  # noqa: E402
+from gridiron.model.history import talent_frame  # noqa: E402
+from gridiron.transforms import build_games, build_lines  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
 
 REPORTED = (2019, 2021, 2022, 2023)
@@ -52,14 +52,19 @@ def row(name: str, m: dict) -> str:
     return f"| {name} | {m['games']} | {m['su_accuracy']:.3f} | {m['mae']:.2f} | {m['brier']:.3f} | {m['log_loss']:.3f} | {ats} |"
 
 
-def main() -> None:
+def snapshot_history() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(games, lines, talent) of the bundled snapshot's ten seasons, through the pipeline's transforms."""
     source = SnapshotSource(bundled_snapshot_dir())
     games = pl.concat([build_games(source.fetch(Partition("games", s)).payload) for s in range(2014, 2024)])
     lines = pl.concat([build_lines(source.fetch(Partition("lines", s)).payload) for s in range(2014, 2024)])
-    teams = build_teams(source.fetch(Partition("teams")).payload)
-    talent = pl.concat([
-        build_team_talent(drop_exact_duplicates(source.fetch(Partition("talent", s)).payload)[0], s, teams)[0]
-        for s in sorted(source.seasons_available("talent"))])
+    team_rows = source.fetch(Partition("teams")).payload
+    talent = pl.concat([talent_frame(source.fetch(Partition("talent", s)).payload, s, team_rows)
+                        for s in sorted(source.seasons_available("talent"))])
+    return games, lines, talent
+
+
+def main() -> None:
+    games, lines, talent = snapshot_history()
     settings = TrainSettings.from_config(PipelineConfig())
 
     start = time.perf_counter()

@@ -19,25 +19,18 @@ sys.path.insert(0, str(REPO))
 
 import polars as pl  # noqa: E402
 
-from bench.backtest import V1_FEATURES  # noqa: E402
+from bench.backtest import V1_FEATURES, snapshot_history  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from gridiron.config import PipelineConfig  # noqa: E402
 from gridiron.model.backtest import _metrics, walk_forward  # noqa: E402
 from gridiron.model.features import FEATURES, build_game_features  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
-from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
-from gridiron.transforms import build_games, build_team_talent, build_teams, drop_exact_duplicates  # noqa: E402
 
 TUNE, HOLDOUT, POOLED = (2015, 2016, 2017, 2018), (2019,), (2021, 2022, 2023)
 
 
 def main() -> None:
-    source = SnapshotSource(bundled_snapshot_dir())
-    games = pl.concat([build_games(source.fetch(Partition("games", s)).payload) for s in range(2014, 2024)])
-    teams = build_teams(source.fetch(Partition("teams")).payload)
-    talent = pl.concat([
-        build_team_talent(drop_exact_duplicates(source.fetch(Partition("talent", s)).payload)[0], s, teams)[0]
-        for s in sorted(source.seasons_available("talent"))])
+    games, _, talent = snapshot_history()
     shipped = TrainSettings.from_config(PipelineConfig())
     capped = replace(shipped.features, margin_cap=35.0)
     with_talent = (*V1_FEATURES, "talent_diff")

@@ -16,7 +16,7 @@ from gridiron.model.training import TrainSettings
 from gridiron.progress import step
 from gridiron.sources import Partition, SourceError, make_source
 from gridiron.storage import PlannedWarehouse
-from gridiron.transforms import build_games, build_lines, build_team_talent, build_teams, drop_exact_duplicates
+from gridiron.transforms import build_games, build_lines, stage_partition
 
 HISTORY_SEASONS = 3  # seasons before the backtested one that the ratings need at the least
 
@@ -43,16 +43,15 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
     if wanted:
         source = make_source(config)
         try:
-            teams = None
+            team_rows = None
             for year in wanted:
                 if _holds(source, "games", year):
                     games.append(build_games(source.fetch(Partition("games", year)).payload))
                     if _holds(source, "lines", year):
                         lines.append(build_lines(source.fetch(Partition("lines", year)).payload))
                     if year not in have_talent and _holds(source, "talent", year):
-                        teams = teams if teams is not None else build_teams(source.fetch(Partition("teams")).payload)
-                        rows, _ = drop_exact_duplicates(source.fetch(Partition("talent", year)).payload)
-                        talent.append(build_team_talent(rows, year, teams)[0].select("season", "team_id", "talent"))
+                        team_rows = team_rows or source.fetch(Partition("teams")).payload
+                        talent.append(talent_frame(source.fetch(Partition("talent", year)).payload, year, team_rows))
         except SourceError as error:
             raise HistoryUnavailable(f"cannot read season {year} from {source.description}: {error}") from error
         finally:
@@ -61,6 +60,12 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
     if all_games is None or season not in set(all_games["season"].to_list()):
         raise HistoryUnavailable(f"season {season}: no games in the warehouse or the source")
     return all_games, _concat(lines), _concat(talent)
+
+
+def talent_frame(rows: list[dict], season: int, team_rows: list[dict]) -> pl.DataFrame:
+    """(season, team_id, talent) of one season's `/talent` rows, staged as the pipeline stages them."""
+    staged = stage_partition(Partition("talent", season), rows, {Partition("teams").key: team_rows})
+    return staged.frames["team_talent"].select("season", "team_id", "talent")
 
 
 def _holds(source, endpoint: str, season: int) -> bool:

@@ -36,7 +36,7 @@ from gridiron.transforms.staging import (
 __all__ = [
     "PRODUCES", "StagedFrames", "TransformError", "build_conferences", "build_games",
     "build_lines", "build_standings", "build_team_season_stats", "build_team_seasons", "build_team_talent",
-    "build_teams", "drop_exact_duplicates", "fingerprint", "snake_case", "stage_partition", "team_games",
+    "build_teams", "fingerprint", "snake_case", "stage_partition", "team_games",
 ]
 
 # endpoint -> the tables its partitions produce (from the table registry)
