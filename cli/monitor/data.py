@@ -165,10 +165,15 @@ class MachineView:
     disk: float
 
 
+def _disk(config: PipelineConfig):
+    """Usage of the disk holding GRIDIRON_HOME (the working directory's before it exists)."""
+    home = Path(config.home)
+    return psutil.disk_usage(str(home if home.exists() else Path.cwd()))
+
+
 def read_machine(config: PipelineConfig) -> MachineView:
     """CPU, memory and the disk holding GRIDIRON_HOME, now (cheap: read every second)."""
-    home = Path(config.home)
-    disk = psutil.disk_usage(str(home if home.exists() else Path.cwd()))
+    disk = _disk(config)
     return MachineView(cpu=psutil.cpu_percent(interval=None), memory=psutil.virtual_memory().percent,
                        disk=disk.percent)
 
@@ -187,9 +192,8 @@ class BackupsView:
 
 def read_backups(config: PipelineConfig) -> BackupsView:
     """The backups on disk and their share of it (read when the warehouse changed)."""
-    home = Path(config.home)
-    backups = list_backups(home / "backups")
+    backups = list_backups(Path(config.home) / "backups")
     verified = [b for b in backups if b.verified]
     return BackupsView(count=len(backups), size_bytes=sum(b.size_bytes for b in backups),
-                       disk_total_bytes=psutil.disk_usage(str(home if home.exists() else Path.cwd())).total,
+                       disk_total_bytes=_disk(config).total,
                        newest_verified=verified[-1].name if verified else None)

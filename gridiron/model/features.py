@@ -39,7 +39,6 @@ FEATURES = (
     "home_rest", "away_rest", "is_neutral", "is_conference_game", "is_postseason",
     "home_is_fbs", "away_is_fbs", "home_games", "away_games", "talent_diff", "talent_early",
 )
-TALENT_COLUMNS = ("home_talent", "away_talent", "has_talent", "talent_diff", "talent_early")
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ class FeatureSettings:
     talent_decay_games: float = 3.0  # talent_early = talent_diff x exp(-(home + away games) / (2 x this))
     form_games: int = 3
     max_rest_days: int = 21
+
+    @property
+    def margin_limit(self) -> float:
+        """The cap as a number (infinite when there is none)."""
+        return self.margin_cap if self.margin_cap is not None else float("inf")
 
 
 def _division(value: str | None) -> str:
@@ -76,8 +80,7 @@ def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: Fea
     if keep.sum() < 50:
         return {}, 2.5
     home, away = history["home"][keep], history["away"][keep]
-    cap = settings.margin_cap if settings.margin_cap is not None else np.inf
-    margin = np.clip(history["margin"][keep], -cap, cap)
+    margin = np.clip(history["margin"][keep], -settings.margin_limit, settings.margin_limit)
     weights = 0.5 ** (age[keep] / settings.half_life_days)
     teams = np.unique(np.concatenate([home, away]))
     index = {team: i for i, team in enumerate(teams)}
@@ -205,8 +208,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             history["away_div"].append(division_index[_division(row["away_classification"])])
             for team, signed in ((home, margin), (away, -margin)):
                 last_played[team] = float(row["day"])
-                cap = settings.margin_cap if settings.margin_cap is not None else float("inf")
-                recent[team].append(max(-cap, min(cap, signed)))
+                recent[team].append(max(-settings.margin_limit, min(settings.margin_limit, signed)))
                 season_games[(team, row["season"])] += 1
     frame = pl.DataFrame(out, infer_schema_length=None).with_columns(
         pl.col("margin").cast(pl.Float64), pl.col("home_win").cast(pl.Float64)
