@@ -12,12 +12,14 @@ from gridiron.config import PipelineConfig
 from gridiron.planning import (
     CollectedPartition,
     CollectResult,
+    FetchPlan,
     calls_remaining_after,
     carry_forward,
     mark_changes,
     payloads_needed,
     plan_fetches,
     plan_partitions,
+    plan_weeks,
     seasons_missing,
     shrink_problem,
 )
@@ -31,7 +33,14 @@ from gridiron.sources import (
 )
 from gridiron.sources.errors import run_stopped
 from gridiron.transforms import fingerprint
-from tasks.collect import fetch_partition, read_calls_left, read_collect_state, restore_raw_payload
+from tasks.collect import (
+    fetch_partition,
+    fetch_weeks,
+    read_calendar,
+    read_calls_left,
+    read_collect_state,
+    restore_raw_payload,
+)
 
 
 @flow(name="collect")
@@ -45,10 +54,11 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
         calls_before = read_calls_left(source) if costs_quota else None  # fresh: /info costs nothing
         calls_before = calls_recorded if calls_before is None else calls_before
         budget = calls_before - config.source.min_calls_reserve if costs_quota and calls_before is not None else None
+        now = datetime.now(timezone.utc)
+        refresh_age = timedelta(days=config.source.refresh_age_days)
         partitions = plan_partitions(config.seasons, source.seasons_available)
         plan = plan_fetches(
-            partitions, manifest, now=datetime.now(timezone.utc),
-            refresh_age=timedelta(days=config.source.refresh_age_days),
+            partitions, manifest, now=now, refresh_age=refresh_age,
             costs_quota=costs_quota, calls_budget=budget, full_refresh=full_refresh,
         )
         logger.info("collect: source is %s", source.description)
@@ -56,11 +66,24 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
         if missing:
             logger.warning("collect: %s has no games for season(s) %s of start_year..end_year; they are skipped",
                            source.description, ", ".join(map(str, missing)))
-        logger.info("collect: %d partitions from %s, %d to fetch, %d not due",
-                    len(partitions), source.name, len(plan.fetch), len(plan.skipped))
-        for partition, reason in plan.skipped:
-            (logger.warning if partition in plan.over_budget else logger.info)("not fetching %s: %s", partition.key, reason)
+        _log_plan(logger, plan, len(partitions), source.name, "partitions")
         fetched, failed, held = _fetch(config, source, plan.fetch, manifest, len(partitions))
+
+        # the weekly endpoints (box scores) follow the weeks of the games just collected
+        games = {int(c.key.split("/")[1]): c.raw_path for c in fetched if c.key.startswith("games/") and c.raw_path}
+        weeks, settles = plan_weeks(read_calendar(warehouse, games, list(config.seasons)),
+                                    source.seasons_available, now=now) if config.source.box_scores else ([], {})
+        week_plan = plan_fetches(
+            weeks, manifest, now=now, refresh_age=refresh_age, costs_quota=costs_quota,
+            calls_budget=None if budget is None else budget - len(plan.fetch),
+            full_refresh=full_refresh, settles=settles,
+        )
+        _log_plan(logger, week_plan, len(weeks), source.name, "weekly partitions")
+        more, more_failed, more_held = _fetch(config, source, week_plan.fetch, manifest, len(weeks))
+        fetched, failed, held = fetched + more, {**failed, **more_failed}, {**held, **more_held}
+        partitions += weeks
+        plan = FetchPlan(fetch=plan.fetch + week_plan.fetch, skipped=plan.skipped + week_plan.skipped,
+                         over_budget=plan.over_budget + week_plan.over_budget)
     finally:
         source.close()
     held = {**{p.key: reason for p, reason in plan.skipped if p in plan.over_budget}, **held}
@@ -88,6 +111,13 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
     return result
 
 
+def _log_plan(logger, plan: FetchPlan, planned: int, source: str, what: str) -> None:
+    logger.info("collect: %d %s from %s, %d to fetch, %d not due", planned, what, source, len(plan.fetch),
+                len(plan.skipped))
+    for partition, reason in plan.skipped:
+        (logger.warning if partition in plan.over_budget else logger.info)("not fetching %s: %s", partition.key, reason)
+
+
 def _fetch(config, source, partitions, manifest, planned: int) -> tuple[list[CollectedPartition], dict[str, str], dict[str, str]]:
     """Fetch the partitions concurrently: (fetched, failed key -> error, held for the quota key ->
     reason). A partition that fails or shrinks too much is failed; once the calls left reach the
@@ -99,12 +129,26 @@ def _fetch(config, source, partitions, manifest, planned: int) -> tuple[list[Col
         retry_delay_seconds=exponential_backoff(backoff_factor=config.retry_delay),
         retry_jitter_factor=0.5 if config.retry_delay else None,
     )
-    futures = fetch.map(partition=partitions, source=unmapped(source), home=unmapped(str(config.home)))
+    weekly = [p for p in partitions if p.week is not None]
+    single = [p for p in partitions if p.week is None]
+    futures = list(fetch.map(partition=single, source=unmapped(source), home=unmapped(str(config.home))))
+    seasons: dict[tuple[str, int], list] = {}
+    for partition in weekly:
+        seasons.setdefault((partition.endpoint, partition.season), []).append(partition)
+    batches = [
+        fetch_weeks.submit(source, weeks, str(config.home), config.max_retries, config.retry_delay,
+                           f"{endpoint}-{season}-{len(weeks)}-weeks")
+        for (endpoint, season), weeks in seasons.items()
+    ]
+    outcomes = [future.result(raise_on_failure=False) for future in futures]
+    for weeks, batch in zip(seasons.values(), batches):
+        result = batch.result(raise_on_failure=False)
+        outcomes.extend(result if isinstance(result, list) else [result] * len(weeks))
+    ordered = single + [p for weeks in seasons.values() for p in weeks]
     fetched, failed, held = [], {}, {}
-    for partition, future in zip(partitions, futures):
-        outcome = future.result(raise_on_failure=False)
+    for partition, outcome in zip(ordered, outcomes):
         if isinstance(outcome, (AuthError, SourceUnavailable)):
-            wait(futures)  # let the tasks in flight end before the client closes under them
+            wait(futures + batches)  # let the tasks in flight end before the client closes under them
             raise run_stopped(outcome, planned - len(fetched), planned) from outcome
         if isinstance(outcome, (QuotaReserveReached, QuotaExceededError)):
             held[partition.key] = outcome.message

@@ -15,8 +15,14 @@ from gridiron.quality.report import report_rows, write_report
 from gridiron.results import ProcessResult
 from gridiron.sources import Partition
 from gridiron.storage import PartitionLoad
-from tasks.process import stage_partition_files
-from tasks.validate import emit_quality_breach, judge_staged_partition, known_ids, publish_quality
+from tasks.process import stage_partition_files, stage_week_files
+from tasks.validate import (
+    emit_quality_breach,
+    judge_staged_partition,
+    judge_staged_weeks,
+    known_ids,
+    publish_quality,
+)
 
 
 class QualityGateFailed(RuntimeError):
@@ -58,15 +64,28 @@ def _judge(config: PipelineConfig, loads: list[PartitionLoad]) -> dict[str, Part
     verdicts: dict[str, PartitionVerdict] = {}
     for wave in gate_waves(loads):
         known = known_ids(str(config.warehouse_path), passing(loads, verdicts))
+
+        def age(load):
+            return staleness(load.key, load.fetched_at, schedule_interval=config.schedule_interval,
+                             refresh_age_days=config.source.refresh_age_days, now=now)
+
+        seasons: dict[str, list[PartitionLoad]] = {}
+        for load in wave:
+            if Partition.from_key(load.key).week is not None:
+                seasons.setdefault(load.key.rsplit("/", 2)[0], []).append(load)
         futures = {
-            load.key: judge_staged_partition.submit(
-                load.key, load.outputs, known, config.max_null_percentage,
-                *staleness(load.key, load.fetched_at, schedule_interval=config.schedule_interval,
-                           refresh_age_days=config.source.refresh_age_days, now=now),
-            )
-            for load in wave
+            load.key: judge_staged_partition.submit(load.key, load.outputs, known, config.max_null_percentage, *age(load))
+            for load in wave if Partition.from_key(load.key).week is None
         }
+        batches = [
+            (weeks, judge_staged_weeks.submit([(w.key, w.outputs, *age(w)) for w in weeks], known,
+                                              config.max_null_percentage,
+                                              f"{season.replace('/', '-')}-{len(weeks)}-weeks"))
+            for season, weeks in seasons.items()
+        ]
         verdicts.update({key: future.result() for key, future in futures.items()})
+        for weeks, future in batches:
+            verdicts.update(zip((w.key for w in weeks), future.result()))
     return verdicts
 
 
@@ -87,14 +106,43 @@ def _stage(config: PipelineConfig, collected: CollectResult, full_refresh: bool)
                            list(config.conferences), config.batch_size)
 
     loads, failed = [], {}
-    for item, future in [(item, submit(item)) for item in collected.changed]:
-        outputs = future.result(raise_on_failure=False)
-        if not isinstance(outputs, BaseException) and not all(Path(o.path).exists() for o in outputs):
-            logger.warning("%s: cached staging files are gone; processing again", item.key)
-            outputs = submit(item, refresh=True).result(raise_on_failure=False)
+
+    def outcome_of(item, outputs):
         if isinstance(outputs, BaseException):
             failed[item.key] = str(outputs)
             logger.error("partition %s failed to process: %s", item.key, outputs)
         else:
             loads.append(PartitionLoad.from_collected(item, outputs))
+
+    single = [item for item in collected.changed if Partition.from_key(item.key).week is None]
+    seasons: dict[str, list] = {}
+    for item in collected.changed:
+        if Partition.from_key(item.key).week is not None:
+            seasons.setdefault(item.key.rsplit("/", 2)[0], []).append(item)
+    stage_weeks = stage_week_files.with_options(
+        cache_policy=stage_week_files.cache_policy.configure(key_storage=str(config.home / "cache")),
+        refresh_cache=full_refresh,
+    )
+
+    def submit_weeks(items, refresh: bool = False):
+        task = stage_weeks.with_options(refresh_cache=True) if refresh else stage_weeks
+        return task.submit([(i.key, i.signature, i.raw_path) for i in items], str(config.home), config.batch_size,
+                           f"{items[0].key.rsplit('/', 2)[0].replace('/', '-')}-{len(items)}-weeks")
+
+    batches = [(items, submit_weeks(items)) for items in seasons.values()]
+    for item, future in [(item, submit(item)) for item in single]:
+        outputs = future.result(raise_on_failure=False)
+        if not isinstance(outputs, BaseException) and not all(Path(o.path).exists() for o in outputs):
+            logger.warning("%s: cached staging files are gone; processing again", item.key)
+            outputs = submit(item, refresh=True).result(raise_on_failure=False)
+        outcome_of(item, outputs)
+    for items, future in batches:
+        outcomes = future.result(raise_on_failure=False)
+        gone = not isinstance(outcomes, BaseException) and not all(
+            Path(o.path).exists() for outputs in outcomes if isinstance(outputs, list) for o in outputs)
+        if gone:
+            logger.warning("%s: cached staging files are gone; processing again", items[0].key.rsplit("/", 2)[0])
+            outcomes = submit_weeks(items, refresh=True).result(raise_on_failure=False)
+        for item, outputs in zip(items, outcomes if isinstance(outcomes, list) else [outcomes] * len(items)):
+            outcome_of(item, outputs)
     return loads, failed

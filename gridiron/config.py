@@ -62,6 +62,8 @@ class SourceSettings(_Section):
     # a partition whose rows drop by more than this fraction against the loaded ones is refused
     # (an empty or partial answer must not wipe a stored season); 1.0 accepts any drop
     max_shrink_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # the team box scores (`/games/teams`): one API call per week played (182 for 2014-2023)
+    box_scores: bool = True
 
 
 class ModelConfig(_Section):

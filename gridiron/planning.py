@@ -7,6 +7,11 @@
   `refresh_age` ago is not fetched again, and when the calls left (minus a reserve) do not cover the
   plan, what matters most is fetched first: seasons in progress, then never-fetched partitions, then
   stale ones, newest season first.
+- A weekly endpoint's partitions (`games_teams`: season, season type, week) are planned from the
+  season's games: every week that has kicked off. A week settles two days after its last game ends
+  (when every game of it is completed); a week fetched after it settled is a complete partition like
+  a complete season, and an unsettled one is fetched every run, so a weekly run in season fetches
+  the new week (and any still settling) only.
 - A partition has changed when its signature differs from the one last loaded. The signature covers
   its checksum, the checksums of the partitions its processing reads, and the processing
   fingerprint (transform code and the settings it reads), so new code or settings rebuild too.
@@ -17,9 +22,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
-from gridiron.sources.base import ENDPOINTS, REFERENCE, SEASONAL, Partition
+from gridiron.sources.base import ENDPOINTS, REFERENCE, SEASONAL, WEEKLY, Partition
 
 # endpoint -> endpoints its processing also reads (seasonal ones: the same season)
 DEPENDENCIES: dict[str, tuple[str, ...]] = {"stats_season": ("teams_fbs", "teams"), "talent": ("teams",)}
@@ -69,6 +74,76 @@ def plan_partitions(
     return partitions
 
 
+WEEK_SETTLES_AFTER = timedelta(days=2)  # box scores are corrected for a day or two after a game
+
+
+@dataclass(frozen=True)
+class Slate:
+    """One week of one season type, from the season's games."""
+
+    season: int
+    season_type: str
+    week: int
+    first_kickoff: datetime
+    last_kickoff: datetime
+    completed: bool  # every game of it is completed
+
+    @property
+    def settled_at(self) -> datetime | None:
+        """When its box scores stop changing (None: a game is still to be completed)."""
+        return self.last_kickoff + WEEK_SETTLES_AFTER if self.completed else None
+
+
+def slates_of(games: Iterable[tuple[int, str, int, datetime, bool]]) -> list[Slate]:
+    """The weeks of (season, season type, week, kickoff, completed) game rows, in calendar order."""
+    weeks: dict[tuple[int, str, int], list[tuple[datetime, bool]]] = {}
+    for season, season_type, week, kickoff, completed in games:
+        if None in (season, season_type, week, kickoff):
+            continue
+        weeks.setdefault((season, season_type, week), []).append((kickoff, bool(completed)))
+    found = [
+        Slate(season, season_type, week, min(k for k, _ in games_), max(k for k, _ in games_),
+              all(done for _, done in games_))
+        for (season, season_type, week), games_ in weeks.items()
+    ]
+    return sorted(found, key=lambda slate: (slate.season, slate.first_kickoff, slate.season_type, slate.week))
+
+
+def game_calendar(rows: Iterable[Mapping]) -> list[tuple[int, str, int, datetime, bool]]:
+    """(season, season type, week, kickoff, completed) of raw `/games` rows (unparseable dates skipped)."""
+    calendar = []
+    for row in rows:
+        try:
+            kickoff = datetime.fromisoformat(str(row.get("startDate")).replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if kickoff.tzinfo is None:
+            kickoff = kickoff.replace(tzinfo=timezone.utc)
+        calendar.append((row.get("season"), row.get("seasonType"), row.get("week"), kickoff, bool(row.get("completed"))))
+    return calendar
+
+
+def plan_weeks(
+    slates: Iterable[Slate], seasons_available: Callable[[str], set[int] | None], *, now: datetime
+) -> tuple[list[Partition], dict[str, datetime | None]]:
+    """The weekly endpoints' partitions of every week that has kicked off, and when each settles."""
+    partitions: list[Partition] = []
+    settles: dict[str, datetime | None] = {}
+    slates = [slate for slate in slates if slate.first_kickoff <= now]
+    for endpoint in WEEKLY:
+        available = seasons_available(endpoint)
+        for slate in slates:
+            if available is None or slate.season in available:
+                partition = Partition(endpoint, slate.season, slate.season_type, slate.week)
+                partitions.append(partition)
+                settled = slate.settled_at
+                if settled is None and is_season_complete(slate.season, now.date()):
+                    # a game never completed (cancelled): the week is over with its season
+                    settled = datetime(slate.season + 1, 2, 1, tzinfo=timezone.utc)
+                settles[partition.key] = settled
+    return partitions, settles
+
+
 def seasons_missing(
     seasons: Iterable[int], seasons_available: Callable[[str], set[int] | None], endpoint: str = "games"
 ) -> list[int]:
@@ -86,8 +161,11 @@ def plan_fetches(
     costs_quota: bool,
     calls_budget: int | None = None,
     full_refresh: bool = False,
+    settles: Mapping[str, datetime | None] | None = None,
 ) -> FetchPlan:
-    """Choose what to fetch. `calls_budget` is the calls we may spend (None: unknown, no cap)."""
+    """Choose what to fetch. `calls_budget` is the calls we may spend (None: unknown, no cap).
+    `settles`: weekly partition key -> when its week settles (None: not yet known)."""
+    settles = settles or {}
     partitions = list(partitions)
     if not costs_quota:
         return FetchPlan(fetch=partitions, skipped=[])
@@ -96,9 +174,11 @@ def plan_fetches(
     skipped: list[tuple[Partition, str]] = []
     for partition in partitions:
         entry = manifest.get(partition.key)
-        in_progress = partition.season is not None and not is_season_complete(
-            partition.season, now.date()
-        )
+        if partition.key in settles:
+            settled = settles[partition.key]
+            in_progress = settled is None or now < settled or (entry is not None and entry.fetched_at < settled)
+        else:
+            in_progress = partition.season is not None and not is_season_complete(partition.season, now.date())
         if full_refresh or entry is None:
             rank = 0 if in_progress else 1
         elif in_progress:
@@ -107,14 +187,15 @@ def plan_fetches(
             rank = 2
         else:
             age_days = (now - entry.fetched_at).total_seconds() / 86400
-            what = "complete season" if partition.season is not None else "reference list"
+            what = ("settled week" if partition.week is not None else "complete season"
+                    if partition.season is not None else "reference list")
             skipped.append(
                 (partition, f"{what}, fetched {age_days:.1f} days ago "
                             f"(refresh age {refresh_age.total_seconds() / 86400:g} days)")
             )
             continue
         season_order = -(partition.season if partition.season is not None else now.year + 1)
-        wanted.append(((rank, season_order, _ENDPOINT_ORDER[partition.endpoint]), partition))
+        wanted.append(((rank, season_order, _ENDPOINT_ORDER[partition.endpoint], -(partition.week or 0)), partition))
 
     wanted.sort(key=lambda item: item[0])
     ordered = [partition for _, partition in wanted]
@@ -241,9 +322,12 @@ def allowed_age_days(
 
     A season in progress changes every week: it may be as old as one and a half schedule
     intervals. Reference lists may be as old as their refresh age plus one interval. A completed
-    season does not age.
+    season does not age, nor does a week (once played, its box scores stay; the week's games, in the
+    season's `games` partition, show whether the run keeps up).
     """
     interval = SCHEDULE_DAYS[schedule_interval]
+    if partition.week is not None:
+        return None
     if partition.season is None:
         return refresh_age_days + interval
     if is_season_complete(partition.season, today):

@@ -27,9 +27,16 @@ class Table:
     name: str
     grain: str  # one line: what one row is
     key: tuple[str, ...]  # the primary key (DuckDB enforces it)
-    partition_column: str | None  # a load replaces the rows of one value of it; None: the whole table
+    # a load replaces the rows of one value of it (of each, for a tuple: the partition's scope,
+    # e.g. season, season type and week); None: the whole table
+    partition_column: str | tuple[str, ...] | None
     endpoint: str | None  # the CFBD endpoint whose partitions produce it; None: the train phase
     references: tuple[Reference, ...] = ()
+
+    @property
+    def partition_columns(self) -> tuple[str, ...]:
+        column = self.partition_column
+        return () if column is None else (column,) if isinstance(column, str) else column
 
     def primary_key_sql(self) -> str:
         return f"PRIMARY KEY ({', '.join(self.key)})"
@@ -55,6 +62,9 @@ TABLES: dict[str, Table] = {
               ("season", "team_id", "stat_name"), "season", "stats_season", (_team("team_id"),)),
         Table("team_talent", "one row per team x season: the 247Sports team talent composite",
               ("season", "team_id"), "season", "talent", (_team("team_id"),)),
+        Table("game_team_stats", "one row per game x team: the box score, each stat typed",
+              ("game_id", "team_id"), ("season", "season_type", "week"), "games_teams",
+              (Reference("game_id", "games", "game_id"), _team("team_id"))),
         # marts
         Table("standings", "one row per team x season: records and points of completed games",
               ("season", "team_id"), "season", "games", (_team("team_id"),)),

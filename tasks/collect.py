@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gridiron.planning import CollectedPartition, ManifestEntry
-from gridiron.sources import Partition, Source, checksum, is_recoverable, normalise
+from gridiron.planning import CollectedPartition, ManifestEntry, Slate, game_calendar, slates_of
+from gridiron.sources import AuthError, Partition, Source, SourceUnavailable, checksum, is_recoverable, normalise
+from gridiron.sources.retry import backoff_delay
 from gridiron.storage import StagingArea, connect, last_calls_remaining, read_manifest, read_raw_payload
+from gridiron.storage.raw import stored_calendar
 
 
 def retry_if_recoverable(task, task_run, state) -> bool:
@@ -36,10 +40,47 @@ def read_calls_left(source: Source) -> int | None:
     name="fetch-partition",
     cache_policy=NO_CACHE,  # fetching is the point: change detection happens on the checksum
     retry_condition_fn=retry_if_recoverable,
-    task_run_name="fetch-{partition.endpoint}-{partition.season}",
+    task_run_name="fetch-{partition.slug}",
 )
 def fetch_partition(source: Source, partition: Partition, home: str) -> CollectedPartition:
     """Fetch one partition, normalise it, checksum it and keep it in the staging area."""
+    return _fetch_one(source, partition, home)
+
+
+@task(name="fetch-weeks", cache_policy=NO_CACHE, task_run_name="fetch-{label}")
+def fetch_weeks(
+    source: Source, partitions: list[Partition], home: str, retries: int, retry_delay: float, label: str
+) -> list[CollectedPartition | Exception]:
+    """Fetch a season's weekly partitions one after another, each as `fetch-partition` would (with
+    its retries of recoverable faults, backed off in the task): one task run for a season's ~16
+    weeks instead of one each, which the Prefect server's writes made cost seconds a run. Each week's
+    outcome is its partition, or the error it ended with; a refused key or an API that does not
+    answer ends the batch (the flow stops the run on it)."""
+    outcomes: list[CollectedPartition | Exception] = []
+    for index, partition in enumerate(partitions):
+        outcome = _fetch_with_retries(source, partition, home, retries, retry_delay)
+        outcomes.append(outcome)
+        if isinstance(outcome, (AuthError, SourceUnavailable)):
+            outcomes.extend(outcome for _ in partitions[index + 1:])
+            break
+    return outcomes
+
+
+def _fetch_with_retries(source, partition, home, retries, retry_delay) -> CollectedPartition | Exception:
+    for attempt in range(retries + 1):
+        try:
+            return _fetch_one(source, partition, home)
+        except Exception as error:  # a source's error: this week's outcome
+            if attempt == retries or not is_recoverable(error):
+                get_run_logger().warning("%s: %s", partition.key, error)
+                return error
+            delay = backoff_delay(attempt, retry_delay) if retry_delay else 0
+            get_run_logger().info("%s: %s; retrying in %.1f s", partition.key, error, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _fetch_one(source: Source, partition: Partition, home: str) -> CollectedPartition:
     result = source.fetch(partition)
     data = normalise(result.payload)
     digest = checksum(data)
@@ -65,3 +106,15 @@ def restore_raw_payload(warehouse: str, key: str, home: str) -> str:
         raise LookupError(f"{key}: no stored payload in the warehouse to reprocess")
     digest, compressed = stored
     return str(StagingArea(home).write_raw_compressed(compressed, digest))
+
+
+@task(name="read-calendar", cache_policy=NO_CACHE)
+def read_calendar(warehouse: str, games_payloads: dict[int, str], seasons: list[int]) -> list[Slate]:
+    """The weeks of `seasons`: from the games payloads this run fetched (season -> staged path),
+    else from the games the warehouse holds."""
+    rows = [row for path in games_payloads.values() for row in game_calendar(StagingArea.read_raw(path))]
+    stored = [season for season in seasons if season not in games_payloads]
+    if stored:
+        with connect(warehouse) as con:
+            rows.extend(stored_calendar(con, stored))
+    return slates_of(rows)

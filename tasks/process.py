@@ -31,6 +31,32 @@ def stage_partition_files(
     row_group_size: int,
 ) -> list[TableOutput]:
     """Transform one partition and write each resulting table to the staging area."""
+    return _stage_files(key, signature, raw_path, dependency_paths, home, conferences, row_group_size)
+
+
+@task(
+    name="stage-weeks",
+    cache_policy=STAGE_CACHE_POLICY,
+    persist_result=True,
+    task_run_name="stage-{label}",
+)
+def stage_week_files(
+    items: list[tuple[str, str, str]], home: str, row_group_size: int, label: str
+) -> list[list[TableOutput] | Exception]:
+    """Transform a season's changed weekly partitions ((key, signature, raw path) each; they read no
+    other partition): one task run, cached on all their signatures, instead of one each. A week
+    whose transform fails is that week's outcome; the others go on."""
+    outcomes: list[list[TableOutput] | Exception] = []
+    for key, signature, raw_path in items:
+        try:
+            outcomes.append(_stage_files(key, signature, raw_path, {}, home, [], row_group_size))
+        except Exception as error:  # noqa: BLE001 (one week's bad rows must not fail its season)
+            get_run_logger().error("%s: %s", key, error)
+            outcomes.append(error)
+    return outcomes
+
+
+def _stage_files(key, signature, raw_path, dependency_paths, home, conferences, row_group_size) -> list[TableOutput]:
     area = StagingArea(home)
     partition = Partition.from_key(key)
     dependencies = {dep: area.read_raw(path) for dep, path in dependency_paths.items()}

@@ -33,23 +33,41 @@ BREACH_EVENT = "gridiron.quality.breach"
 
 
 @task(name="known-ids", cache_policy=NO_CACHE)
-def known_ids(warehouse: str, passing: list[PartitionLoad]) -> dict[str, list[int]]:
-    """The team and game ids the warehouse will hold once the partitions passed so far load."""
+def known_ids(warehouse: str, passing: list[PartitionLoad]) -> dict[str, pl.Series]:
+    """The team and game ids the warehouse will hold once the partitions passed so far load. As
+    Series, not lists: Prefect walks a list parameter item by item for every task it is passed to,
+    which for ~20,000 game ids and a wave of ~200 weekly partitions cost minutes."""
     planned = PlannedWarehouse(warehouse, passing)
-    return {"team_id": planned.ids("teams", "team_id"), "game_id": planned.ids("games", "game_id")}
+    return {"team_id": pl.Series("team_id", planned.ids("teams", "team_id"), dtype=pl.Int64),
+            "game_id": pl.Series("game_id", planned.ids("games", "game_id"), dtype=pl.Int64)}
 
 
 @task(name="judge-partition", cache_policy=NO_CACHE, task_run_name="judge-{key}")
 def judge_staged_partition(
-    key: str, outputs: list[TableOutput], known: dict[str, list[int]], max_null_percentage: float,
+    key: str, outputs: list[TableOutput], known: dict[str, pl.Series], max_null_percentage: float,
     age_days: float | None, allowed_age_days: float | None,
 ) -> PartitionVerdict:
     frames = {output.table: pl.read_parquet(output.path) for output in outputs}
     return judge_partition(
         key, frames, max_null_percentage=max_null_percentage,
-        known_ids={name: pl.Series(ids, dtype=pl.Int64) for name, ids in known.items()},
+        known_ids=known,
         age_days=age_days, allowed_age_days=allowed_age_days,
     )
+
+
+@task(name="judge-weeks", cache_policy=NO_CACHE, task_run_name="judge-{label}")
+def judge_staged_weeks(
+    items: list[tuple[str, list[TableOutput], float | None, float | None]], known: dict[str, pl.Series],
+    max_null_percentage: float, label: str,
+) -> list[PartitionVerdict]:
+    """`judge-partition` for a season's weekly partitions ((key, outputs, age, allowed age) each), in
+    one task run."""
+    return [
+        judge_partition(key, {o.table: pl.read_parquet(o.path) for o in outputs},
+                        max_null_percentage=max_null_percentage, known_ids=known, age_days=age,
+                        allowed_age_days=allowed)
+        for key, outputs, age, allowed in items
+    ]
 
 
 @task(name="check-integrity", cache_policy=NO_CACHE)

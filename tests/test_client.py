@@ -25,7 +25,7 @@ from gridiron.sources import (
     SourceUnavailable,
     is_recoverable,
 )
-from gridiron.sources.errors import RequestError, ServerError, TransportError
+from gridiron.sources.errors import RequestError, ServerError, SourceError, TransportError
 from gridiron.sources.retry import backoff_delay, parse_retry_after
 from gridiron.testing.fake_cfbd import Fault, FakeCFBD
 from tests.helpers import API_KEY
@@ -358,3 +358,22 @@ def test_an_answer_trickling_in_past_the_deadline_is_a_timeout(small_snapshot):
         stop.set()
         listener.close()
         thread.join(timeout=5)
+
+
+def test_box_scores_are_asked_for_a_week_as_the_api_requires(tmp_path):
+    """`/games/teams` answers 400 without a week, team or conference; per week, the fake server and
+    the snapshot source give the same rows: that week's games only."""
+    from tests.helpers import copy_snapshot
+
+    snapshot = copy_snapshot(tmp_path / "snapshot", {"games": [2023], "games_teams": [2023]})
+    week = Partition("games_teams", 2023, "postseason", 1)
+    with FakeCFBD(snapshot, api_key=API_KEY) as server, client(server) as api:
+        with pytest.raises(SourceError, match="400") as refused:
+            api.get("/games/teams", {"year": 2023}, partition="games_teams/2023")
+        assert "one of week, team or conference" in str(refused.value)
+        rows = ApiSource(api).fetch(week).payload
+        assert server.requests_to("/games/teams")[-1]["query"] == {"year": "2023", "seasonType": "postseason", "week": "1"}
+    assert rows == SnapshotSource(snapshot).fetch(week).payload
+    games = {g["id"]: g for g in SnapshotSource(snapshot).fetch(Partition("games", 2023)).payload}
+    assert rows and all(games[r["id"]]["seasonType"] == "postseason" for r in rows)
+    assert 401551789 in {r["id"] for r in rows}  # Michigan - Washington, the title game

@@ -318,3 +318,43 @@ def test_an_unchanged_rerun_does_not_retrain(config_file):
     again = ncaa_pipeline(config_path=str(config_file))
     assert again.rows_by_table == {} and again.model is None
     assert query(config_file, "SELECT count(*) FROM model_runs") == [(1,)]
+
+
+def test_box_scores_load_week_by_week_and_a_weekly_rerun_touches_only_what_changed(
+        tmp_path, small_snapshot, fake_cfbd, monkeypatch):
+    """The snapshot is read a week at a time like the API: one changed box score reloads its week
+    only; through the API, a rerun fetches no settled week again."""
+    copy_snapshot(small_snapshot, {"games_teams": [2023]}, reference=False)
+    config = write_config(tmp_path / "box.yaml", start_year=2023, end_year=2023, model={"enabled": False},
+                          source={"snapshot_dir": str(small_snapshot), "box_scores": True},
+                          storage={"home": str(tmp_path / "home")})
+    first = ncaa_pipeline(config_path=str(config))
+    weeks = sorted(k for k in first.partitions_loaded if k.startswith("games_teams/"))
+    assert len(weeks) == 21 and "games_teams/2023/postseason/1" in weeks  # 15 regular weeks, 6 postseason
+    assert query(config, "SELECT count(*), count(DISTINCT game_id) FROM game_team_stats") == [(3116, 1558)]
+    assert query(config, "SELECT team, home_away, points, total_yards FROM game_team_stats WHERE game_id = 401551789 "
+                         "ORDER BY home_away DESC") == [("Michigan", "home", 34, 443), ("Washington", "away", 13, 301)]
+
+    path = small_snapshot / "games_teams" / "2023.json.gz"
+    rows = json.loads(gzip.decompress(path.read_bytes()))
+    for side in next(r for r in rows if r["id"] == 401551789)["teams"]:
+        for stat in side["stats"]:
+            if side["team"] == "Michigan" and stat["category"] == "totalYards":
+                stat["stat"] = "444"
+    path.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    second = ncaa_pipeline(config_path=str(config))
+    assert second.partitions_loaded == ["games_teams/2023/postseason/1"]
+    assert query(config, "SELECT total_yards FROM game_team_stats WHERE game_id = 401551789 AND team = 'Michigan'") == [(444,)]
+    assert query(config, "SELECT count(*) FROM game_team_stats") == [(3116,)]
+
+    monkeypatch.setenv("CFBD_API_KEY", API_KEY)
+    monkeypatch.setenv("CFBD_BASE_URL", fake_cfbd.url)
+    api = write_config(tmp_path / "api.yaml", start_year=2023, end_year=2023, model={"enabled": False},
+                       source={"box_scores": True}, storage={"home": str(tmp_path / "api-home")})
+    ncaa_pipeline(config_path=str(api))
+    box_calls = fake_cfbd.requests_to("/games/teams")
+    assert len({tuple(sorted(call["query"].items())) for call in box_calls}) == 21  # one call a week (retries aside)
+    assert all("week" in call["query"] for call in box_calls)
+    assert query(api, "SELECT count(*) FROM game_team_stats") == [(3116,)]
+    again = ncaa_pipeline(config_path=str(api))
+    assert again.partitions_loaded == [] and len(fake_cfbd.requests_to("/games/teams")) == len(box_calls)  # settled

@@ -14,7 +14,9 @@ from gridiron.planning import (
     mark_changes,
     plan_fetches,
     plan_partitions,
+    plan_weeks,
     shrink_problem,
+    slates_of,
 )
 from gridiron.sources import Partition
 
@@ -150,3 +152,48 @@ def test_season_stats_depend_on_that_seasons_fbs_list_and_the_team_list():
     changed = _collected("stats_season/2023", "a")
     changed.is_changed = True
     assert payloads_needed([changed, _collected("games/2023", "b")]) == {"stats_season/2023", "teams_fbs/2023", "teams"}
+
+
+def kickoff(days_ago: float) -> datetime:
+    return NOW - timedelta(days=days_ago)
+
+
+def test_weekly_partitions_follow_the_games_and_only_unsettled_weeks_are_fetched_again():
+    """A weekly run in season: the settled weeks stay, the week just played is fetched (and the one
+    still settling), a week not yet kicked off is not planned at all."""
+    calendar = [
+        (2026, "regular", 11, kickoff(16), True), (2026, "regular", 11, kickoff(15.5), True),
+        (2026, "regular", 12, kickoff(9), True),
+        (2026, "regular", 13, kickoff(1.5), True), (2026, "regular", 13, kickoff(1), False),
+        (2026, "regular", 14, kickoff(-6), False),
+        (2025, "postseason", 1, kickoff(330), True),
+    ]
+    weeks, settles = plan_weeks(slates_of(calendar), lambda endpoint: None, now=NOW)
+    assert keys(weeks) == ["games_teams/2025/postseason/1", "games_teams/2026/regular/11",
+                           "games_teams/2026/regular/12", "games_teams/2026/regular/13"]
+    assert settles["games_teams/2026/regular/11"] == kickoff(15.5) + timedelta(days=2)
+    assert settles["games_teams/2026/regular/13"] is None  # a game still to be completed
+    manifest = {
+        # fetched after it settled: done
+        "games_teams/2026/regular/11": ManifestEntry("games_teams/2026/regular/11", "x", kickoff(12)),
+        # fetched the day after its games, before it settled: fetched again
+        "games_teams/2026/regular/12": ManifestEntry("games_teams/2026/regular/12", "x", kickoff(8)),
+        "games_teams/2025/postseason/1": ManifestEntry("games_teams/2025/postseason/1", "x", kickoff(300)),
+    }
+    plan = plan_fetches(weeks, manifest, now=NOW, refresh_age=timedelta(days=3650), costs_quota=True,
+                        settles=settles)
+    assert keys(plan.fetch) == ["games_teams/2026/regular/13", "games_teams/2026/regular/12"]
+    reasons = {p.key: r for p, r in plan.skipped}
+    assert reasons["games_teams/2026/regular/11"].startswith("settled week, fetched 12.0 days ago")
+    assert Partition.from_key("games_teams/2026/regular/13").params == {"year": 2026, "seasonType": "regular", "week": 13}
+
+
+def test_weekly_partition_keys_round_trip_and_need_their_week():
+    partition = Partition("games_teams", 2023, "postseason", 1)
+    assert Partition.from_key(partition.key) == partition and partition.scope == (2023, "postseason", 1)
+    with pytest.raises(ValueError, match="needs season type and week"):
+        Partition("games_teams", 2023)
+    with pytest.raises(ValueError, match="takes no season type and week"):
+        Partition("games", 2023, "regular", 1)
+    with pytest.raises(ValueError, match="not a partition key"):
+        Partition.from_key("games_teams/2023/regular")

@@ -7,6 +7,7 @@ import duckdb
 import pytest
 
 from gridiron.quality.gate import integrity_problems, judge_partition, run_quality
+from gridiron.planning import game_calendar, plan_weeks, slates_of
 from gridiron.tables import TABLES
 from gridiron.quality.schemas import SCHEMAS
 from gridiron.quality.scoring import WEIGHTS, TableQuality, assess, combine, completeness, timeliness
@@ -25,6 +26,11 @@ def real_partitions():
             yield Partition(endpoint, season)
     yield Partition("teams")
     yield Partition("conferences")
+    # box scores week by week: 2014 (no defensive stats), 2019 (an impossible fourth-down pair),
+    # 2022 (games without an FBS side, "1--1" fourth downs)
+    for season in (2014, 2019, 2022):
+        slates = slates_of(game_calendar(SOURCE.fetch(Partition("games", season)).payload))
+        yield from plan_weeks(slates, SOURCE.seasons_available, now=NOW)[0]
 
 
 def test_every_schema_accepts_all_ten_seasons_of_real_data():
@@ -171,7 +177,7 @@ def warehouse(tmp_path):
 def test_integrity_holds_on_a_consistent_warehouse(warehouse):
     report = integrity_problems(warehouse)
     assert report.problems == []
-    assert report.checked == ["row counts of 3 table partitions against the manifest", "8 foreign keys",
+    assert report.checked == ["row counts of 3 table partitions against the manifest", "10 foreign keys",
                               "4 standard queries"]
 
 

@@ -16,7 +16,7 @@ from gridiron.transforms import (
     snake_case,
     stage_partition,
 )
-from tests.helpers import game
+from tests.helpers import game, real_rows
 
 
 def standings_of(games):
@@ -267,3 +267,32 @@ def test_talent_without_the_team_list_or_of_another_season_is_refused():
         stage_partition(Partition("talent", 2023), [{"year": 2023, "team": "Army", "talent": 1.0}])
     with pytest.raises(TransformError, match="team_talent 2023: holds rows of season 2022"):
         stage_partition(Partition("talent", 2023), [{"year": 2022, "team": "Army", "talent": 1.0}], {"teams": TEAMS})
+
+
+def test_box_scores_become_typed_columns_one_row_per_game_and_team():
+    """Real game 401551789 (2023 title game) and the API's string formats."""
+    partition = Partition("games_teams", 2023, "postseason", 1)
+    staged = stage_partition(partition, real_rows(partition))
+    frame = staged.frames["game_team_stats"]
+    game = frame.filter(pl.col("game_id") == 401551789)
+    assert game.select("team", "home_away", "points", "total_yards").rows() == [
+        ("Michigan", "home", 34, 443), ("Washington", "away", 13, 301)]
+    assert frame.select("season", "season_type", "week").unique().rows() == [(2023, "postseason", 1)]
+    row = {"id": 1, "teams": [
+        {"teamId": 10, "team": "A", "conference": "X", "homeAway": "home", "points": 21, "stats": [
+            {"category": "thirdDownEff", "stat": "6-14"}, {"category": "possessionTime", "stat": "36:53"},
+            {"category": "sacks", "stat": "2.5"}, {"category": "yardsPerPass", "stat": ".0"},
+            {"category": "fourthDownEff", "stat": "1--1"}, {"category": "newThing", "stat": "3"}]},
+        {"teamId": 20, "team": "B", "conference": "Y", "homeAway": "away", "points": 7, "stats": []}]}
+    staged = stage_partition(Partition("games_teams", 2023, "regular", 3), [row])
+    a = staged.frames["game_team_stats"].row(0, named=True)
+    assert (a["third_down_conversions"], a["third_down_attempts"], a["possession_seconds"], a["sacks"],
+            a["yards_per_pass"]) == (6, 14, 2213, 2.5, 0.0)
+    assert a["fourth_down_conversions"] is None and a["fourth_down_attempts"] is None  # "1--1" is impossible
+    assert staged.frames["game_team_stats"].row(1, named=True)["total_yards"] is None  # left out: null
+    assert any("newThing" in w for w in staged.warnings)
+    assert any("1 impossible made-attempts pair(s) read as missing (game 1 A fourthDownEff '1--1')" in w
+               for w in staged.warnings)
+    bad = {**row, "teams": [{**row["teams"][0], "stats": [{"category": "totalYards", "stat": "lots"}]}]}
+    with pytest.raises(TransformError, match="game 1, A: totalYards is 'lots', not a whole number"):
+        stage_partition(Partition("games_teams", 2023, "regular", 3), [bad])

@@ -222,6 +222,48 @@ _TEAM_TALENT = _table(
 )
 
 
+def _box_score_columns() -> dict[str, pa.Column]:
+    from gridiron.transforms.staging import BOX_SCORE_COLUMNS  # the typed columns, stated once
+
+    columns = {}
+    for column, dtype in BOX_SCORE_COLUMNS.items():
+        if column == "possession_seconds":  # overtime keeps no clock: a team holds at most 60 minutes
+            checks = [pa.Check.in_range(0, 3600, name="possession_within_a_game")]
+        elif "yards" in column:  # yards can be negative (a sack-filled passing game, a lost return)
+            checks = []
+        else:
+            checks = [pa.Check.ge(0, name="count_not_negative")]
+        columns[column] = pa.Column(dtype, checks, nullable=True)
+    return columns
+
+
+_GAME_TEAM_STATS = _table(
+    "game_team_stats",
+    {
+        "game_id": pa.Column(pl.Int64),
+        "season": pa.Column(pl.Int32, _season_range()),
+        "season_type": pa.Column(pl.String),
+        "week": pa.Column(pl.Int32, pa.Check.in_range(0, MAX_WEEK, name="week_in_range")),
+        "team_id": pa.Column(pl.Int64),
+        "team": pa.Column(pl.String, nullable=True),
+        "conference": pa.Column(pl.String, nullable=True),
+        "home_away": pa.Column(pl.String, pa.Check.isin(["home", "away"], name="home_or_away")),
+        "points": _points(),
+        **_box_score_columns(),
+    },
+    complete=("points", "total_yards", "rushing_attempts", "pass_attempts"),
+    checks=[
+        _frame_check("completions_within_attempts",
+                     pl.col("pass_completions").is_null() | (pl.col("pass_completions") <= pl.col("pass_attempts"))),
+        _frame_check("conversions_within_attempts",
+                     (pl.col("third_down_conversions").is_null()
+                      | (pl.col("third_down_conversions") <= pl.col("third_down_attempts")))
+                     & (pl.col("fourth_down_conversions").is_null()
+                        | (pl.col("fourth_down_conversions") <= pl.col("fourth_down_attempts")))),
+    ],
+)
+
+
 def _record(prefix: str) -> dict[str, pa.Column]:
     p = f"{prefix}_" if prefix else ""
     return {f"{p}wins": _count(), f"{p}losses": _count(), f"{p}ties": _count(), f"{p}win_pct": _pct()}
@@ -259,10 +301,13 @@ CHECK_COLUMNS: dict[str, tuple[str, ...]] = {
     "wins_losses_ties_add_up_to_games": ("games", "wins", "losses", "ties"),
     "point_diff_adds_up": ("points_for", "points_against", "point_diff"),
     "home_and_away_within_games": ("games", "home_wins", "home_losses", "away_wins", "away_losses"),
+    "completions_within_attempts": ("game_id", "team", "pass_completions", "pass_attempts"),
+    "conversions_within_attempts": ("game_id", "team", "third_down_conversions", "third_down_attempts",
+                                    "fourth_down_conversions", "fourth_down_attempts"),
 }
 
 SCHEMAS: dict[str, TableSchema] = {
     table.name: table
     for table in (_GAMES, _LINES, _TEAMS, _TEAM_SEASONS, _CONFERENCES, _TEAM_SEASON_STATS, _TEAM_TALENT,
-                  _STANDINGS)
+                  _GAME_TEAM_STATS, _STANDINGS)
 }

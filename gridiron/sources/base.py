@@ -1,7 +1,8 @@
 """The data-source interface: partitions, endpoints, fetch results, and shape checks.
 
-A partition is one API call's worth of data: (endpoint, season) for seasonal endpoints, (endpoint,)
-for the reference lists. Live API and bundled snapshot both implement `Source`.
+A partition is one API call's worth of data: (endpoint, season) for seasonal endpoints, (endpoint,
+season, season type, week) for weekly ones (`/games/teams` answers only for a week, a team or a
+conference), (endpoint,) for the reference lists. Live API and bundled snapshot both implement `Source`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Endpoint:
     seasonal: bool
     extra_params: tuple[tuple[str, str], ...] = ()
     required_keys: tuple[str, ...] = ()  # keys every row must carry (shape check)
+    weekly: bool = False  # partitioned by (season, season type, week), planned from the games
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -37,11 +39,13 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("stats_season", "/stats/season", True, (),
                  ("season", "team", "statName", "statValue")),
         Endpoint("talent", "/talent", True, (), ("year", "team", "talent")),
+        Endpoint("games_teams", "/games/teams", True, (), ("id", "teams"), weekly=True),
         Endpoint("teams", "/teams", False, (), ("id", "school")),
         Endpoint("conferences", "/conferences", False, (), ("id", "name")),
     )
 }
-SEASONAL = tuple(name for name, e in ENDPOINTS.items() if e.seasonal)
+SEASONAL = tuple(name for name, e in ENDPOINTS.items() if e.seasonal and not e.weekly)
+WEEKLY = tuple(name for name, e in ENDPOINTS.items() if e.weekly)
 REFERENCE = tuple(name for name, e in ENDPOINTS.items() if not e.seasonal)
 
 
@@ -49,6 +53,8 @@ REFERENCE = tuple(name for name, e in ENDPOINTS.items() if not e.seasonal)
 class Partition:
     endpoint: str
     season: int | None = None
+    season_type: str | None = None  # weekly endpoints only: "regular", "postseason", ...
+    week: int | None = None  # weekly endpoints only
 
     def __post_init__(self) -> None:
         spec = ENDPOINTS.get(self.endpoint)
@@ -58,11 +64,35 @@ class Partition:
             raise ValueError(
                 f"endpoint {self.endpoint!r} {'needs' if spec.seasonal else 'takes no'} season"
             )
+        if spec.weekly != (self.season_type is not None and self.week is not None) or (
+            not spec.weekly and (self.season_type is not None or self.week is not None)
+        ):
+            raise ValueError(
+                f"endpoint {self.endpoint!r} {'needs' if spec.weekly else 'takes no'} season type and week"
+            )
 
     @property
     def key(self) -> str:
-        """Stable text key, e.g. `games/2023` or `teams`."""
-        return f"{self.endpoint}/{self.season}" if self.season is not None else self.endpoint
+        """Stable text key, e.g. `games/2023`, `games_teams/2023/regular/5` or `teams`."""
+        return "/".join(str(part) for part in (self.endpoint, *self.scope))
+
+    @property
+    def scope(self) -> tuple[int | str, ...]:
+        """The values of its tables' partition columns: (season,), (season, season type, week) or ()."""
+        if self.season is None:
+            return ()
+        return (self.season,) if self.week is None else (self.season, self.season_type, self.week)
+
+    @property
+    def slug(self) -> str:
+        """For task run names: `games-2023`, `games_teams-2023-regular-5`, `teams`."""
+        return self.key.replace("/", "-")
+
+    @property
+    def label(self) -> str:
+        """For messages: `games season 2023`, `games_teams season 2023 regular week 5`."""
+        week = f" {self.season_type} week {self.week}" if self.week is not None else ""
+        return f"{self.endpoint} season {self.season}{week}"
 
     @property
     def spec(self) -> Endpoint:
@@ -72,13 +102,19 @@ class Partition:
     def params(self) -> dict[str, Any]:
         """The query parameters of the API call this partition stands for."""
         params: dict[str, Any] = {"year": self.season} if self.season is not None else {}
+        if self.week is not None:
+            params.update(seasonType=self.season_type, week=self.week)
         params.update(dict(self.spec.extra_params))
         return params
 
     @classmethod
     def from_key(cls, key: str) -> Partition:
-        endpoint, _, season = key.partition("/")
-        return cls(endpoint, int(season) if season else None)
+        endpoint, *scope = key.split("/")
+        if len(scope) == 3:
+            return cls(endpoint, int(scope[0]), scope[1], int(scope[2]))
+        if len(scope) > 1:
+            raise ValueError(f"not a partition key: {key!r}")
+        return cls(endpoint, int(scope[0]) if scope else None)
 
 
 @dataclass
@@ -121,7 +157,7 @@ def check_shape(partition: Partition, payload: Any) -> list[dict[str, Any]]:
     """The payload if it is a list of rows with the endpoint's keys; else a `PayloadError`."""
     if not isinstance(payload, list):
         raise PayloadError(
-            f"{partition.endpoint} season {partition.season}: expected a JSON array, "
+            f"{partition.label}: expected a JSON array, "
             f"got {type(payload).__name__}",
             partition=partition.key,
         )
@@ -129,14 +165,14 @@ def check_shape(partition: Partition, payload: Any) -> list[dict[str, Any]]:
     for index, row in enumerate(payload):
         if not isinstance(row, dict):
             raise PayloadError(
-                f"{partition.endpoint} season {partition.season}: row {index} is "
+                f"{partition.label}: row {index} is "
                 f"{type(row).__name__}, expected an object",
                 partition=partition.key,
             )
         missing = [key for key in required if key not in row]
         if missing:
             raise PayloadError(
-                f"{partition.endpoint} season {partition.season}: row {index} lacks "
+                f"{partition.label}: row {index} lacks "
                 f"{', '.join(missing)}",
                 partition=partition.key,
             )

@@ -1,8 +1,12 @@
 """The snapshot source: real CFBD responses saved as gzipped JSON, read through the `Source` interface.
 
 Layout (the bundled copy and any `GRIDIRON_SNAPSHOT_DIR`): `<endpoint>/<season>.json.gz` for seasonal
-endpoints (`games`, `lines`, `teams_fbs`, `stats_season`, `talent`) and `<endpoint>.json.gz` for `teams` and
-`conferences`. Reading costs no API calls, so every run reads it in full and sees any change.
+endpoints (`games`, `lines`, `teams_fbs`, `stats_season`, `talent`, `games_teams`) and `<endpoint>.json.gz`
+for `teams` and `conferences`. Reading costs no API calls, so every run reads it in full and sees any change.
+
+A weekly endpoint's season file (`games_teams/YYYY.json.gz`: every box score of the season) is read one
+week at a time, like the API answers it: its rows carry only the game id, so the week and season type
+come from the season's `games` file.
 """
 
 from __future__ import annotations
@@ -10,15 +14,30 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 import zlib
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from gridiron.sources.base import ENDPOINTS, FetchResult, Partition, check_shape
 from gridiron.sources.errors import PayloadError, RequestError
 
 _SEASON_FILE = re.compile(r"^(\d{4})\.json\.gz$")
+
+
+def rows_of_week(rows: Iterable[Mapping[str, Any]], games: Iterable[Mapping[str, Any]],
+                 season_type: str, week: int) -> list[Mapping[str, Any]]:
+    """The rows (keyed by game `id`) of the games played in one week of one season type."""
+    ids = {game["id"] for game in games if game.get("seasonType") == season_type and game.get("week") == week}
+    return [row for row in rows if row.get("id") in ids]
+
+
+def read_gzipped_json(path: Path) -> Any:
+    with gzip.open(path, "rb") as handle:
+        return json.loads(handle.read())
 
 
 def bundled_snapshot_dir() -> Path:
@@ -38,6 +57,8 @@ class SnapshotSource:
                 f"snapshot directory {self.root} holds no seasons and no team or conference lists "
                 "(*.json.gz in the layout of gridiron/snapshot/): check GRIDIRON_SNAPSHOT_DIR")
         self.description = description or f"the snapshot at {self.root}"
+        self._season_files: dict[Path, tuple[float, Any]] = {}  # weekly reads parse a season file once
+        self._lock = threading.Lock()
 
     def path_for(self, partition: Partition) -> Path:
         if partition.season is None:
@@ -61,20 +82,20 @@ class SnapshotSource:
         path = self.path_for(partition)
         if not path.is_file():
             raise RequestError(
-                f"{partition.endpoint} season {partition.season}: the snapshot has no {path.name}",
+                f"{partition.label}: the snapshot has no {path.name}",
                 partition=partition.key,
                 url=str(path),
             )
-        try:
-            with gzip.open(path, "rb") as handle:
-                payload = json.loads(handle.read())
-        except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise PayloadError(
-                f"{partition.endpoint} season {partition.season}: snapshot file is not "
-                f"gzipped JSON ({error})",
-                partition=partition.key,
-                url=str(path),
-            ) from error
+        payload = self._read(partition, path)
+        if partition.week is not None:
+            games_path = self.root / "games" / f"{partition.season}.json.gz"
+            if not games_path.is_file():
+                raise RequestError(
+                    f"{partition.label}: the snapshot has no games/{games_path.name} to tell the weeks of "
+                    f"{path.name}'s games", partition=partition.key, url=str(games_path))
+            games = self._read(partition, games_path)
+            if isinstance(payload, list) and isinstance(games, list):
+                payload = rows_of_week(payload, games, partition.season_type, partition.week)
         stat = path.stat()
         return FetchResult(
             partition=partition,
@@ -83,6 +104,25 @@ class SnapshotSource:
             source=self.name,
             meta={"path": str(path), "mtime": stat.st_mtime},
         )
+
+    def _read(self, partition: Partition, path: Path) -> Any:
+        """A snapshot file's JSON; a season file read for its weeks is parsed once per change."""
+        weekly = partition.week is not None
+        try:
+            if not weekly:
+                return read_gzipped_json(path)
+            mtime = path.stat().st_mtime
+            with self._lock:
+                cached = self._season_files.get(path)
+                if cached is None or cached[0] != mtime:
+                    cached = self._season_files[path] = (mtime, read_gzipped_json(path))
+            return cached[1]
+        except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise PayloadError(
+                f"{partition.label}: snapshot file {path.name} is not gzipped JSON ({error})",
+                partition=partition.key,
+                url=str(path),
+            ) from error
 
     def calls_left(self) -> int | None:
         return None  # reading files costs no quota

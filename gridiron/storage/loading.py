@@ -50,6 +50,7 @@ class PartitionLoad:
     key: str
     endpoint: str
     season: int | None
+    scope: tuple[int | str, ...]  # the values of its tables' partition columns (`Partition.scope`)
     params: dict[str, Any]
     checksum: str
     signature: str
@@ -65,7 +66,7 @@ class PartitionLoad:
         partition = Partition.from_key(collected.key)
         return cls(
             key=collected.key, endpoint=partition.endpoint, season=partition.season,
-            params=partition.params, checksum=collected.checksum, signature=collected.signature,
+            scope=partition.scope, params=partition.params, checksum=collected.checksum, signature=collected.signature,
             rows=collected.rows, fetched_at=collected.fetched_at, source=collected.source,
             calls_remaining=collected.calls_remaining, raw_path=collected.raw_path or "",
             outputs=list(outputs),
@@ -126,17 +127,22 @@ class LoadReport:
 
 
 def replace_table_rows(
-    con: duckdb.DuckDBPyConnection, table: Table, path: str, rows: int, value: int | str | None
+    con: duckdb.DuckDBPyConnection, table: Table, path: str, rows: int,
+    value: int | str | tuple[int | str, ...] | None,
 ) -> None:
-    """Replace a table's rows for one value of its partition column (or the whole table) with a
+    """Replace a table's rows for one value of its partition column(s) (or the whole table) with a
     staged Parquet file, and check the stored count against the staged one."""
-    if table.partition_column is None:
+    columns = table.partition_columns
+    values = () if value is None else value if isinstance(value, tuple) else (value,)
+    if not columns:
         predicate, params, where = "", [], "the table"
     else:
-        if value is None:
-            raise LoadError(f"{table.name} is partitioned by {table.partition_column} but no value was given")
-        predicate, params = f" WHERE {table.partition_column} = ?", [value]
-        where = f"{table.partition_column} {value}"
+        if len(values) != len(columns):
+            raise LoadError(f"{table.name} is partitioned by {', '.join(columns)} but the partition gives "
+                            f"{values or 'no value'}")
+        predicate = " WHERE " + " AND ".join(f"{column} = ?" for column in columns)
+        params = list(values)
+        where = ", ".join(f"{column} {value}" for column, value in zip(columns, values))
     con.execute(f"DELETE FROM {table.name}{predicate}", params)
     try:
         con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM read_parquet(?)", [path])
@@ -168,7 +174,7 @@ def commit_partitions(
         # reference tables first, so teams derived from games see the fresh team list
         for load in sorted(loads, key=lambda load: load.season is not None):
             for output in load.outputs:
-                replace_table_rows(con, PARTITION_TABLES[output.table], output.path, output.rows, load.season)
+                replace_table_rows(con, PARTITION_TABLES[output.table], output.path, output.rows, load.scope)
                 rows_by_table[output.table] = rows_by_table.get(output.table, 0) + output.rows
                 if progress:
                     progress(load.key, output.table, output.rows)

@@ -33,13 +33,14 @@ class PlannedWarehouse:
         staged = [path for load in self.loads for path in load.staged(table)]
         parts, params = [], []
         if con is not None and table_exists(con, table):
-            if spec.partition_column is None:
+            if not spec.partition_columns:
                 replaced_whole = any(load.staged(table) for load in self.loads)
                 if not replaced_whole:
                     parts.append(f"SELECT {columns} FROM {table}")
             else:
-                replaced = sorted({load.season for load in self.loads if load.staged(table)})
-                parts.append(f"SELECT {columns} FROM {table} WHERE NOT list_contains(?, {spec.partition_column})")
+                replaced = sorted({"/".join(map(str, load.scope)) for load in self.loads if load.staged(table)})
+                scope = f"concat_ws('/', {', '.join(spec.partition_columns)})"
+                parts.append(f"SELECT {columns} FROM {table} WHERE NOT list_contains(?, {scope})")
                 params.append(replaced)
         if staged:
             parts.append(f"SELECT {columns} FROM read_parquet(?, union_by_name = true)")

@@ -40,3 +40,13 @@ def last_calls_remaining(con: duckdb.DuckDBPyConnection) -> int | None:
         "IS NOT NULL ORDER BY fetched_at DESC LIMIT 1"
     ).fetchone()
     return row[0] if row else None
+
+
+def stored_calendar(con: duckdb.DuckDBPyConnection, seasons: list[int]) -> list[tuple]:
+    """(season, season type, week, kickoff, completed) of the stored games of `seasons`."""
+    if schema_version(con) == 0 or not seasons:
+        return []
+    return con.execute(
+        "SELECT season, season_type, week, start_date, is_completed FROM games WHERE list_contains(?, season)",
+        [seasons],
+    ).fetchall()

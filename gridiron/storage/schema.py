@@ -7,7 +7,7 @@ which no partition produces, state theirs here. Tables by layer:
   per fetch, append-only, with the API calls left after it), `raw_quarantine` (one row per
   partition x checksum held back by the quality gate);
 - staging: `teams`, `conferences`, `team_seasons`, `games`, `lines`, `team_season_stats`,
-  `team_talent`;
+  `team_talent`, `game_team_stats`;
 - marts: `standings`, `game_features`, `predictions`, `model_runs`, `forecasts` (append-only);
 - operations: `pipeline_runs` (one row per run, with its warning and error counts),
   `pipeline_run_phases` (run x phase), `pipeline_run_errors` (one row per failed partition of a
@@ -20,9 +20,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import duckdb
+import polars as pl
 
 from gridiron.storage.db import LoadError, table_exists, transaction
 from gridiron.tables import TABLES
+from gridiron.transforms.staging import BOX_SCORE_COLUMNS
 
 
 def _pk(table: str) -> str:
@@ -35,6 +37,10 @@ _TEAM_SIDE = """
     {side}_postgame_elo INTEGER, {side}_postgame_win_probability DOUBLE"""
 
 _RECORD = "{p}wins INTEGER, {p}losses INTEGER, {p}ties INTEGER, {p}win_pct DOUBLE"
+
+_BOX_SCORE_DDL = ", ".join(
+    f"{column} {'DOUBLE' if dtype == pl.Float64 else 'INTEGER'}" for column, dtype in BOX_SCORE_COLUMNS.items()
+)
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "raw, staging, standings and operations tables", [
@@ -159,6 +165,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             game_id BIGINT NOT NULL, batch VARCHAR NOT NULL, model_version VARCHAR NOT NULL,
             generated_at TIMESTAMPTZ NOT NULL, home_win_prob DOUBLE NOT NULL,
             predicted_margin DOUBLE NOT NULL, {_pk("forecasts")})""",
+    ]),
+    (7, "box scores per game x team (/games/teams, partitioned by season, season type and week)", [
+        f"""CREATE TABLE game_team_stats (
+            game_id BIGINT NOT NULL, season INTEGER NOT NULL, season_type VARCHAR NOT NULL,
+            week INTEGER NOT NULL, team_id BIGINT NOT NULL, team VARCHAR, conference VARCHAR,
+            home_away VARCHAR NOT NULL, points INTEGER,
+            {_BOX_SCORE_DDL},
+            {_pk("game_team_stats")})""",
+        "CREATE INDEX game_team_stats_team ON game_team_stats (team_id, season)",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -18,6 +18,7 @@ Also runs as a program: `python -m gridiron.testing.fake_cfbd --snapshot DIR --p
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import socket
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from gridiron.sources.base import ENDPOINTS
+from gridiron.sources.snapshot import rows_of_week
 
 # the routes the client calls, each answered from the snapshot file of its endpoint
 SEASONAL_ROUTES = {e.path: e.name for e in ENDPOINTS.values() if e.seasonal}
@@ -140,6 +142,7 @@ class FakeCFBD:
         self.api_key = api_key
         self.calls_remaining = calls_remaining
         self.faults: list[Fault] = []
+        self._files: dict[Path, tuple[int, Any]] = {}
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -195,11 +198,16 @@ class FakeCFBD:
 
     # -- answering -----------------------------------------------------------------------------
     def _load(self, relative: str) -> list[Any] | None:
+        """A snapshot file's rows, parsed once per change (a season's weeks each read the season file)."""
         path = self.snapshot_dir / relative
         if not path.is_file():
             return None
-        with gzip.open(path, "rb") as handle:
-            return json.loads(handle.read())
+        stamp = path.stat().st_mtime_ns
+        cached = self._files.get(path)
+        if cached is None or cached[0] != stamp:
+            with gzip.open(path, "rb") as handle:
+                cached = self._files[path] = (stamp, json.loads(handle.read()))
+        return copy.deepcopy(cached[1])
 
     def _real_reply(self, path: str, query: dict[str, str]) -> Reply:
         if path == "/info":
@@ -212,6 +220,8 @@ class FakeCFBD:
             if not year or not year.isdigit():
                 return _json(400, {"message": "year is required and must be an integer"})
             rows = self._load(f"{SEASONAL_ROUTES[path]}/{int(year)}.json.gz") or []
+            if path == "/games/teams":
+                return self._box_scores(int(year), rows, query)
             season_type = query.get("seasonType", "regular" if path == "/games" else "both")
             if path == "/games" and season_type != "both":
                 rows = [r for r in rows if r.get("seasonType") == season_type]
@@ -219,6 +229,20 @@ class FakeCFBD:
                 rows = [r for r in rows if str(r.get("week")) == query["week"]]
             return _json(200, rows)
         return _json(404, {"message": f"no route {path}"})
+
+    def _box_scores(self, year: int, rows: list[Any], query: dict[str, str]) -> Reply:
+        """`/games/teams` as the API answers it: a week, a team or a conference of one season."""
+        if not any(query.get(name) for name in ("week", "team", "conference")):
+            return _json(400, {"message": "year and one of week, team or conference are required"})
+        if query.get("week"):
+            if not query["week"].isdigit():
+                return _json(400, {"message": "week must be an integer"})
+            games = self._load(f"games/{year}.json.gz") or []
+            rows = rows_of_week(rows, games, query.get("seasonType", "regular"), int(query["week"]))
+        for name, field_ in (("team", "team"), ("conference", "conference")):
+            if query.get(name):
+                rows = [r for r in rows if any(t.get(field_) == query[name] for t in r.get("teams", []))]
+        return _json(200, rows)
 
     def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Reply:
         if authorization != f"Bearer {self.api_key}":

@@ -21,6 +21,7 @@ from gridiron.transforms.frames import TransformError, snake_case
 from gridiron.transforms.standings import build_standings, team_games
 from gridiron.transforms.staging import (
     build_conferences,
+    build_game_team_stats,
     build_games,
     build_lines,
     build_team_season_stats,
@@ -34,7 +35,7 @@ from gridiron.transforms.staging import (
 )
 
 __all__ = [
-    "PRODUCES", "StagedFrames", "TransformError", "build_conferences", "build_games",
+    "PRODUCES", "StagedFrames", "TransformError", "build_conferences", "build_game_team_stats", "build_games",
     "build_lines", "build_standings", "build_team_season_stats", "build_team_seasons", "build_team_talent",
     "build_teams", "fingerprint", "snake_case", "stage_partition", "team_games",
 ]
@@ -150,6 +151,14 @@ def _stage(
         warnings = ([f"talent/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
                     if unmatched else [])
         return StagedFrames({"team_talent": talent}, warnings)
+    if endpoint == "games_teams":
+        stats, unknown, impossible = build_game_team_stats(rows, season, partition.season_type, partition.week)
+        warnings = ([f"{partition.key}: stat categories not in game_team_stats are ignored: {', '.join(unknown)}"]
+                    if unknown else [])
+        if impossible:
+            warnings.append(f"{partition.key}: {len(impossible)} impossible made-attempts pair(s) read as missing "
+                            f"({'; '.join(impossible[:3])})")
+        return StagedFrames({"game_team_stats": stats}, warnings)
     if endpoint == "teams":
         return StagedFrames({"teams": build_teams(rows)})
     if endpoint == "conferences":

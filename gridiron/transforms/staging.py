@@ -8,10 +8,13 @@
 | team_seasons | one row per FBS team x season (membership that season) | (season, team_id) |
 | conferences | one row per conference | conference_id |
 | team_season_stats | one row per FBS team x season x statistic | (season, team_id, stat_name) |
+| team_talent | one row per team x season | (season, team_id) |
+| game_team_stats | one row per game x team: the box score, typed | (game_id, team_id) |
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -284,6 +287,126 @@ def build_team_talent(rows: Rows, season: int, teams: pl.DataFrame) -> tuple[pl.
     return talent.sort("team_id"), unmatched
 
 
+# `/games/teams` stat categories -> how the string is written and the column(s) it becomes
+BOX_SCORE_STATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "firstDowns": ("count", ("first_downs",)),
+    "thirdDownEff": ("made-attempts", ("third_down_conversions", "third_down_attempts")),
+    "fourthDownEff": ("made-attempts", ("fourth_down_conversions", "fourth_down_attempts")),
+    "totalYards": ("count", ("total_yards",)),
+    "netPassingYards": ("count", ("net_passing_yards",)),
+    "completionAttempts": ("made-attempts", ("pass_completions", "pass_attempts")),
+    "yardsPerPass": ("number", ("yards_per_pass",)),
+    "rushingYards": ("count", ("rushing_yards",)),
+    "rushingAttempts": ("count", ("rushing_attempts",)),
+    "yardsPerRushAttempt": ("number", ("yards_per_rush_attempt",)),
+    "totalPenaltiesYards": ("made-attempts", ("penalties", "penalty_yards")),
+    "turnovers": ("count", ("turnovers",)),
+    "fumblesLost": ("count", ("fumbles_lost",)),
+    "interceptions": ("count", ("interceptions_thrown",)),
+    "fumblesRecovered": ("count", ("fumbles_recovered",)),
+    "totalFumbles": ("count", ("total_fumbles",)),
+    "rushingTDs": ("count", ("rushing_tds",)),
+    "passingTDs": ("count", ("passing_tds",)),
+    "possessionTime": ("clock", ("possession_seconds",)),
+    "kickingPoints": ("count", ("kicking_points",)),
+    "kickReturns": ("count", ("kick_returns",)),
+    "kickReturnTDs": ("count", ("kick_return_tds",)),
+    "kickReturnYards": ("count", ("kick_return_yards",)),
+    "puntReturns": ("count", ("punt_returns",)),
+    "puntReturnTDs": ("count", ("punt_return_tds",)),
+    "puntReturnYards": ("count", ("punt_return_yards",)),
+    "passesIntercepted": ("count", ("passes_intercepted",)),
+    "interceptionTDs": ("count", ("interception_tds",)),
+    "interceptionYards": ("count", ("interception_yards",)),
+    "passesDeflected": ("count", ("passes_deflected",)),
+    "qbHurries": ("count", ("qb_hurries",)),
+    "sacks": ("number", ("sacks",)),  # half sacks: "2.5"
+    "tackles": ("count", ("tackles",)),
+    "tacklesForLoss": ("number", ("tackles_for_loss",)),
+    "defensiveTDs": ("count", ("defensive_tds",)),
+}
+_BOX_KEYS = {"game_id": pl.Int64, "season": pl.Int32, "season_type": pl.String, "week": pl.Int32,
+             "team_id": pl.Int64, "team": pl.String, "conference": pl.String, "home_away": pl.String,
+             "points": pl.Int32}
+BOX_SCORE_COLUMNS: dict[str, pl.DataType] = {
+    column: (pl.Float64 if kind == "number" else pl.Int32)
+    for kind, columns in BOX_SCORE_STATS.values() for column in columns
+}
+_WHOLE = re.compile(r"^-?\d+$")
+_PAIR = re.compile(r"^(-?\d+)-(-?\d+)$")
+_CLOCK = re.compile(r"^(\d+):([0-5]\d)$")
+_NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)$")  # "7.3", "-12", ".0" (real rows write it so)
+# made-attempts pairs where made can be at most attempts (penalties-yards is no such pair)
+_WITHIN = ("thirdDownEff", "fourthDownEff", "completionAttempts")
+
+
+def parse_stat(kind: str, text: str) -> tuple[float | int, ...] | None:
+    """A box-score string as numbers: "6-14" -> (6, 14), "36:53" -> (2213,) seconds, "7.3" -> (7.3,)."""
+    text = text.strip()
+    if kind == "count":
+        return (int(text),) if _WHOLE.match(text) else None
+    if kind == "made-attempts":
+        match = _PAIR.match(text)
+        return (int(match[1]), int(match[2])) if match else None
+    if kind == "clock":
+        match = _CLOCK.match(text)
+        return (int(match[1]) * 60 + int(match[2]),) if match else None
+    return (float(text),) if _NUMBER.match(text) else None
+
+
+def build_game_team_stats(
+    rows: Rows, season: int, season_type: str, week: int
+) -> tuple[pl.DataFrame, list[str], list[str]]:
+    """Box scores, one row per game x team, each stat category typed into its column(s).
+
+    A category the API leaves out (no kick return, no defensive stats before 2016) is null. Real
+    rows hold impossible pairs now and then ("1--1" fourth downs, more conversions than attempts):
+    both numbers are read as missing, and said. Returns the frame, the categories not known here
+    (ignored: a newer API's additions) and what was read as missing.
+    """
+    records, unknown, impossible = [], set(), []
+    for game in rows:
+        teams = game.get("teams")
+        if not isinstance(teams, list):
+            raise TransformError(f"game_team_stats {season} {season_type} week {week}: game {game.get('id')} "
+                                 f"has teams {teams!r}, expected a list")
+        for side in teams:
+            record: dict[str, Any] = {
+                "game_id": game.get("id"), "season": season, "season_type": season_type, "week": week,
+                "team_id": side.get("teamId"), "team": side.get("team"), "conference": side.get("conference"),
+                "home_away": side.get("homeAway"), "points": side.get("points"),
+            }
+            for stat in side.get("stats") or []:
+                category, text = stat.get("category"), stat.get("stat")
+                if category not in BOX_SCORE_STATS:
+                    unknown.add(str(category))
+                    continue
+                kind, columns = BOX_SCORE_STATS[category]
+                values = parse_stat(kind, str(text)) if text is not None else None
+                if values is None:
+                    raise TransformError(
+                        f"game_team_stats {season} {season_type} week {week}: game {game.get('id')}, "
+                        f"{side.get('team')}: {category} is {text!r}, not {kind.replace('count', 'a whole number')}"
+                    )
+                if category in _WITHIN and not 0 <= values[0] <= values[1]:
+                    impossible.append(f"game {game.get('id')} {side.get('team')} {category} {text!r}")
+                    continue
+                record.update(zip(columns, values))
+            records.append(record)
+    frame = rows_to_frame(records, {**_BOX_KEYS, **BOX_SCORE_COLUMNS}, "game_team_stats")
+    sides = frame.filter(~pl.col("home_away").is_in(["home", "away"]) | pl.col("team_id").is_null())
+    if sides.height:
+        row = sides.row(0, named=True)
+        raise TransformError(f"game_team_stats {season}: game {row['game_id']} has a team {row['team']!r} "
+                             f"with id {row['team_id']} and homeAway {row['home_away']!r}")
+    duplicated = frame.filter(pl.struct("game_id", "team_id").is_duplicated())
+    if duplicated.height:
+        row = duplicated.row(0, named=True)
+        raise TransformError(f"game_team_stats {season}: game {row['game_id']} has {row['team']} more than "
+                             "once with different values")
+    return frame.sort("game_id", "home_away", descending=[False, True]), sorted(unknown), impossible
+
+
 def placeholder_totals(rows: Rows) -> int:
     """How many provider rows carry a total of zero or less (cleaned to null by `build_lines`)."""
     return sum(
@@ -306,6 +429,7 @@ _IGNORED_FIELDS: dict[str, set[str]] = {
     "teams_fbs": {"alternateNames", "logos", "location"},
     "stats_season": set(),
     "talent": set(),
+    "games_teams": set(),
     "conferences": set(),
 }
 _SCHEMAS: dict[str, Mapping[str, pl.DataType]] = {
@@ -319,6 +443,7 @@ _USED_FIELDS: dict[str, set[str]] = {
     "teams_fbs": set(_TEAM_SCHEMA),
     "stats_season": set(_STAT_SCHEMA),
     "talent": set(_TALENT_SCHEMA),
+    "games_teams": {"id", "teams"},
     "conferences": set(_CONFERENCE_SCHEMA),
 }
 
