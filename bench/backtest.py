@@ -63,6 +63,23 @@ def snapshot_history() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     return games, lines, talent
 
 
+def snapshot_box_scores() -> pl.DataFrame:
+    """`game_team_stats` of the bundled snapshot's ten seasons, week by week through the pipeline's
+    planning and transforms."""
+    from datetime import datetime, timezone
+
+    from gridiron.planning import game_calendar, plan_weeks, slates_of
+    from gridiron.transforms import stage_partition
+
+    source = SnapshotSource(bundled_snapshot_dir())
+    frames = []
+    for season in range(2014, 2024):
+        slates = slates_of(game_calendar(source.fetch(Partition("games", season)).payload))
+        for week in plan_weeks(slates, source.seasons_available, now=datetime.now(timezone.utc))[0]:
+            frames.append(stage_partition(week, source.fetch(week).payload).frames["game_team_stats"])
+    return pl.concat([f for f in frames if f.height])
+
+
 def main() -> None:
     games, lines, talent = snapshot_history()
     settings = TrainSettings.from_config(PipelineConfig())

@@ -188,3 +188,34 @@ def test_no_leakage_with_talent_a_later_season_composite_changes_no_earlier_feat
     assert earlier(before).equals(earlier(after))
     assert not before.filter(pl.col("season") == 2023).select(FEATURES).equals(
         after.filter(pl.col("season") == 2023).select(FEATURES))
+
+
+def test_no_leakage_box_scores_and_results_after_a_date_change_no_earlier_feature(real_games):
+    """Scramble every result and every box score from a date on: no feature of an earlier game moves
+    (the efficiency ratings read only games finished before a game's slate)."""
+    from gridiron.planning import game_calendar, plan_weeks, slates_of
+    from gridiron.transforms import stage_partition
+
+    cutoff = datetime(2022, 10, 20, tzinfo=timezone.utc)
+    weeks = [w for s in (2021, 2022) for w in plan_weeks(
+        slates_of(game_calendar(SOURCE.fetch(Partition("games", s)).payload)), SOURCE.seasons_available,
+        now=datetime(2024, 1, 1, tzinfo=timezone.utc))[0]]
+    box = pl.concat([stage_partition(w, SOURCE.fetch(w).payload).frames["game_team_stats"] for w in weeks])
+    games = real_games.filter(pl.col("season") <= 2022)
+    before = build_game_features(games, box=box)
+    late_ids = games.filter(pl.col("start_date") >= cutoff)["game_id"]
+    scrambled_box = box.with_columns(
+        pl.when(pl.col("game_id").is_in(late_ids.implode())).then(pl.col("total_yards") * 3).otherwise("total_yards")
+        .alias("total_yards"))
+    scrambled = games.with_columns(
+        pl.when(pl.col("start_date") >= cutoff).then(pl.col("away_points")).otherwise(pl.col("home_points")).alias("home_points"),
+        pl.when(pl.col("start_date") >= cutoff).then(pl.col("home_points")).otherwise(pl.col("away_points")).alias("away_points"),
+    )
+    after = build_game_features(scrambled, box=scrambled_box)
+    columns = ["game_id", *FEATURES, "eff_diff", "has_box"]
+    early = lambda frame: frame.filter(pl.col("start_date") < cutoff).select(columns).sort("game_id")  # noqa: E731
+    assert early(before).height > 2000 and early(before)["has_box"].sum() > 1000
+    assert early(before).equals(early(after))
+    late = lambda frame: frame.filter(pl.col("start_date") >= cutoff + pl.duration(days=8)).select("game_id", "eff_diff").sort("game_id")  # noqa: E731
+    assert not late(before).equals(late(after))  # the scrambled box scores did reach later games
+    assert "eff_diff" not in build_game_features(games).columns  # no box scores passed: not built

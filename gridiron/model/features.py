@@ -11,6 +11,12 @@ Features per game (home minus away where it is a difference):
   field columns over earlier games, weighted by recency (half-life in days), margins capped;
 - form (mean margin of the last games), rest days, games played this season;
 - context: neutral site, conference game, postseason, FBS on each side;
+- efficiency (`eff_diff`): offense and defense yards per play from the box scores of earlier games,
+  opponent-adjusted (a ridge fit of each side's yards per play on its offense, the other side's
+  defense and home field, recency-weighted like the ratings), as the expected yards-per-play edge
+  of the home side; `has_box` 0 (and `eff_diff` 0) before a team has any box score in the window.
+  Built only when box scores are passed: on 2015-2018 it moved straight up +0.2 pp, MAE 0.00 and
+  Brier +0.0004, so the headline model leaves it out (`bench/model_levers.py`);
 - talent: the 247Sports composite of each side for the season (published before it; last season's
   where the season's is missing, the season's low end for a team it does not list), as a
   difference in hundreds of points and that difference weighted toward the first games of a season
@@ -51,6 +57,7 @@ class FeatureSettings:
     talent_decay_games: float = 3.0  # talent_early = talent_diff x exp(-(home + away games) / (2 x this))
     form_games: int = 3
     max_rest_days: int = 21
+    efficiency_alpha: float = 20.0  # ridge penalty of the yards-per-play fit (plays are noisy)
 
     @property
     def margin_limit(self) -> float:
@@ -102,6 +109,44 @@ def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: Fea
     return ratings, float(coef[t + d])
 
 
+def fit_efficiency(box: dict[str, np.ndarray], as_of_days: float, settings: FeatureSettings) -> tuple[dict[int, float], dict[int, float], float]:
+    """Opponent-adjusted yards per play from earlier box scores: ({team: offense}, {team: defense},
+    home edge), offense and defense as yards per play above an average side (defense: allowed less)."""
+    age = as_of_days - box["day"]
+    keep = (age > 0) & (age <= settings.lookback_days)
+    if keep.sum() < 100:
+        return {}, {}, 0.0
+    offense, defense = box["offense"][keep], box["defense"][keep]
+    teams = np.unique(np.concatenate([offense, defense]))
+    index = {team: i for i, team in enumerate(teams)}
+    n, t = len(offense), len(teams)
+    rows = np.repeat(np.arange(n), 3)
+    cols = np.column_stack([np.fromiter((index[x] for x in offense), int, n),
+                            t + np.fromiter((index[x] for x in defense), int, n), np.full(n, 2 * t)]).ravel()
+    values = np.column_stack([np.ones(n), -np.ones(n), box["home_sign"][keep]]).ravel()
+    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, 2 * t + 1))
+    ypp = box["ypp"][keep]
+    weights = 0.5 ** (age[keep] / settings.half_life_days) * box["plays"][keep] / 65.0
+    model = Ridge(alpha=settings.efficiency_alpha, fit_intercept=True).fit(matrix, ypp, sample_weight=weights)
+    coef = model.coef_
+    return ({int(team): float(coef[i]) for team, i in index.items()},
+            {int(team): float(coef[t + i]) for team, i in index.items()}, float(coef[2 * t]))
+
+
+def box_sides(box: pl.DataFrame | None) -> dict[int, list[tuple[int, float, float]]]:
+    """game id -> [(team id, yards, plays)] of each side with a box score (plays: rushes + passes)."""
+    if box is None or box.is_empty():
+        return {}
+    usable = box.select(
+        "game_id", "team_id", pl.col("total_yards").cast(pl.Float64),
+        (pl.col("rushing_attempts") + pl.col("pass_attempts")).cast(pl.Float64).alias("plays"),
+    ).drop_nulls().filter(pl.col("plays") >= 20)
+    sides: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
+    for game_id, team_id, yards, plays in usable.iter_rows():
+        sides[game_id].append((team_id, yards, plays))
+    return sides
+
+
 def add_talent(features: pl.DataFrame, talent: pl.DataFrame | None, decay_games: float = 3.0) -> pl.DataFrame:
     """The talent columns: each side's composite for the game's season (known before it), else the
     team's composite of the season before, else the season's 5th percentile (a team the composite
@@ -132,9 +177,9 @@ def add_talent(features: pl.DataFrame, talent: pl.DataFrame | None, decay_games:
 
 
 def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None,
-                        talent: pl.DataFrame | None = None) -> pl.DataFrame:
+                        talent: pl.DataFrame | None = None, box: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per game with a kickoff time (played or not), features from earlier games only (and
-    the talent composites of its season, published before it)."""
+    the talent composites of its season, published before it). `box`: `game_team_stats` rows."""
     settings = settings or FeatureSettings()
     frame = add_slates(games).sort("start_date", "game_id")
     epoch = frame["start_date"].min()
@@ -146,12 +191,16 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     last_played: dict[int, float] = {}
     recent: dict[int, deque] = defaultdict(lambda: deque(maxlen=settings.form_games))
     season_games: dict[tuple[int, int], int] = defaultdict(int)
+    sides = box_sides(box)
+    box_history: dict[str, list] = {k: [] for k in ("offense", "defense", "ypp", "plays", "day", "home_sign")}
     out: list[dict] = []
 
     for _, slate in frame.group_by("slate", maintain_order=True):
         slate_day = float(slate["day"].min())
         arrays = {k: np.asarray(v) for k, v in history.items()}
         ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if history["home"] else ({}, 2.5)
+        offense, defense, eff_hfa = fit_efficiency(
+            {k: np.asarray(v) for k, v in box_history.items()}, slate_day, settings) if box_history["day"] else ({}, {}, 0.0)
         rows = slate.to_dicts()
         season = rows[0]["season"]
         elo.start_season(state, season, settings.elo)
@@ -167,6 +216,9 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             rest = [min(settings.max_rest_days, slate_day - last_played[t]) if t in last_played else settings.max_rest_days
                     for t in (home, away)]
             form = [float(np.mean(recent[t])) if recent[t] else 0.0 for t in (home, away)]
+            has_box = home in offense and away in offense
+            eff_diff = ((offense[home] + defense[away]) - (offense[away] + defense[home])
+                        + (0.0 if neutral else 2 * eff_hfa)) if has_box else 0.0
             has_result = bool(row["has_result"])
             margin = row["home_points"] - row["away_points"] if has_result else None
             out.append({
@@ -185,6 +237,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                 "is_neutral": float(neutral), "is_conference_game": float(bool(row["is_conference_game"])),
                 "is_postseason": float("postseason" in (row["season_type"] or "")),
                 "home_is_fbs": float(hdiv == "fbs"), "away_is_fbs": float(adiv == "fbs"),
+                "eff_diff": eff_diff, "has_box": float(has_box),
                 "has_result": has_result, "margin": margin,
                 "home_win": None if margin is None else float(margin > 0) if margin != 0 else 0.5,
             })
@@ -206,6 +259,16 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             history["neutral"].append(bool(row["is_neutral_site"]))
             history["home_div"].append(division_index[_division(row["home_classification"])])
             history["away_div"].append(division_index[_division(row["away_classification"])])
+            game_sides = sides.get(row["game_id"], [])
+            if len(game_sides) == 2:
+                neutral = bool(row["is_neutral_site"])
+                for (team, yards, plays), (other, _, _) in (game_sides, game_sides[::-1]):
+                    box_history["offense"].append(team)
+                    box_history["defense"].append(other)
+                    box_history["ypp"].append(yards / plays)
+                    box_history["plays"].append(plays)
+                    box_history["day"].append(float(row["day"]))
+                    box_history["home_sign"].append(0.0 if neutral else 1.0 if team == home else -1.0)
             for team, signed in ((home, margin), (away, -margin)):
                 last_played[team] = float(row["day"])
                 recent[team].append(max(-settings.margin_limit, min(settings.margin_limit, signed)))
@@ -213,4 +276,6 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     frame = pl.DataFrame(out, infer_schema_length=None).with_columns(
         pl.col("margin").cast(pl.Float64), pl.col("home_win").cast(pl.Float64)
     )
+    if box is None:  # the headline model does not read them (bench/model_levers.py): not built
+        frame = frame.drop("eff_diff", "has_box")
     return add_talent(frame, talent, settings.talent_decay_games)
