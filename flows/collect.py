@@ -22,6 +22,7 @@ from gridiron.planning import (
     plan_weeks,
     seasons_missing,
     shrink_problem,
+    split_weekly,
 )
 from gridiron.sources import (
     ApiSource,
@@ -69,17 +70,9 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
         _log_plan(logger, plan, len(partitions), source.name, "partitions")
         fetched, failed, held = _fetch(config, source, plan.fetch, manifest, len(partitions))
 
-        # the weekly endpoints (box scores) follow the weeks of the games just collected
-        games = {int(c.key.split("/")[1]): c.raw_path for c in fetched if c.key.startswith("games/") and c.raw_path}
-        weeks, settles = plan_weeks(read_calendar(warehouse, games, list(config.seasons)),
-                                    source.seasons_available, now=now) if config.source.box_scores else ([], {})
-        week_plan = plan_fetches(
-            weeks, manifest, now=now, refresh_age=refresh_age, costs_quota=costs_quota,
-            calls_budget=None if budget is None else budget - len(plan.fetch),
-            full_refresh=full_refresh, settles=settles,
-        )
-        _log_plan(logger, week_plan, len(weeks), source.name, "weekly partitions")
-        more, more_failed, more_held = _fetch(config, source, week_plan.fetch, manifest, len(weeks))
+        weeks, week_plan, (more, more_failed, more_held) = _collect_weeks(
+            config, source, manifest, fetched, now=now, refresh_age=refresh_age, costs_quota=costs_quota,
+            budget=None if budget is None else budget - len(plan.fetch), full_refresh=full_refresh)
         fetched, failed, held = fetched + more, {**failed, **more_failed}, {**held, **more_held}
         partitions += weeks
         plan = FetchPlan(fetch=plan.fetch + week_plan.fetch, skipped=plan.skipped + week_plan.skipped,
@@ -111,6 +104,18 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
     return result
 
 
+def _collect_weeks(config, source, manifest, fetched, *, now, refresh_age, costs_quota, budget, full_refresh):
+    """The weekly endpoints (box scores), planned from the weeks of the games just collected (or
+    stored) and fetched: (their partitions, their plan, what `_fetch` gave)."""
+    games = {int(c.key.split("/")[1]): c.raw_path for c in fetched if c.key.startswith("games/") and c.raw_path}
+    weeks, settles = plan_weeks(read_calendar(str(config.warehouse_path), games, list(config.seasons)),
+                                source.seasons_available, now=now) if config.source.box_scores else ([], {})
+    plan = plan_fetches(weeks, manifest, now=now, refresh_age=refresh_age, costs_quota=costs_quota,
+                        calls_budget=budget, full_refresh=full_refresh, settles=settles)
+    _log_plan(get_run_logger(), plan, len(weeks), source.name, "weekly partitions")
+    return weeks, plan, _fetch(config, source, plan.fetch, manifest, len(weeks))
+
+
 def _log_plan(logger, plan: FetchPlan, planned: int, source: str, what: str) -> None:
     logger.info("collect: %d %s from %s, %d to fetch, %d not due", planned, what, source, len(plan.fetch),
                 len(plan.skipped))
@@ -129,16 +134,12 @@ def _fetch(config, source, partitions, manifest, planned: int) -> tuple[list[Col
         retry_delay_seconds=exponential_backoff(backoff_factor=config.retry_delay),
         retry_jitter_factor=0.5 if config.retry_delay else None,
     )
-    weekly = [p for p in partitions if p.week is not None]
-    single = [p for p in partitions if p.week is None]
+    single, seasons = split_weekly(partitions)
     futures = list(fetch.map(partition=single, source=unmapped(source), home=unmapped(str(config.home))))
-    seasons: dict[tuple[str, int], list] = {}
-    for partition in weekly:
-        seasons.setdefault((partition.endpoint, partition.season), []).append(partition)
     batches = [
         fetch_weeks.submit(source, weeks, str(config.home), config.max_retries, config.retry_delay,
-                           f"{endpoint}-{season}-{len(weeks)}-weeks")
-        for (endpoint, season), weeks in seasons.items()
+                           f"{season.replace('/', '-')}-{len(weeks)}-weeks")
+        for season, weeks in seasons.items()
     ]
     outcomes = [future.result(raise_on_failure=False) for future in futures]
     for weeks, batch in zip(seasons.values(), batches):

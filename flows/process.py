@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from gridiron.config import PipelineConfig
-from gridiron.planning import CollectResult, dependencies_of, staleness
+from gridiron.planning import CollectResult, dependencies_of, split_weekly, staleness
 from gridiron.quality.gate import PartitionVerdict, gate_outcome, gate_waves, passing
 from gridiron.quality.report import report_rows, write_report
 from gridiron.results import ProcessResult
@@ -69,13 +69,10 @@ def _judge(config: PipelineConfig, loads: list[PartitionLoad]) -> dict[str, Part
             return staleness(load.key, load.fetched_at, schedule_interval=config.schedule_interval,
                              refresh_age_days=config.source.refresh_age_days, now=now)
 
-        seasons: dict[str, list[PartitionLoad]] = {}
-        for load in wave:
-            if Partition.from_key(load.key).week is not None:
-                seasons.setdefault(load.key.rsplit("/", 2)[0], []).append(load)
+        single, seasons = split_weekly(wave)
         futures = {
             load.key: judge_staged_partition.submit(load.key, load.outputs, known, config.max_null_percentage, *age(load))
-            for load in wave if Partition.from_key(load.key).week is None
+            for load in single
         }
         batches = [
             (weeks, judge_staged_weeks.submit([(w.key, w.outputs, *age(w)) for w in weeks], known,
@@ -114,35 +111,31 @@ def _stage(config: PipelineConfig, collected: CollectResult, full_refresh: bool)
         else:
             loads.append(PartitionLoad.from_collected(item, outputs))
 
-    single = [item for item in collected.changed if Partition.from_key(item.key).week is None]
-    seasons: dict[str, list] = {}
-    for item in collected.changed:
-        if Partition.from_key(item.key).week is not None:
-            seasons.setdefault(item.key.rsplit("/", 2)[0], []).append(item)
+    single, seasons = split_weekly(collected.changed)
     stage_weeks = stage_week_files.with_options(
         cache_policy=stage_week_files.cache_policy.configure(key_storage=str(config.home / "cache")),
         refresh_cache=full_refresh,
     )
 
-    def submit_weeks(items, refresh: bool = False):
+    def submit_weeks(season, items, refresh: bool = False):
         task = stage_weeks.with_options(refresh_cache=True) if refresh else stage_weeks
         return task.submit([(i.key, i.signature, i.raw_path) for i in items], str(config.home), config.batch_size,
-                           f"{items[0].key.rsplit('/', 2)[0].replace('/', '-')}-{len(items)}-weeks")
+                           f"{season.replace('/', '-')}-{len(items)}-weeks")
 
-    batches = [(items, submit_weeks(items)) for items in seasons.values()]
+    batches = [(season, items, submit_weeks(season, items)) for season, items in seasons.items()]
     for item, future in [(item, submit(item)) for item in single]:
         outputs = future.result(raise_on_failure=False)
         if not isinstance(outputs, BaseException) and not all(Path(o.path).exists() for o in outputs):
             logger.warning("%s: cached staging files are gone; processing again", item.key)
             outputs = submit(item, refresh=True).result(raise_on_failure=False)
         outcome_of(item, outputs)
-    for items, future in batches:
+    for season, items, future in batches:
         outcomes = future.result(raise_on_failure=False)
         gone = not isinstance(outcomes, BaseException) and not all(
             Path(o.path).exists() for outputs in outcomes if isinstance(outputs, list) for o in outputs)
         if gone:
-            logger.warning("%s: cached staging files are gone; processing again", items[0].key.rsplit("/", 2)[0])
-            outcomes = submit_weeks(items, refresh=True).result(raise_on_failure=False)
+            logger.warning("%s: cached staging files are gone; processing again", season)
+            outcomes = submit_weeks(season, items, refresh=True).result(raise_on_failure=False)
         for item, outputs in zip(items, outcomes if isinstance(outcomes, list) else [outcomes] * len(items)):
             outcome_of(item, outputs)
     return loads, failed

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -107,6 +108,19 @@ def slates_of(games: Iterable[tuple[int, str, int, datetime, bool]]) -> list[Sla
         for (season, season_type, week), games_ in weeks.items()
     ]
     return sorted(found, key=lambda slate: (slate.season, slate.first_kickoff, slate.season_type, slate.week))
+
+
+def split_weekly(items: Iterable, key: Callable[[Any], str] = lambda item: item.key) -> tuple[list, dict[str, list]]:
+    """Items of partitions that are not weekly, and those that are, grouped by endpoint and season
+    (`games_teams/2023` -> its weeks, in order): the tasks take a season's weeks in one run."""
+    single, seasons = [], {}
+    for item in items:
+        partition = Partition.from_key(key(item))
+        if partition.week is None:
+            single.append(item)
+        else:
+            seasons.setdefault(f"{partition.endpoint}/{partition.season}", []).append(item)
+    return single, seasons
 
 
 def game_calendar(rows: Iterable[Mapping]) -> list[tuple[int, str, int, datetime, bool]]:
