@@ -25,13 +25,16 @@ def season_checksums(home, table: str, season: int) -> str:
         ).fetchone()[0]
 
 
-def breach_events(run_id: str, timeout: float = 20.0) -> list:
+def breach_events(run_id: str, expected: set[tuple[str, str]], timeout: float = 60.0) -> list:
+    """The run's breach events once every expected (severity, table) has arrived: the server
+    persists events in batches, so the first poll may see only some of them."""
     deadline = time.monotonic() + timeout
     while True:
         with get_client(sync_client=True) as client:
-            page = client.read_events(filter=EventFilter(event=EventNameFilter(name=[BREACH_EVENT])), limit=50)
+            page = client.read_events(filter=EventFilter(event=EventNameFilter(name=[BREACH_EVENT])), limit=200)
         events = [e for e in page.events if e.payload.get("run_id") == run_id]
-        if events or time.monotonic() > deadline:
+        seen = {(e.resource.get("gridiron.severity"), e.resource.get("gridiron.table")) for e in events}
+        if expected <= seen or time.monotonic() > deadline:
             return events
         time.sleep(0.5)
 
@@ -97,7 +100,7 @@ def test_a_run_below_the_threshold_loads_nothing_and_emits_a_breach(config_file,
                              "AND table_name = 'overall'", [run_id]).fetchone()
     assert status == "failed" and report[0] < 0.95 and report[1] is False
 
-    events = breach_events(run_id)
+    events = breach_events(run_id, expected={("critical", "run"), ("warning", "games")})
     critical = [e for e in events if e.resource.get("gridiron.severity") == "critical"]
     assert len(critical) == 1
     assert critical[0].resource.get("gridiron.table") == "run"
