@@ -14,6 +14,7 @@ from flows.backup import backup
 from flows.collect import collect
 from flows.load import load
 from flows.process import process
+from flows.runners import task_runner_for
 from flows.train import train
 from flows.validate import validate
 from gridiron.config import PipelineConfig, load_config
@@ -77,7 +78,8 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
         collected = phase.counts(collect(config, full_refresh))
         run.collected(collected)
     with run.phase("process") as phase:
-        processed = phase.counts(process(config, collected, full_refresh, run.run_id))
+        on_runner = process.with_options(task_runner=task_runner_for(config.runner))  # threads or Dask
+        processed = phase.counts(on_runner(config, collected, full_refresh, run.run_id))
     with run.phase("train") as phase:
         trained = phase.counts(train(config, processed, run.run_id, full_refresh))
     with rollback_on_failure(config.warehouse_path, config.home):  # validate may undo the load

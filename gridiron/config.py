@@ -99,6 +99,31 @@ class StorageSettings(_Section):
     warehouse: str | None = None  # default: <home>/gridiron.duckdb
 
 
+class RunnerSettings(_Section):
+    """Where the process phase's tasks run: threads of the run's process (the default), or a Dask
+    cluster through prefect-dask: a LocalCluster of `workers` processes made for the run when
+    `address` is None, else the scheduler at `address` (tcp://host:8786). Collect stays on threads
+    either way: its tasks share one HTTP client whose pacer, in-flight bound and circuit breaker
+    enforce the API key's limits, and waiting on the network needs no more processes."""
+
+    kind: Literal["thread", "dask"] = "thread"
+    address: str | None = None
+    workers: Annotated[int, Field(ge=1, le=256)] | None = None  # thread: pool size; dask: LocalCluster processes
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(tcp|tls|inproc|ws|wss)://\S+", value):
+            raise ValueError("must be a Dask scheduler address such as tcp://scheduler:8786")
+        return value
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> RunnerSettings:
+        if self.address and self.kind != "dask":
+            raise ValueError(f"address is for kind: dask (kind is {self.kind})")
+        return self
+
+
 class PipelineConfig(_Section):
     """The whole pipeline configuration (one run reads it once, at its start)."""
 
@@ -139,6 +164,7 @@ class PipelineConfig(_Section):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     model: ModelConfig = Field(default_factory=ModelConfig)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
 
     # Secrets come from the environment only; excluded from dumps and reprs.
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)

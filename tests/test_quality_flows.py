@@ -31,7 +31,7 @@ def breach_events(run_id: str, expected: set[tuple[str, str]], timeout: float = 
     deadline = time.monotonic() + timeout
     while True:
         with get_client(sync_client=True) as client:
-            page = client.read_events(filter=EventFilter(event=EventNameFilter(name=[BREACH_EVENT])), limit=200)
+            page = client.read_events(filter=EventFilter(event=EventNameFilter(name=[BREACH_EVENT])), limit=50)
         events = [e for e in page.events if e.payload.get("run_id") == run_id]
         seen = {(e.resource.get("gridiron.severity"), e.resource.get("gridiron.table")) for e in events}
         if expected <= seen or time.monotonic() > deadline:
