@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "deploy": "create or update the work pool, the notification blocks, the deployments (cron from "
               "schedule_interval and schedule_time, UTC) and the gridiron-* automations; says what changed",
     "schedule": "deploy, then start a worker on the pool (runs on the schedule)",
+    "backfill": "run past seasons through the work pool, one ncaa-pipeline/scheduled run per --chunk of "
+                "seasons (queued one after another: one warehouse writer); --wait follows them to their end",
     "backup": "back the warehouse up now (verified by a restore); --list shows the backups a restore can use",
     "backtest": "walk-forward backtest of the model on a season beside the baselines (home team, Elo, "
                 "Vegas line); --json prints one JSON object",
@@ -94,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     sub["backtest"].add_argument("--json", action="store_true", help="print one JSON object")
     sub["monitor"].add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sub["monitor"].add_argument("--port", type=int, default=8505, help="port (default 8505)")
+    sub["backfill"].add_argument("--from", dest="first", type=int, required=True, metavar="YYYY")
+    sub["backfill"].add_argument("--to", dest="last", type=int, required=True, metavar="YYYY")
+    sub["backfill"].add_argument("--chunk", type=int, default=2, help="seasons per run (default 2)")
+    sub["backfill"].add_argument("--wait", action="store_true", help="wait for every run; exit 1 if one did not complete")
     sub["restore"].add_argument("--at", required=True, metavar="TIME",
                                 help="ISO 8601 time (UTC), e.g. 2026-11-27T06:00:00Z")
     parser.epilog = _commands_help(sub) + "\n" + ENVIRONMENT_HELP
@@ -325,6 +331,21 @@ def cmd_deploy(config: PipelineConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(config: PipelineConfig, args: argparse.Namespace) -> int:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise CommandError("it runs through the work pool: set PREFECT_API_URL to the server "
+                           "`gridiron deploy` used, and start a worker (gridiron schedule)")
+    _prefect_environment(config)
+    from deployments.backfill import BackfillError, backfill
+
+    try:
+        for line in backfill(args.first, args.last, args.chunk, args.wait):
+            print(line, flush=True)
+    except BackfillError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
 def cmd_schedule(config: PipelineConfig, args: argparse.Namespace) -> int:
     cmd_deploy(config, args)
     from deployments.setup import WORK_POOL
@@ -349,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "run": cmd_run, "status": cmd_status, "backup": cmd_backup, "restore": cmd_restore,
             "backtest": cmd_backtest, "health": cmd_health, "deploy": cmd_deploy,
-            "schedule": cmd_schedule, "monitor": cmd_monitor,
+            "schedule": cmd_schedule, "monitor": cmd_monitor, "backfill": cmd_backfill,
         }[args.command]
         return handler(config, args)
     except ConfigError as error:

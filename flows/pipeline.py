@@ -33,15 +33,20 @@ class PartitionsFailed(RuntimeError):
 
 
 @flow(name="ncaa-pipeline")
-def ncaa_pipeline(full_refresh: bool = False, config_path: str | None = None) -> PipelineResult:
+def ncaa_pipeline(
+    full_refresh: bool = False, config_path: str | None = None,
+    start_year: int | None = None, end_year: int | None = None,
+) -> PipelineResult:
     """Collect, process (with the quality gate), train, load and validate college football data
     in the DuckDB warehouse, then back it up. Returns a `gridiron.results.PipelineResult`.
 
     `full_refresh` refetches every partition and rebuilds every table; `config_path` overrides
-    `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run.
+    `GRIDIRON_CONFIG` / `config/pipeline_config.yaml`, read now so edits apply at the next run;
+    `start_year` / `end_year` override the file's seasons for this run (`gridiron backfill` runs
+    past seasons in chunks this way; the other seasons in the warehouse are left as they are).
     """
     env = with_stored_api_key(os.environ)
-    config = load_config(config_path, env)
+    config = load_config(config_path, env).with_seasons(start_year, end_year)
     run = RunTracker(run_id=str(flow_run.get_id() or "local"), flow_run_name=flow_run.get_name(),
                      is_full_refresh=full_refresh)
     with run_log(config.home, secrets_from(config, env)) as log, _watching_prefect():

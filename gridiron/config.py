@@ -190,6 +190,17 @@ class PipelineConfig(_Section):
             )
         return self
 
+    def with_seasons(self, start_year: int | None, end_year: int | None) -> PipelineConfig:
+        """This config for a run of some seasons (a backfill chunk): None keeps the file's year."""
+        start = self.start_year if start_year is None else start_year
+        end = self.end_year if end_year is None else end_year
+        for name, year in (("start_year", start), ("end_year", end)):
+            if isinstance(year, bool) or not isinstance(year, int) or not 1869 <= year <= 2100:
+                raise ConfigError(f"{name}: must be a season between 1869 and 2100 (got {year!r})")
+        if start > end:
+            raise ConfigError(f"start_year ({start}) is after end_year ({end})")
+        return self.model_copy(update={"start_year": start, "end_year": end})
+
     # ---- derived values -------------------------------------------------------------------
     @property
     def seasons(self) -> list[int]:

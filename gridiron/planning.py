@@ -396,3 +396,12 @@ def staleness(key: str, fetched_at: datetime, *, schedule_interval: str, refresh
     """(age in days, allowed age in days or None when it does not age) of a partition's data."""
     allowed = allowed_age_days(Partition.from_key(key), schedule_interval, refresh_age_days, now.date())
     return (now - fetched_at).total_seconds() / 86400, allowed
+
+
+def season_chunks(first: int, last: int, size: int) -> list[tuple[int, int]]:
+    """A backfill of seasons first..last as (start, end) runs of `size` seasons each, oldest first."""
+    if first > last:
+        raise ValueError(f"--from {first} is after --to {last}")
+    if size < 1:
+        raise ValueError(f"--chunk must be at least 1 season (got {size})")
+    return [(start, min(start + size - 1, last)) for start in range(first, last + 1, size)]

@@ -101,15 +101,16 @@ class Worker:
     `command` replaces `prefect worker start ...` (e.g. `gridiron schedule`, which execs one)."""
 
     def __init__(self, server: PrefectServer, pool: str, log: Path, env: dict[str, str] | None = None,
-                 command: list[str] | None = None):
+                 command: list[str] | None = None, cwd: Path | None = None):
         self.args = command or [PREFECT, "worker", "start", "--pool", pool, "--type", "process"]
         self.env = {**os.environ, **server.env, "PREFECT_WORKER_QUERY_SECONDS": "1",
                     "PREFECT_WORKER_PREFETCH_SECONDS": "1", **(env or {})}
         self.log = log
+        self.cwd = cwd
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Worker:
-        self.process = subprocess.Popen(self.args, env=self.env, stdout=open(self.log, "w"),
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=open(self.log, "w"), cwd=self.cwd,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

@@ -197,3 +197,14 @@ def test_weekly_partition_keys_round_trip_and_need_their_week():
         Partition("games", 2023, "regular", 1)
     with pytest.raises(ValueError, match="not a partition key"):
         Partition.from_key("games_teams/2023/regular")
+
+
+def test_a_backfill_is_chunked_oldest_first_and_bad_ranges_are_named():
+    from gridiron.planning import season_chunks
+
+    assert season_chunks(2014, 2023, 3) == [(2014, 2016), (2017, 2019), (2020, 2022), (2023, 2023)]
+    assert season_chunks(2023, 2023, 2) == [(2023, 2023)]
+    with pytest.raises(ValueError, match="--from 2024 is after --to 2023"):
+        season_chunks(2024, 2023, 1)
+    with pytest.raises(ValueError, match=r"--chunk must be at least 1 season \(got 0\)"):
+        season_chunks(2014, 2015, 0)
