@@ -40,7 +40,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "create or update the work pool, the notification blocks, the deployments (cron from "
               "schedule_interval and schedule_time, UTC) and the gridiron-* automations; says what changed",
     "schedule": "deploy, then start a worker on the pool (runs on the schedule)",
-    "backfill": "run past seasons through the work pool, one ncaa-pipeline/scheduled run per --chunk of "
+    "backfill": "run past seasons through the work pool, one ncaa-pipeline/backfill run per --chunk of "
                 "seasons (queued one after another: one warehouse writer); --wait follows them to their end",
     "backup": "back the warehouse up now (verified by a restore); --list shows the backups a restore can use",
     "backtest": "walk-forward backtest of the model on a season beside the baselines (home team, Elo, "

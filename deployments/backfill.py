@@ -1,8 +1,9 @@
-"""Backfill: past seasons as one run of the `ncaa-pipeline/scheduled` deployment per chunk.
+"""Backfill: past seasons as one run of the `ncaa-pipeline/backfill` deployment per chunk.
 
 The runs go through the work pool, so any worker on `gridiron-pool` takes the next one; the
-deployment's concurrency limit (1, ENQUEUE) queues them behind each other and behind a scheduled
-run, so the warehouse keeps one writer. Each run is incremental (seasons already loaded and
+deployment's concurrency limit (1, ENQUEUE) queues them behind each other, and the warehouse's
+concurrency limit (`flows.writer`) queues them behind a scheduled run that comes due meanwhile,
+so the warehouse keeps one writer. Each run is incremental (seasons already loaded and
 unchanged cost nothing), so a backfill that stops half way is started again with the same command.
 """
 
@@ -18,7 +19,7 @@ from prefect.exceptions import ObjectNotFound
 
 from gridiron.planning import season_chunks
 
-DEPLOYMENT = "ncaa-pipeline/scheduled"
+DEPLOYMENT = "ncaa-pipeline/backfill"
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 

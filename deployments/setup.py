@@ -1,4 +1,5 @@
-"""`gridiron deploy`: the work pool, the blocks, both deployments and the automations, idempotently.
+"""`gridiron deploy`: the work pool, the warehouse's concurrency limit, the blocks, the deployments
+(the scheduled pipeline, its backfill twin and the health check) and the automations, idempotently.
 
 Reads what exists first and says what it changed: a second run with the same config changes
 nothing; an edited `schedule_interval` / `schedule_time` / `health_check_interval` moves the
@@ -24,6 +25,7 @@ from prefect.schedules import Cron, Interval
 
 from blocks.register import register_blocks
 from deployments.automations import apply_automations
+from flows.writer import ensure_warehouse_limit
 from gridiron.config import PipelineConfig
 from gridiron.schedule import cron_for
 
@@ -71,13 +73,17 @@ def deploy(config: PipelineConfig, config_path: str | None = None,
     }
     if config_path:
         job_env["GRIDIRON_CONFIG"] = str(Path(config_path).resolve())
-    report = [ensure_work_pool()]
+    report = [ensure_work_pool(), ensure_warehouse_limit()]
     channels = register_blocks(config, os.environ if env is None else env)
     report += channels.report
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
     wanted = {
         "ncaa-pipeline/scheduled": ("flows/pipeline.py:ncaa_pipeline",
                                     Cron(cron_for(config.schedule_interval, config.schedule_time), timezone="UTC"),
-                                    ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)),
+                                    one_at_a_time),
+        # `gridiron backfill`'s runs: no schedule of its own; its runs queue behind each other here
+        # and behind any other pipeline run at the warehouse's concurrency limit (flows.writer)
+        "ncaa-pipeline/backfill": ("flows/pipeline.py:ncaa_pipeline", None, one_at_a_time),
         "ncaa-health-check/scheduled": ("flows/health.py:health_check",
                                         Interval(config.health_check_interval), None),
     }
@@ -86,19 +92,20 @@ def deploy(config: PipelineConfig, config_path: str | None = None,
         flow = Flow.from_source(source=str(PROJECT), entrypoint=entrypoint)
         with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints its own table per call
             flow.deploy(
-                name=full_name.split("/")[1], work_pool_name=WORK_POOL, schedules=[schedule],
+                name=full_name.split("/")[1], work_pool_name=WORK_POOL, schedules=[schedule] if schedule else [],
                 concurrency_limit=limit, job_variables={"env": job_env}, tags=["gridiron"],
                 build=False, push=False, print_next_steps=False, ignore_warnings=True,
             )
         after, after_env = _current(full_name)
+        now = ", ".join(after) or "no schedule (runs on demand)"
         if before is None:
-            report.append(f"{full_name}: created, {', '.join(after)}")
+            report.append(f"{full_name}: created, {now}")
             continue
         changes = []
         if before[0] != after:
-            changes.append(f"schedule changed from {', '.join(before[0])} to {', '.join(after)}")
+            changes.append(f"schedule changed from {', '.join(before[0]) or 'none'} to {now}")
         moved = sorted(k for k in before[1].keys() | after_env.keys() if before[1].get(k) != after_env.get(k))
         if moved:
             changes.append(f"its runs' environment changed ({', '.join(moved)})")
-        report.append(f"{full_name}: {'; '.join(changes) if changes else 'unchanged, ' + ', '.join(after)}")
+        report.append(f"{full_name}: {'; '.join(changes) if changes else 'unchanged, ' + now}")
     return report + apply_automations(config, channels)

@@ -17,6 +17,7 @@ from flows.process import process
 from flows.runners import task_runner_for
 from flows.train import train
 from flows.validate import validate
+from flows.writer import one_writer
 from gridiron.config import PipelineConfig, load_config
 from gridiron.logs import run_log, secrets_from
 from gridiron.quality.report import read_reports
@@ -51,7 +52,8 @@ def ncaa_pipeline(
                      is_full_refresh=full_refresh)
     with run_log(config.home, secrets_from(config, env)) as log, _watching_prefect():
         try:
-            with run_lock(config.home, run.run_id, run.flow_run_name), _subflows_without_heartbeats():
+            with (one_writer(config, run.run_id, get_run_logger()),  # queue behind a run on another worker
+                  run_lock(config.home, run.run_id, run.flow_run_name), _subflows_without_heartbeats()):
                 result = _phases(config, run, full_refresh)  # one run per warehouse
             run.succeeded()
             return result

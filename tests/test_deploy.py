@@ -38,10 +38,13 @@ def test_deploy_twice_creates_nothing_twice_and_a_new_schedule_moves(tmp_path):
     config = parse_config({"storage": {"home": str(tmp_path)}})
     first = deploy(config, env={})
     assert deployments(first) == ["ncaa-pipeline/scheduled: created, cron '0 6 * * *' (UTC)",
+                                  "ncaa-pipeline/backfill: created, no schedule (runs on demand)",
                                   "ncaa-health-check/scheduled: created, every 300 s"]
+    assert "concurrency limit gridiron-warehouse: created (1 slot: one warehouse writer)" in first
     assert "automation gridiron-run-failed: created, disabled (enable_notifications is false)" in first
     again = deploy(config, env={})
     assert deployments(again) == ["ncaa-pipeline/scheduled: unchanged, cron '0 6 * * *' (UTC)",
+                                  "ncaa-pipeline/backfill: unchanged, no schedule (runs on demand)",
                                   "ncaa-health-check/scheduled: unchanged, every 300 s"]
     assert all(": exists" in line or ": unchanged" in line for line in again)
     weekly = parse_config({"storage": {"home": str(tmp_path)}, "schedule_interval": "weekly", "schedule_time": "07:30"})
@@ -50,13 +53,16 @@ def test_deploy_twice_creates_nothing_twice_and_a_new_schedule_moves(tmp_path):
     elsewhere = weekly.model_copy(update={"storage": weekly.storage.model_copy(update={"home": str(tmp_path / "other")})})
     assert deployments(deploy(elsewhere, env={})) == [
         "ncaa-pipeline/scheduled: its runs' environment changed (GRIDIRON_HOME, PREFECT_RESULTS_LOCAL_STORAGE_PATH)",
+        "ncaa-pipeline/backfill: its runs' environment changed (GRIDIRON_HOME, PREFECT_RESULTS_LOCAL_STORAGE_PATH)",
         "ncaa-health-check/scheduled: its runs' environment changed (GRIDIRON_HOME, PREFECT_RESULTS_LOCAL_STORAGE_PATH)"]
     with get_client(sync_client=True) as client:
         pools = [p.name for p in client.read_work_pools() if p.name == "gridiron-pool"]
         pipeline = client.read_deployment_by_name("ncaa-pipeline/scheduled")
+        backfill = client.read_deployment_by_name("ncaa-pipeline/backfill")
         deployments = [d for d in client.read_deployments() if d.name == "scheduled"]
     assert pools == ["gridiron-pool"] and len(deployments) == 2
     assert [s.schedule.cron for s in pipeline.schedules] == ["30 7 * * 1"]
     assert pipeline.global_concurrency_limit.limit == 1  # one warehouse writer at a time
     assert pipeline.concurrency_options.collision_strategy == "ENQUEUE"
     assert pipeline.job_variables["env"]["GRIDIRON_HOME"] == str(tmp_path / "other")
+    assert backfill.schedules == [] and backfill.global_concurrency_limit.limit == 1

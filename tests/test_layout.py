@@ -21,7 +21,7 @@ def test_every_prefect_yaml_entrypoint_imports_as_the_named_flow():
         module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
         names.add(f"{getattr(module, attribute).name}/{deployment['name']}")
         assert deployment["work_pool"]["name"] == "gridiron-pool"
-    assert names == {"ncaa-pipeline/scheduled", "ncaa-health-check/scheduled"}
+    assert names == {"ncaa-pipeline/scheduled", "ncaa-pipeline/backfill", "ncaa-health-check/scheduled"}
 
 
 APPLICATION = ("prefect", "flows", "tasks", "deployments", "blocks", "cli")
