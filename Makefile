@@ -1,12 +1,13 @@
 # The two commands of the README: `make run` (set up, then run the pipeline on the bundled
 # snapshot) and `make test` (set up, then run the tests). Both install what they need into .venv
-# (and `make test` Debian's chromium, for the dashboard's browser test).
+# (and `make test` Debian's chromium and postgresql, for the dashboard's browser test and the
+# PostgreSQL-backed Prefect server's test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup clean browser
+.PHONY: run test bench setup clean browser postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +26,15 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: no chromium: the dashboard's browser test will be skipped (apt-get install chromium)"; }
 
+# the PostgreSQL-backed Prefect server test starts Debian's PostgreSQL server programs in a tmp dir
+postgres:
+	@{ command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  postgresql >/dev/null) || echo "note: no PostgreSQL: its Prefect server test will be skipped (apt-get install postgresql)"; }
+
 # two workers, each taking whole test files (their module fixtures and servers stay together): the
 # suite waits on servers, workers and subprocesses much of the time, so two share 2 cores well
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)

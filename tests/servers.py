@@ -1,16 +1,20 @@
 """Real local services for the operations tests, each on 127.0.0.1 and stopped by its context:
-a Prefect server (`prefect server start`, its own database), a process worker, an SMTP server
-(aiosmtpd) that keeps what it receives, and an HTTP receiver standing in for Slack and webhooks.
+a Prefect server (`prefect server start`, its own database: SQLite, or a PostgreSQL server below),
+a process worker, an SMTP server (aiosmtpd) that keeps what it receives, an HTTP receiver standing
+in for Slack and webhooks, and a PostgreSQL server (Debian's postgresql, in a temporary directory).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -55,7 +59,7 @@ def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float =
 class PrefectServer:
     """`prefect server start` on a free loopback port, with its own PREFECT_HOME and database."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, database_url: str | None = None):
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
@@ -70,11 +74,12 @@ class PrefectServer:
             "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
             "PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
         }
+        self.server_env = {"PREFECT_API_DATABASE_CONNECTION_URL": database_url} if database_url else {}
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.env, **self.server_env}
         env.pop("PREFECT_API_URL")  # the server itself must not think it is a client of another
         self.process = subprocess.Popen(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
@@ -181,3 +186,89 @@ class HTTPReceiver:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def postgres_bindir() -> Path | None:
+    """Where Debian's PostgreSQL server programs are (they are not on PATH), newest version first."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]), reverse=True)
+    return Path(dirs[0]).parent if dirs else None
+
+
+def postgres_missing() -> str | None:
+    """Why the PostgreSQL server cannot start here, or None when it can."""
+    if postgres_bindir() is None:
+        return "no PostgreSQL server programs (Debian: apt-get install postgresql; `make test` installs it as root)"
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root without a postgres user to run PostgreSQL as (Debian's package makes one)"
+    return None
+
+
+class PostgresServer:
+    """A PostgreSQL server of its own on a free loopback port: `initdb` into a temporary
+    directory (trust authentication, TCP on 127.0.0.1 only, no Unix socket), one database
+    `prefect`, and everything removed at the end. PostgreSQL refuses to run as root, so as root
+    it runs as the `postgres` user that Debian's package makes."""
+
+    def __init__(self):
+        self.bindir = postgres_bindir()
+        self.port = free_port()
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.process: subprocess.Popen | None = None
+        self.dir: Path | None = None
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run([str(self.bindir / args[0]), *args[1:]], user=self.user, capture_output=True,
+                              text=True, timeout=120)
+        if done.returncode:
+            raise AssertionError(f"{' '.join(args)} failed: {done.stdout}{done.stderr}")
+
+    def __enter__(self) -> PostgresServer:
+        # under /tmp itself: pytest's tmp_path is private to root, and the server's user must reach it
+        self.dir = Path(tempfile.mkdtemp(prefix="gridiron-pg-"))
+        data = self.dir / "data"
+        data.mkdir()
+        if self.user:
+            for path in (self.dir, data):
+                shutil.chown(path, self.user, self.user)
+        self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        log = self.dir / "postgres.log"
+        log.touch()
+        if self.user:
+            shutil.chown(log, self.user, self.user)
+        self.process = subprocess.Popen(
+            [str(self.bindir / "postgres"), "-D", str(data), "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
+             "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=200"],
+            user=self.user, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._ready, 60, f"PostgreSQL on port {self.port} (log: {log})")
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "prefect")
+        return self
+
+    def query(self, sql: str, database: str = "prefect") -> str:
+        """One value from `psql` (unaligned, tuples only)."""
+        done = subprocess.run([str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                               "-d", database, "-At", "-c", sql], capture_output=True, text=True, timeout=60)
+        if done.returncode:
+            raise AssertionError(f"psql {sql!r} failed: {done.stderr}")
+        return done.stdout.strip()
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"postgres exited: {(self.dir / 'postgres.log').read_text()[-2000:]}")
+        return subprocess.run([str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
+                              timeout=10).returncode == 0
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.process is not None:
+                _stop(self.process, signal.SIGINT)  # a fast shutdown: it does not wait for clients
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""Beyond one machine: the process phase on a Dask cluster builds the warehouse the threads build."""
+"""Beyond one machine: the process phase on a Dask cluster builds the warehouse the threads build;
+on a PostgreSQL-backed Prefect server, two workers share runs of two deployments with one writer."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import sys
 
 import pytest
 
+from prefect.client.orchestration import get_client
+
 from flows import ncaa_pipeline
 from flows.runners import task_runner_for
 from gridiron.config import ConfigError, RunnerSettings, load_config
 from gridiron.storage import connect, content_checksums
 from gridiron.tables import PARTITION_TABLES
 from tests.helpers import REPO, SMALL, copy_snapshot, write_config
+from tests.servers import PREFECT, PostgresServer, PrefectServer, Worker, postgres_missing, wait_for
 
 # what collect and process decide; the train marts carry the model version (a timestamp)
 BUILT = sorted(PARTITION_TABLES) + ["game_features", "raw_payloads"]
@@ -22,7 +26,6 @@ BUILT = sorted(PARTITION_TABLES) + ["game_features", "raw_payloads"]
 
 def ran_on(api_url: str, run_ids: list[str]) -> dict[str, list[str]]:
     """Flow run id -> the workers that executed it, from the workers' own events."""
-    from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -98,10 +101,24 @@ def test_a_local_cluster_runner_hands_its_workers_the_prefect_api_of_the_run():
     assert task_runner_for(RunnerSettings(workers=4))._max_workers == 4
 
 
+def run_windows(home) -> list[tuple]:
+    """Each run's (first phase start, last phase end, run name): when it worked on the home."""
+    with connect(home / "gridiron.duckdb", read_only=True) as con:
+        return con.execute(
+            "SELECT min(p.started_at), max(p.started_at + to_seconds(p.duration_seconds)), any_value(r.flow_run_name) "
+            "FROM pipeline_run_phases p JOIN pipeline_runs r USING (run_id) GROUP BY run_id ORDER BY 1").fetchall()
+
+
 @pytest.mark.flow
 @pytest.mark.usefixtures("prefect_server")
-def test_a_backfill_through_two_workers_on_the_pool_equals_one_full_run(tmp_path):
-    from tests.servers import PREFECT, PrefectServer, Worker, wait_for
+@pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
+def test_on_a_postgresql_server_two_workers_share_a_backfill_and_a_scheduled_run_with_one_writer(tmp_path):
+    """The topology of the README: a Prefect server on PostgreSQL, `gridiron deploy`, two process
+    workers in working directories of their own (one run at a time each), and runs of two
+    deployments due together: a scheduled run and a two-chunk backfill. Both workers run some, the
+    runs never work on the warehouse at the same time, and the end state equals one full run."""
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     snapshot = copy_snapshot(tmp_path / "snapshot", SMALL)
 
@@ -111,36 +128,81 @@ def test_a_backfill_through_two_workers_on_the_pool_equals_one_full_run(tmp_path
 
     full = ncaa_pipeline(config_path=str(config("full")))
     pooled = config("pool")
-    with PrefectServer(tmp_path / "prefect") as server:
+    with PostgresServer() as postgres, PrefectServer(tmp_path / "prefect", database_url=postgres.url) as server:
         env = {**os.environ, **server.env, "GRIDIRON_CONFIG": str(pooled)}
         deployed = subprocess.run([sys.executable, "-m", "gridiron", "deploy"], capture_output=True, text=True,
                                   env=env, cwd=REPO, timeout=300)
         assert deployed.returncode == 0, deployed.stderr
+        assert "concurrency limit gridiron-warehouse: created (1 slot: one warehouse writer)" in deployed.stdout
+        assert "ncaa-pipeline/backfill: created, no schedule (runs on demand)" in deployed.stdout
         logs = []
         with contextlib.ExitStack() as workers:
-            for name in ("a", "b"):  # two workers, each in a working directory of its own
+            for name in ("a", "b"):
                 (tmp_path / f"worker-{name}").mkdir()
                 logs.append(tmp_path / f"worker-{name}" / "worker.log")
                 workers.enter_context(Worker(server, "gridiron-pool", logs[-1], cwd=tmp_path / f"worker-{name}",
                                              command=[PREFECT, "worker", "start", "--pool", "gridiron-pool",
-                                                      "--type", "process", "--name", f"worker-{name}"]))
+                                                      "--type", "process", "--name", f"worker-{name}",
+                                                      "--limit", "1"]))
             for log in logs:
                 wait_for(lambda log=log: "started!" in log.read_text(), 90, f"the worker of {log}")
+            with temporary_settings({PREFECT_API_URL: server.url}):
+                scheduled = run_deployment("ncaa-pipeline/scheduled", timeout=0, as_subflow=False,
+                                           flow_run_name="scheduled-now")
             done = subprocess.run([sys.executable, "-m", "gridiron", "backfill", "--from", "2022", "--to", "2023",
                                    "--chunk", "1", "--wait"], capture_output=True, text=True, env=env, cwd=REPO,
                                   timeout=900)
             assert done.returncode == 0, done.stdout + done.stderr + "".join(log.read_text()[-3000:] for log in logs)
+            with temporary_settings({PREFECT_API_URL: server.url}), get_client(sync_client=True) as client:
+                state = wait_for(lambda: (s := client.read_flow_run(scheduled.id).state).is_final() and s, 600,
+                                 "the scheduled run's end")
+            assert state.is_completed(), state
         lines = done.stdout.splitlines()
         assert [line.split(":")[0] for line in lines[:2]] == ["backfill 2022", "backfill 2023"]
         assert sorted(lines[2:]) == ["backfill 2022: Completed", "backfill 2023: Completed"]
-        run_ids = [line.split("(")[1].split(")")[0] for line in lines[:2]]
+        run_ids = [line.split("(")[1].split(")")[0] for line in lines[:2]] + [str(scheduled.id)]
         taken = wait_for(lambda: len(t := ran_on(server.url, run_ids)) == len(run_ids) and t, 60,
                          "the workers' executed-flow-run events")
-        assert sorted(taken) == sorted(run_ids) and all(len(w) == 1 for w in taken.values()), taken
-        print("backfill runs by worker:", taken)  # which worker took which run is the pool's choice
+        assert all(len(w) == 1 for w in taken.values()), taken
+        # one run at a time per worker, so while one worker held a run the other took the next
+        assert sorted({w[0] for w in taken.values()}) == ["worker-a", "worker-b"], taken
+        # the server kept its state in PostgreSQL, not in a SQLite file of its home
+        assert postgres.query("SELECT string_agg(name || ' ' || state_name, ', ' ORDER BY name) FROM flow_run "
+                              "WHERE parent_task_run_id IS NULL AND state_type <> 'SCHEDULED'") == (
+            "backfill-2022 Completed, backfill-2023 Completed, scheduled-now Completed")
+        assert not (tmp_path / "prefect" / "prefect.db").exists()
 
     assert built(tmp_path / "pool") == built(tmp_path / "full")
-    with connect(tmp_path / "pool" / "gridiron.duckdb", read_only=True) as con:
-        windows = con.execute("SELECT started_at, finished_at FROM pipeline_runs ORDER BY started_at").fetchall()
-    assert len(windows) == 2 and windows[0][1] <= windows[1][0]  # one writer at a time
+    windows = run_windows(tmp_path / "pool")
+    assert sorted(w[2] for w in windows) == ["backfill-2022", "backfill-2023", "scheduled-now"]
+    assert all(earlier[1] <= later[0] for earlier, later in zip(windows, windows[1:])), windows  # one writer
+    waits = [line for log in (tmp_path / "pool" / "logs").glob("*.log") for line in log.read_text().splitlines()
+             if "for the gridiron-warehouse slot" in line]
+    print("runs by worker:", taken, "windows:", windows, "waits:", waits)  # the pool's choice, the clock's
     assert full.rows_by_table["games"] > 0
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_run_waits_for_the_warehouse_slot_and_gives_up_after_max_pipeline_duration(tmp_path):
+    """What `gridiron deploy`'s limit does to a run whose warehouse another run is writing: it
+    waits (here past max_pipeline_duration, so it stops, naming the limit, before any API call)."""
+    from prefect.concurrency.sync import concurrency
+
+    from flows.writer import WAREHOUSE_LIMIT, ensure_warehouse_limit
+    from gridiron.storage import RunInProgress
+
+    snapshot = copy_snapshot(tmp_path / "snapshot", {"games": [2023], "teams_fbs": [2023]})
+    path = write_config(tmp_path / "c.yaml", start_year=2023, source={"snapshot_dir": str(snapshot)},
+                        storage={"home": str(tmp_path / "home")}, max_pipeline_duration=10, model={"enabled": False})
+    assert ensure_warehouse_limit().endswith(": created (1 slot: one warehouse writer)")
+    try:
+        with concurrency(WAREHOUSE_LIMIT, occupy=1):  # another run holds the warehouse
+            with pytest.raises(RunInProgress, match=r"waited 10 s \(max_pipeline_duration\) for the gridiron-warehouse "
+                                                    r"concurrency slot, held by .*stopped before any API call"):
+                ncaa_pipeline(config_path=str(path))
+        assert not (tmp_path / "home" / "staging").exists()  # it fetched and staged nothing
+        assert ncaa_pipeline(config_path=str(path)).rows_by_table["games"] > 0  # the slot is free again
+    finally:
+        with get_client(sync_client=True) as client:  # the other flow tests of this server run without it
+            client.delete_global_concurrency_limit_by_name(WAREHOUSE_LIMIT)
