@@ -377,3 +377,29 @@ def test_box_scores_are_asked_for_a_week_as_the_api_requires(tmp_path):
     games = {g["id"]: g for g in SnapshotSource(snapshot).fetch(Partition("games", 2023)).payload}
     assert rows and all(games[r["id"]]["seasonType"] == "postseason" for r in rows)
     assert 401551789 in {r["id"] for r in rows}  # Michigan - Washington, the title game
+
+
+def test_the_snapshot_hands_out_each_week_of_a_season_file_once_and_keeps_nothing_after(tmp_path):
+    """Weekly reads of a season file split it once and let each week go when it is served, so a
+    ten-season collect does not hold every parsed season; a week asked for again (a retry) still
+    gets its rows, and an edited file is read afresh."""
+    import os
+
+    from gridiron.sources.snapshot import read_gzipped_json, rows_of_week
+    from tests.helpers import copy_snapshot
+
+    snapshot = copy_snapshot(tmp_path / "snapshot", {"games": [2023], "games_teams": [2023]})
+    games = read_gzipped_json(snapshot / "games" / "2023.json.gz")
+    rows = read_gzipped_json(snapshot / "games_teams" / "2023.json.gz")
+    weeks = sorted({(g["seasonType"], g["week"]) for g in games})
+    source = SnapshotSource(snapshot)
+    served = {key: source.fetch(Partition("games_teams", 2023, *key)).payload for key in weeks}
+    assert served == {key: rows_of_week(rows, games, *key) for key in weeks}
+    assert sum(map(len, served.values())) == len(rows)  # every box score belongs to one week
+    assert source._season_weeks == {}  # nothing held once every week was served
+    first = Partition("games_teams", 2023, *weeks[0])
+    assert source.fetch(first).payload == served[weeks[0]]  # asked again: parsed again
+    assert source.fetch(Partition("games_teams", 2023, *weeks[1])).payload == served[weeks[1]]
+    path = snapshot / "games_teams" / "2023.json.gz"
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
+    assert source.fetch(Partition("games_teams", 2023, *weeks[1])).payload == served[weeks[1]]

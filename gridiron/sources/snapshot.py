@@ -17,6 +17,7 @@ import re
 import threading
 import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -33,6 +34,26 @@ def rows_of_week(rows: Iterable[Mapping[str, Any]], games: Iterable[Mapping[str,
     """The rows (keyed by game `id`) of the games played in one week of one season type."""
     ids = {game["id"] for game in games if game.get("seasonType") == season_type and game.get("week") == week}
     return [row for row in rows if row.get("id") in ids]
+
+
+def rows_by_week(rows: Iterable[Mapping[str, Any]],
+                 games: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], list[Mapping[str, Any]]]:
+    """`rows_of_week` for every week at once: (season type, week) -> its rows, in file order."""
+    week_of = {game["id"]: (game.get("seasonType"), game.get("week")) for game in games}
+    weeks: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        key = week_of.get(row.get("id"))
+        if key is not None:
+            weeks.setdefault(key, []).append(row)
+    return weeks
+
+
+@dataclass
+class _SeasonWeeks:
+    """A season file split into weeks; each week's rows are handed out once and then let go."""
+    mtimes: tuple[float, float]
+    weeks: dict[tuple[str, int], list[Mapping[str, Any]]]
+    served: set[tuple[str, int]] = field(default_factory=set)
 
 
 def read_gzipped_json(path: Path) -> Any:
@@ -57,7 +78,9 @@ class SnapshotSource:
                 f"snapshot directory {self.root} holds no seasons and no team or conference lists "
                 "(*.json.gz in the layout of gridiron/snapshot/): check GRIDIRON_SNAPSHOT_DIR")
         self.description = description or f"the snapshot at {self.root}"
-        self._season_files: dict[Path, tuple[float, Any]] = {}  # weekly reads parse a season file once
+        # weekly reads parse a season file once and keep only the weeks not yet handed out: keeping
+        # every parsed season file held 226 MB through collect for ten real seasons
+        self._season_weeks: dict[Path, _SeasonWeeks] = {}
         self._lock = threading.Lock()
 
     def path_for(self, partition: Partition) -> Path:
@@ -86,16 +109,15 @@ class SnapshotSource:
                 partition=partition.key,
                 url=str(path),
             )
-        payload = self._read(partition, path)
-        if partition.week is not None:
+        if partition.week is None:
+            payload = self._read(partition, path)
+        else:
             games_path = self.root / "games" / f"{partition.season}.json.gz"
             if not games_path.is_file():
                 raise RequestError(
                     f"{partition.label}: the snapshot has no games/{games_path.name} to tell the weeks of "
                     f"{path.name}'s games", partition=partition.key, url=str(games_path))
-            games = self._read(partition, games_path)
-            if isinstance(payload, list) and isinstance(games, list):
-                payload = rows_of_week(payload, games, partition.season_type, partition.week)
+            payload = self._week(partition, path, games_path)
         stat = path.stat()
         return FetchResult(
             partition=partition,
@@ -106,23 +128,32 @@ class SnapshotSource:
         )
 
     def _read(self, partition: Partition, path: Path) -> Any:
-        """A snapshot file's JSON; a season file read for its weeks is parsed once per change."""
-        weekly = partition.week is not None
         try:
-            if not weekly:
-                return read_gzipped_json(path)
-            mtime = path.stat().st_mtime
-            with self._lock:
-                cached = self._season_files.get(path)
-                if cached is None or cached[0] != mtime:
-                    cached = self._season_files[path] = (mtime, read_gzipped_json(path))
-            return cached[1]
+            return read_gzipped_json(path)
         except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as error:
             raise PayloadError(
                 f"{partition.label}: snapshot file {path.name} is not gzipped JSON ({error})",
                 partition=partition.key,
                 url=str(path),
             ) from error
+
+    def _week(self, partition: Partition, path: Path, games_path: Path) -> Any:
+        """One week's rows of a season file. The file is parsed and split by week once per change;
+        a week asked for a second time (a retry) parses it again rather than keep every week."""
+        key = (partition.season_type, partition.week)
+        mtimes = (path.stat().st_mtime, games_path.stat().st_mtime)
+        with self._lock:
+            season = self._season_weeks.get(path)
+            if season is None or season.mtimes != mtimes or key in season.served:
+                rows, games = self._read(partition, path), self._read(partition, games_path)
+                if not isinstance(rows, list) or not isinstance(games, list):
+                    return rows  # check_shape names what is wrong with it
+                season = self._season_weeks[path] = _SeasonWeeks(mtimes, rows_by_week(rows, games))
+            season.served.add(key)
+            week = season.weeks.pop(key, [])
+            if not season.weeks:
+                del self._season_weeks[path]
+            return week
 
     def calls_left(self) -> int | None:
         return None  # reading files costs no quota
