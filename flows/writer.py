@@ -4,7 +4,8 @@
 holds it to its end, so runs of different deployments (the scheduled one and a backfill) that come
 due together on two workers queue behind each other here instead of one being refused by the run
 lock. The slot is a lease that the run renews while it lives: a worker that dies frees it when the
-lease runs out (`LEASE_SECONDS`). The run lock (`gridiron.storage.runlock`) stays the backstop for
+lease runs out (`LEASE_SECONDS`, the server's minimum, plus up to 15 s until its lease sweeper
+next runs), so a waiting run never gives up before `STALE_SLOT_SECONDS`. The run lock (`gridiron.storage.runlock`) stays the backstop for
 runs that are not on a server with the limit (a temporary server, the CLI, plain Python).
 
 The slot spans the whole run, not only load: collect and process write the staging files and
@@ -22,7 +23,8 @@ from gridiron.config import PipelineConfig
 from gridiron.storage import RunInProgress, lock_holder
 
 WAREHOUSE_LIMIT = "gridiron-warehouse"
-LEASE_SECONDS = 120
+LEASE_SECONDS = 60  # the shortest lease a Prefect 3.9 server grants
+STALE_SLOT_SECONDS = LEASE_SECONDS + 30  # a dead holder's lease has expired and been swept by then
 
 
 def ensure_warehouse_limit() -> str:
@@ -56,8 +58,9 @@ def _limit_exists() -> bool:
 
 @contextmanager
 def one_writer(config: PipelineConfig, run_id: str, logger) -> Iterator[float]:
-    """Hold the warehouse slot for the block, waiting at most `max_pipeline_duration` for it (one
-    whole run of the holder); yields the seconds waited. Without the limit on the server (nothing
+    """Hold the warehouse slot for the block, waiting for it as long as one whole run of the holder
+    (`max_pipeline_duration`) but never less than a dead holder's lease takes to lapse
+    (`STALE_SLOT_SECONDS`); yields the seconds waited. Without the limit on the server (nothing
     deployed) it yields 0 at once. `RunInProgress` naming the holder when the wait runs out."""
     from prefect.client.schemas.objects import ConcurrencyLeaseHolder
     from prefect.concurrency.sync import concurrency
@@ -66,16 +69,16 @@ def one_writer(config: PipelineConfig, run_id: str, logger) -> Iterator[float]:
         yield 0.0
         return
     holder = ConcurrencyLeaseHolder(type="flow_run", id=UUID(run_id)) if _is_uuid(run_id) else None
-    started = time.monotonic()
+    started, patience = time.monotonic(), max(config.max_pipeline_duration, STALE_SLOT_SECONDS)
     with ExitStack() as held:
         try:
-            held.enter_context(concurrency(WAREHOUSE_LIMIT, occupy=1, timeout_seconds=config.max_pipeline_duration,
+            held.enter_context(concurrency(WAREHOUSE_LIMIT, occupy=1, timeout_seconds=patience,
                                            lease_duration=LEASE_SECONDS, holder=holder))
         except TimeoutError:
             raise RunInProgress(
-                f"waited {config.max_pipeline_duration} s (max_pipeline_duration) for the {WAREHOUSE_LIMIT} "
-                f"concurrency slot, held by {_name(lock_holder(config.home))}; this run was stopped before "
-                "any API call"
+                f"waited {patience:g} s (max_pipeline_duration, at least {STALE_SLOT_SECONDS} s) for the "
+                f"{WAREHOUSE_LIMIT} concurrency slot, held by {_name(lock_holder(config.home))}; this run "
+                "was stopped before any API call"
             ) from None
         waited = time.monotonic() - started
         if waited >= 1:

@@ -10,6 +10,7 @@ escalation test, whose own deploy gives the automation a fresh trigger and so a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -71,11 +72,19 @@ class Ops:
         }
 
     def deploy(self, api_key: str = API_KEY, **values) -> list[str]:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
         from deployments.setup import deploy
+        from flows.writer import WAREHOUSE_LIMIT
         from gridiron.config import load_config
 
         path = self.config(**values)
         with self.settings():
+            # a run an earlier test killed keeps the warehouse slot until its lease lapses (about a
+            # minute, which flows.writer waits out); each test starts with the slot free instead
+            with get_client(sync_client=True) as client, contextlib.suppress(ObjectNotFound):
+                client.delete_global_concurrency_limit_by_name(WAREHOUSE_LIMIT)
             return deploy(load_config(path, {}), str(path), env=self.env(api_key))
 
     def start_worker(self, command: list[str] | None = None, env: dict[str, str] | None = None) -> None:
@@ -159,9 +168,10 @@ def test_gridiron_deploy_then_gridiron_schedule_runs_the_deployment_to_completed
 
     again = gridiron("deploy", env=env)  # idempotent: nothing made twice, nothing rewritten
     assert again.returncode == 0, again.stderr
-    assert [line.split(":")[1].split(",")[0].strip() for line in again.stdout.splitlines()[1:]] == \
-        ["unchanged"] * (len(again.stdout.splitlines()) - 1)
-    assert again.stdout.splitlines()[0] == "work pool gridiron-pool: exists"
+    assert [line.split(":")[1].split(",")[0].strip() for line in again.stdout.splitlines()[2:]] == \
+        ["unchanged"] * (len(again.stdout.splitlines()) - 2)
+    assert again.stdout.splitlines()[:2] == ["work pool gridiron-pool: exists",
+                                             "concurrency limit gridiron-warehouse: exists"]
 
     # `gridiron schedule` deploys (a third time: nothing changes) and becomes the pool's worker.
     ops.start_worker([sys.executable, "-m", "gridiron", "schedule"],

@@ -184,25 +184,49 @@ def test_on_a_postgresql_server_two_workers_share_a_backfill_and_a_scheduled_run
 
 @pytest.mark.flow
 @pytest.mark.usefixtures("prefect_server")
-def test_a_run_waits_for_the_warehouse_slot_and_gives_up_after_max_pipeline_duration(tmp_path):
+def test_a_run_waits_for_the_warehouse_slot_and_gives_up_after_max_pipeline_duration(tmp_path, monkeypatch):
     """What `gridiron deploy`'s limit does to a run whose warehouse another run is writing: it
-    waits (here past max_pipeline_duration, so it stops, naming the limit, before any API call)."""
+    waits, then runs when the slot comes free; past max_pipeline_duration (and past the time a dead
+    holder's lease takes to lapse, shortened here) it stops, naming the limit, before any API call."""
+    import threading
+
     from prefect.concurrency.sync import concurrency
 
+    from flows import writer
     from flows.writer import WAREHOUSE_LIMIT, ensure_warehouse_limit
     from gridiron.storage import RunInProgress
 
     snapshot = copy_snapshot(tmp_path / "snapshot", {"games": [2023], "teams_fbs": [2023]})
     path = write_config(tmp_path / "c.yaml", start_year=2023, source={"snapshot_dir": str(snapshot)},
                         storage={"home": str(tmp_path / "home")}, max_pipeline_duration=10, model={"enabled": False})
-    assert ensure_warehouse_limit().endswith(": created (1 slot: one warehouse writer)")
+    ensure_warehouse_limit()  # made here, or by test_deploy's deploy earlier on this server
+    monkeypatch.setattr(writer, "STALE_SLOT_SECONDS", 0)
     try:
         with concurrency(WAREHOUSE_LIMIT, occupy=1):  # another run holds the warehouse
-            with pytest.raises(RunInProgress, match=r"waited 10 s \(max_pipeline_duration\) for the gridiron-warehouse "
-                                                    r"concurrency slot, held by .*stopped before any API call"):
+            with pytest.raises(RunInProgress, match=r"waited 10 s \(max_pipeline_duration, at least 0 s\) for the "
+                                                    r"gridiron-warehouse concurrency slot, held by .*stopped before any API call"):
                 ncaa_pipeline(config_path=str(path))
         assert not (tmp_path / "home" / "staging").exists()  # it fetched and staged nothing
-        assert ncaa_pipeline(config_path=str(path)).rows_by_table["games"] > 0  # the slot is free again
+
+        held, release = threading.Event(), threading.Event()
+
+        def other_run():
+            with concurrency(WAREHOUSE_LIMIT, occupy=1):
+                held.set()
+                release.wait(30)
+
+        other = threading.Thread(target=other_run)
+        other.start()
+        held.wait(30)
+        threading.Timer(3, release.set).start()  # the other run ends 3 s after this one starts
+        # the waiting run asks again when the server says (Retry-After, up to 30 s): give it time
+        patient = write_config(tmp_path / "p.yaml", start_year=2023, source={"snapshot_dir": str(snapshot)},
+                               storage={"home": str(tmp_path / "home")}, max_pipeline_duration=300,
+                               model={"enabled": False})
+        assert ncaa_pipeline(config_path=str(patient)).rows_by_table["games"] > 0
+        other.join(30)
+        log = next((tmp_path / "home" / "logs").glob("*.log")).read_text()
+        assert "for the gridiron-warehouse slot (another run was writing the warehouse)" in log
     finally:
         with get_client(sync_client=True) as client:  # the other flow tests of this server run without it
             client.delete_global_concurrency_limit_by_name(WAREHOUSE_LIMIT)
