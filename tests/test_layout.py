@@ -64,6 +64,16 @@ def test_importing_the_domain_package_loads_no_prefect():
     assert done.stdout.strip() == "[]"
 
 
+def test_a_run_that_trains_nothing_never_loads_scikit_learn():
+    """scikit-learn and scipy cost about 150 MB and a second or more to import; the CLI and the
+    flows import them only where a model is fitted (a no-change rerun trains nothing)."""
+    code = ("import sys, flows, cli.app, tasks.train, gridiron.model.training, gridiron.model.registry; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_importing_the_flows_touches_no_files(tmp_path, tmp_path_factory):
     cwd = tmp_path / "cwd"
     cwd.mkdir()

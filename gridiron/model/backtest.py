@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from gridiron.model.features import FEATURES
+
+if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: a run that trains nothing never loads it
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
 
 class NotEnoughHistory(ValueError):
     """Too few earlier games to fit or judge a model honestly."""
@@ -66,6 +68,10 @@ def training_rows(features: pl.DataFrame, settings: ModelSettings) -> pl.DataFra
 
 
 def fit_models(train: pl.DataFrame, settings: ModelSettings) -> Models:
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     x = train.select(settings.features).to_numpy()
     margin = make_pipeline(StandardScaler(), Ridge(alpha=settings.margin_alpha)).fit(x, train["margin"].to_numpy())
     decided = train.filter(pl.col("margin") != 0)

@@ -34,8 +34,6 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
-from scipy import sparse
-from sklearn.linear_model import Ridge
 
 from gridiron.model import elo
 
@@ -82,6 +80,9 @@ def add_slates(games: pl.DataFrame) -> pl.DataFrame:
 
 def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: FeatureSettings) -> tuple[dict[int, float], float]:
     """Ridge ratings from earlier games: {team: rating in points}, and the home-field edge."""
+    from scipy import sparse  # here, not at import: a run that trains nothing never loads them
+    from sklearn.linear_model import Ridge
+
     age = as_of_days - history["day"]
     keep = (age > 0) & (age <= settings.lookback_days)
     if keep.sum() < 50:
@@ -112,6 +113,8 @@ def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: Fea
 def fit_efficiency(box: dict[str, np.ndarray], as_of_days: float, settings: FeatureSettings) -> tuple[dict[int, float], dict[int, float], float]:
     """Opponent-adjusted yards per play from earlier box scores: ({team: offense}, {team: defense},
     home edge), offense and defense as yards per play above an average side (defense: allowed less)."""
+    from scipy import sparse
+    from sklearn.linear_model import Ridge
     age = as_of_days - box["day"]
     keep = (age > 0) & (age <= settings.lookback_days)
     if keep.sum() < 100:

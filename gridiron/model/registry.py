@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from importlib.metadata import version as installed
+
 import numpy
 import polars
-import sklearn
 
 from gridiron.model.backtest import Models
 
@@ -30,7 +31,7 @@ class ModelCompatibilityError(RuntimeError):
 
 
 def library_versions() -> dict[str, str]:
-    return {"scikit-learn": sklearn.__version__, "numpy": numpy.__version__,
+    return {"scikit-learn": installed("scikit-learn"), "numpy": numpy.__version__,
             "polars": polars.__version__, "python": platform.python_version()}
 
 
@@ -75,9 +76,9 @@ def read_card(models_dir: str | Path, version: str) -> ModelCard:
 def load_model(models_dir: str | Path, version: str) -> tuple[Models, ModelCard]:
     card = read_card(models_dir, version)
     written = card.libraries.get("scikit-learn")
-    if written != sklearn.__version__:
+    if written != installed("scikit-learn"):
         raise ModelCompatibilityError(
-            f"model {version} was written by scikit-learn {written}; this is {sklearn.__version__}: "
+            f"model {version} was written by scikit-learn {written}; this is {installed('scikit-learn')}: "
             "its pickled pipelines may not load or may predict differently; retrain it (the next "
             "`gridiron run` does, or `gridiron run --full-refresh`)"
         )
