@@ -157,12 +157,14 @@ def test_on_a_postgresql_server_two_workers_share_a_backfill_and_a_scheduled_run
                 state = wait_for(lambda: (s := client.read_flow_run(scheduled.id).state).is_final() and s, 600,
                                  "the scheduled run's end")
             assert state.is_completed(), state
-        lines = done.stdout.splitlines()
-        assert [line.split(":")[0] for line in lines[:2]] == ["backfill 2022", "backfill 2023"]
-        assert sorted(lines[2:]) == ["backfill 2022: Completed", "backfill 2023: Completed"]
-        run_ids = [line.split("(")[1].split(")")[0] for line in lines[:2]] + [str(scheduled.id)]
-        taken = wait_for(lambda: len(t := ran_on(server.url, run_ids)) == len(run_ids) and t, 60,
-                         "the workers' executed-flow-run events")
+            lines = done.stdout.splitlines()
+            assert [line.split(":")[0] for line in lines[:2]] == ["backfill 2022", "backfill 2023"]
+            assert sorted(lines[2:]) == ["backfill 2022: Completed", "backfill 2023: Completed"]
+            run_ids = [line.split("(")[1].split(")")[0] for line in lines[:2]] + [str(scheduled.id)]
+            # a worker says it executed a run once the run's process has exited, shortly after the
+            # run's final state: read the events while the workers still live to send them
+            taken = wait_for(lambda: len(t := ran_on(server.url, run_ids)) == len(run_ids) and t, 120,
+                             "the workers' executed-flow-run events")
         assert all(len(w) == 1 for w in taken.values()), taken
         # one run at a time per worker, so while one worker held a run the other took the next
         assert sorted({w[0] for w in taken.values()}) == ["worker-a", "worker-b"], taken
