@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import write_section  # noqa: E402
+from bench.report import clean_environment, write_section  # noqa: E402
 from gridiron.storage import connect, content_checksums, create_backup, restore, verify_backup  # noqa: E402
 
 
@@ -33,9 +33,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-backup-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GRIDIRON_", "CFBD_"))}
-    env.update({"GRIDIRON_HOME": str(work / "home"), "PREFECT_HOME": str(work / "prefect"),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"})
+    env = clean_environment(GRIDIRON_HOME=str(work / "home"), PREFECT_HOME=str(work / "prefect"))
     try:
         subprocess.run([str(Path(sys.executable).parent / "gridiron"), "run"], env=env, cwd=REPO,
                        check=True, capture_output=True)

@@ -1,7 +1,9 @@
-"""Writing a benchmark's table into BENCHMARKS.md, between that benchmark's markers."""
+"""What the benchmarks share: a clean environment for the processes they time, and writing a
+benchmark's table into BENCHMARKS.md, between that benchmark's markers."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,3 +21,10 @@ def write_section(name: str, title: str, body: str) -> str:
         text = text.rstrip() + f"\n\n## {title}\n\n{marked}\n"
     BENCHMARKS.write_text(text)
     return marked
+
+
+def clean_environment(**values: str) -> dict[str, str]:
+    """This process's environment without its Prefect, gridiron or CFBD settings (a benchmark
+    measures the defaults), Prefect quiet and without analytics, plus `values`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "GRIDIRON_", "CFBD_"))}
+    return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING", **values}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 GRIDIRON = [str(Path(sys.executable).parent / "gridiron"), "run"]
 
 
-from bench.report import write_section  # noqa: E402
+from bench.report import clean_environment, write_section  # noqa: E402
 
 
 def timed_run(env: dict[str, str]) -> tuple[float, float]:
@@ -80,14 +80,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-"))
-    base = {
-        key: value for key, value in os.environ.items()
-        if not key.startswith(("PREFECT_", "GRIDIRON_", "CFBD_"))
-    }
-    base.update({
-        "PREFECT_HOME": str(work / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    })
+    base = clean_environment(PREFECT_HOME=str(work / "prefect"))
     results = {}
     try:
         results["temporary server"] = measure(base, args.repeat, work / "temporary")

@@ -31,7 +31,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import write_section  # noqa: E402
+from bench.report import clean_environment, write_section  # noqa: E402
 from tests.servers import PREFECT, PostgresServer, PrefectServer, Worker, wait_for  # noqa: E402
 
 GRIDIRON = str(Path(sys.executable).parent / "gridiron")
@@ -114,8 +114,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-scale-"))
-    base = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "GRIDIRON_", "CFBD_"))}
-    base.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"})
+    base = clean_environment()
     started = time.perf_counter()
     try:
         with PostgresServer() as postgres:

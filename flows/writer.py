@@ -5,8 +5,9 @@ holds it to its end, so runs of different deployments (the scheduled one and a b
 due together on two workers queue behind each other here instead of one being refused by the run
 lock. The slot is a lease that the run renews while it lives: a worker that dies frees it when the
 lease runs out (`LEASE_SECONDS`, the server's minimum, plus up to 15 s until its lease sweeper
-next runs), so a waiting run never gives up before `STALE_SLOT_SECONDS`. The run lock (`gridiron.storage.runlock`) stays the backstop for
-runs that are not on a server with the limit (a temporary server, the CLI, plain Python).
+next runs), so a waiting run never gives up before `STALE_SLOT_SECONDS`. The run lock
+(`gridiron.storage.runlock`) stays the backstop for runs that are not on a server with the limit
+(a temporary server, the CLI, plain Python).
 
 The slot spans the whole run, not only load: collect and process write the staging files and
 caches under `storage.home` that the next phases read, so two runs on one home may not interleave.

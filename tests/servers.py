@@ -225,11 +225,13 @@ class PostgresServer:
         self.process: subprocess.Popen | None = None
         self.dir: Path | None = None
 
-    def _run(self, *args: str) -> None:
+    def _run(self, *args: str) -> str:
+        """A program of the server's, as its user; its output, or AssertionError with what it said."""
         done = subprocess.run([str(self.bindir / args[0]), *args[1:]], user=self.user, capture_output=True,
                               text=True, timeout=120)
         if done.returncode:
             raise AssertionError(f"{' '.join(args)} failed: {done.stdout}{done.stderr}")
+        return done.stdout
 
     def __enter__(self) -> PostgresServer:
         # under /tmp itself: pytest's tmp_path is private to root, and the server's user must reach it
@@ -254,11 +256,8 @@ class PostgresServer:
 
     def query(self, sql: str, database: str = "prefect") -> str:
         """One value from `psql` (unaligned, tuples only)."""
-        done = subprocess.run([str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                               "-d", database, "-At", "-c", sql], capture_output=True, text=True, timeout=60)
-        if done.returncode:
-            raise AssertionError(f"psql {sql!r} failed: {done.stderr}")
-        return done.stdout.strip()
+        return self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
+                         "-At", "-c", sql).strip()
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: a run tha
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
+
 class NotEnoughHistory(ValueError):
     """Too few earlier games to fit or judge a model honestly."""
 

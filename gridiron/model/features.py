@@ -115,6 +115,7 @@ def fit_efficiency(box: dict[str, np.ndarray], as_of_days: float, settings: Feat
     home edge), offense and defense as yards per play above an average side (defense: allowed less)."""
     from scipy import sparse
     from sklearn.linear_model import Ridge
+
     age = as_of_days - box["day"]
     keep = (age > 0) & (age <= settings.lookback_days)
     if keep.sum() < 100:

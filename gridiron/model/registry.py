@@ -15,10 +15,9 @@ import platform
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
+from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
-
-from importlib.metadata import version as installed
 
 import numpy
 import polars
@@ -75,10 +74,10 @@ def read_card(models_dir: str | Path, version: str) -> ModelCard:
 
 def load_model(models_dir: str | Path, version: str) -> tuple[Models, ModelCard]:
     card = read_card(models_dir, version)
-    written = card.libraries.get("scikit-learn")
-    if written != installed("scikit-learn"):
+    written, running = card.libraries.get("scikit-learn"), installed("scikit-learn")
+    if written != running:
         raise ModelCompatibilityError(
-            f"model {version} was written by scikit-learn {written}; this is {installed('scikit-learn')}: "
+            f"model {version} was written by scikit-learn {written}; this is {running}: "
             "its pickled pipelines may not load or may predict differently; retrain it (the next "
             "`gridiron run` does, or `gridiron run --full-refresh`)"
         )

@@ -32,13 +32,13 @@ _SEASON_FILE = re.compile(r"^(\d{4})\.json\.gz$")
 def rows_of_week(rows: Iterable[Mapping[str, Any]], games: Iterable[Mapping[str, Any]],
                  season_type: str, week: int) -> list[Mapping[str, Any]]:
     """The rows (keyed by game `id`) of the games played in one week of one season type."""
-    ids = {game["id"] for game in games if game.get("seasonType") == season_type and game.get("week") == week}
-    return [row for row in rows if row.get("id") in ids]
+    return rows_by_week(rows, games).get((season_type, week), [])
 
 
 def rows_by_week(rows: Iterable[Mapping[str, Any]],
                  games: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], list[Mapping[str, Any]]]:
-    """`rows_of_week` for every week at once: (season type, week) -> its rows, in file order."""
+    """Every week's rows at once: (season type, week) -> the rows (keyed by game `id`) of that
+    week's games, in file order."""
     week_of = {game["id"]: (game.get("seasonType"), game.get("week")) for game in games}
     weeks: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
     for row in rows:
