@@ -82,10 +82,11 @@ def snapshot_box_scores() -> pl.DataFrame:
 
 def main() -> None:
     games, lines, talent = snapshot_history()
+    box = snapshot_box_scores()
     settings = TrainSettings.from_config(PipelineConfig())
 
     start = time.perf_counter()
-    features = build_game_features(games, settings.features, talent)
+    features = build_game_features(games, settings.features, talent, box)
     feature_seconds = time.perf_counter() - start
     predictions = {}
     for season in range(2015, 2024):

@@ -35,28 +35,30 @@ def main() -> None:
     shipped = TrainSettings.from_config(PipelineConfig())
     capped = replace(shipped.features, margin_cap=35.0)
     with_talent = (*V1_FEATURES, "talent_diff")
-    steps = [  # (lever, features settings, talent?, model features, model options, box scores?)
-        ("before v2: no talent, margins capped at 35", capped, False, V1_FEATURES, {}),
-        ("+ talent difference", capped, True, with_talent, {}),
-        ("+ talent weighted to a season's first games", capped, True, (*with_talent, "talent_early"), {}),
-        ("+ no margin cap (shipped)", shipped.features, True, FEATURES, {}),
+    no_box = tuple(f for f in FEATURES if f not in ("eff_diff", "has_box"))
+    steps = [  # (lever, features settings, talent?, box scores?, model features, model options)
+        ("before v2: no talent, margins capped at 35", capped, False, False, V1_FEATURES, {}),
+        ("+ talent difference", capped, True, False, with_talent, {}),
+        ("+ talent weighted to a season's first games", capped, True, False, (*with_talent, "talent_early"), {}),
+        ("+ no margin cap", shipped.features, True, False, no_box, {}),
+        ("+ box-score efficiency (opponent-adjusted yards per play)", shipped.features, True, True,
+         (*no_box, "eff_diff"), {}),
+        ("+ whether both sides have box scores (shipped)", shipped.features, True, True, FEATURES, {}),
         ("(not kept) without elo_prob and rating_diff, which nearly duplicate elo_diff and rating_margin",
-         shipped.features, True, tuple(f for f in FEATURES if f not in ("elo_prob", "rating_diff")), {}),
-        ("(not kept) probability from the predicted margin", shipped.features, True, FEATURES,
+         shipped.features, True, True, tuple(f for f in FEATURES if f not in ("elo_prob", "rating_diff")), {}),
+        ("(not kept) probability from the predicted margin", shipped.features, True, True, FEATURES,
          {"prob_from_margin": True}),
         ("(not kept) Elo regressed to the conference mean", replace(
-            shipped.features, elo=replace(shipped.features.elo, regress_to="conference")), True, FEATURES, {}),
-        ("(not kept) + box-score efficiency (opponent-adjusted yards per play)", shipped.features, True,
-         (*FEATURES, "eff_diff"), {}, True),
-        ("(not kept) + box-score efficiency, probability from the predicted margin", shipped.features, True,
-         (*FEATURES, "eff_diff"), {"prob_from_margin": True}, True),
+            shipped.features, elo=replace(shipped.features.elo, regress_to="conference")), True, True, FEATURES, {}),
+        ("(not kept) + preseason prior (last seasons' ratings and talent, fitted on earlier seasons) and "
+         "in-season ratings shrunk toward it (a prior worth three games)", replace(shipped.features, preseason_prior=True),
+         True, True, (*FEATURES, "prior_margin", "season_margin", "prior_early"), {}),
     ]
     header = ["| lever | 2015-2018 straight up | MAE | Brier | 2019 MAE | 2021-2023 straight up | MAE | Brier |",
               "|---|---|---|---|---|---|---|---|"]
     rows, started = [], time.perf_counter()
-    for name, feature_settings, use_talent, features, options, *use_box in steps:
-        frame = build_game_features(games, feature_settings, talent if use_talent else None,
-                                    box if use_box and use_box[0] else None)
+    for name, feature_settings, use_talent, use_box, features, options in steps:
+        frame = build_game_features(games, feature_settings, talent if use_talent else None, box if use_box else None)
         model = replace(shipped.model, features=tuple(features), **options)
 
         def metrics(seasons):

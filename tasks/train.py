@@ -9,12 +9,13 @@ from prefect.cache_policies import NO_CACHE
 
 from gridiron.config import PipelineConfig
 from gridiron.model.backtest import NotEnoughHistory
+from gridiron.model.features import BOX_COLUMNS
 from gridiron.model.registry import champion_version, read_card
 from gridiron.model.training import TrainSettings, train, train_signature
 from gridiron.results import TrainResult
 from gridiron.storage import MartOutput, PartitionLoad, PlannedWarehouse, StagingArea
 
-TRAINED_ON = ("games", "lines", "talent")  # endpoints whose partitions the model reads
+TRAINED_ON = ("games", "lines", "talent", "games_teams")  # endpoints whose partitions the model reads
 
 
 @task(name="planned-train-signature", cache_policy=NO_CACHE)
@@ -36,7 +37,8 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
     planned = PlannedWarehouse(config.warehouse_path, loads)
     try:
         result = train(planned.frame("games"), planned.frame("lines"), str(config.home / "models"),
-                       talent=planned.frame("team_talent"), settings=TrainSettings.from_config(config), signature=signature,
+                       talent=planned.frame("team_talent"), box=planned.frame("game_team_stats", BOX_COLUMNS),
+                       settings=TrainSettings.from_config(config), signature=signature,
                        conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id)
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons
         logger.warning("train: no model trained: %s", reason)

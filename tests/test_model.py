@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import numpy as np
 import polars as pl
 import pytest
 
 from gridiron.model import elo
 from gridiron.model.backtest import ModelSettings, backtest
-from gridiron.model.features import FEATURES, build_game_features
+from gridiron.model.features import FEATURES, FeatureSettings, build_game_features
 from gridiron.model.registry import (
     ModelCompatibilityError,
     champion_version,
@@ -212,10 +213,98 @@ def test_no_leakage_box_scores_and_results_after_a_date_change_no_earlier_featur
         pl.when(pl.col("start_date") >= cutoff).then(pl.col("home_points")).otherwise(pl.col("away_points")).alias("away_points"),
     )
     after = build_game_features(scrambled, box=scrambled_box)
-    columns = ["game_id", *FEATURES, "eff_diff", "has_box"]
+    columns = ["game_id", *FEATURES]
     early = lambda frame: frame.filter(pl.col("start_date") < cutoff).select(columns).sort("game_id")  # noqa: E731
     assert early(before).height > 2000 and early(before)["has_box"].sum() > 1000
     assert early(before).equals(early(after))
     late = lambda frame: frame.filter(pl.col("start_date") >= cutoff + pl.duration(days=8)).select("game_id", "eff_diff").sort("game_id")  # noqa: E731
     assert not late(before).equals(late(after))  # the scrambled box scores did reach later games
-    assert "eff_diff" not in build_game_features(games).columns  # no box scores passed: not built
+    without = build_game_features(games)  # no box scores passed: no efficiency, flagged
+    assert without["eff_diff"].abs().max() == 0 and without["has_box"].max() == 0
+
+
+def test_efficiency_ratings_recover_offense_defense_and_give_the_home_edge():
+    """Yards per play made as 5 + offense - the opponent's defense + 0.3 at home: the fit finds each
+    side, and the edge of a good offense at home against a poor defense comes out positive."""
+    from gridiron.model.features import efficiency_edge, fit_efficiency
+
+    rng = np.random.default_rng(3)
+    off = {t: float(v) for t, v in enumerate(rng.normal(0, 1, 30))}
+    dfn = {t: float(v) for t, v in enumerate(rng.normal(0, 0.8, 30))}
+    rows = {k: [] for k in ("offense", "defense", "ypp", "plays", "day", "home_sign")}
+    for game in range(900):
+        home, away = (int(x) for x in rng.choice(30, 2, replace=False))
+        for team, other, sign in ((home, away, 1.0), (away, home, -1.0)):
+            rows["offense"].append(team)
+            rows["defense"].append(other)
+            rows["ypp"].append(5 + off[team] - dfn[other] + 0.3 * sign)
+            rows["plays"].append(65.0)
+            rows["day"].append(game / 10)
+            rows["home_sign"].append(sign)
+    offense, defense, edge = fit_efficiency({k: np.asarray(v) for k, v in rows.items()}, 100.0,
+                                            FeatureSettings(efficiency_alpha=0.01))
+    centre = np.mean(list(off.values()))
+    assert [offense[t] for t in range(30)] == pytest.approx([off[t] - centre for t in range(30)], abs=0.02)
+    assert edge == pytest.approx(0.3, abs=0.01)
+    best, worst_defense = max(off, key=off.get), min(dfn, key=dfn.get)
+    expected = (off[best] - dfn[worst_defense]) - (off[worst_defense] - dfn[best]) + 0.6
+    assert efficiency_edge(offense, defense, edge, best, worst_defense, False) == pytest.approx(expected, abs=0.05)
+    assert efficiency_edge(offense, defense, edge, best, worst_defense, True) == pytest.approx(expected - 0.6, abs=0.05)
+
+
+def test_in_season_ratings_shrink_toward_the_prior_by_its_worth_in_games():
+    """Twenty neutral-site games, A beat B by 14 each time, A's prior 2 points above B's: a ridge on
+    the difference from the prior with penalty `alpha` moves the gap by 2n(m - d) / (2n + alpha)."""
+    from gridiron.model.features import fit_season_ratings
+
+    n = 20
+    history = {"home": np.full(n, 1), "away": np.full(n, 2), "margin": np.full(n, 14.0),
+               "day": np.arange(n, dtype=float), "neutral": np.full(n, True), "season": np.full(n, 2023)}
+    prior = {1: 1.0, 2: -1.0, 3: 5.0}
+    ratings, hfa = fit_season_ratings(history, 2023, 100.0, prior, 2.5, alpha=3.0)
+    assert ratings[1] - ratings[2] == pytest.approx(2 + 2 * n * 12 / (2 * n + 3))
+    assert ratings[3] == 5.0 and hfa == pytest.approx(2.5)  # no games: the prior; no home games: the edge stays
+    early, _ = fit_season_ratings(history, 2023, 5.0, prior, 2.5, alpha=3.0)  # before 20 games: the prior alone
+    assert early == prior
+    assert fit_season_ratings(history, 2024, 100.0, {}, 2.5, alpha=3.0)[0] == {}  # another season's games: none
+
+
+def test_prior_weights_are_fitted_on_earlier_seasons_margins():
+    from gridiron.model.features import DEFAULT_PRIOR_WEIGHTS, fit_prior_weights
+
+    rng = np.random.default_rng(7)
+    teams = np.arange(40)
+    inputs = {2022: {int(t): (float(rng.normal(0, 10)), float(rng.normal(0, 10)), float(rng.normal(0, 2))) for t in teams}}
+    home, away = rng.choice(teams, 600), rng.choice(teams, 600)
+    neutral = rng.random(600) < 0.2
+    x = np.array([[inputs[2022][h][k] - inputs[2022][a][k] for k in range(3)] for h, a in zip(home, away)])
+    margin = x @ np.array([0.7, 0.2, 1.5]) + 3.0 * ~neutral
+    history = {"home": home, "away": away, "margin": margin, "neutral": neutral, "day": np.arange(600.0),
+               "season": np.full(600, 2022)}
+    weights, hfa = fit_prior_weights(history, inputs, [2022], use_talent=True)
+    assert weights == pytest.approx((0.7, 0.2, 1.5)) and hfa == pytest.approx(3.0)
+    assert fit_prior_weights(history, inputs, [2022], use_talent=False)[0][2] == 0.0  # a season without a composite
+    assert fit_prior_weights(history, inputs, [], use_talent=True) == (DEFAULT_PRIOR_WEIGHTS, 2.5)  # nothing to fit
+
+
+def test_no_leakage_with_the_preseason_prior(real_games):
+    """The prior and the in-season ratings shrunk toward it read only earlier games: scrambling every
+    result from a date on moves none of them before it."""
+    settings = FeatureSettings(preseason_prior=True)
+    talent = pl.DataFrame({"season": [2022, 2022, 2023, 2023], "team_id": [130, 264, 130, 264],
+                           "talent": [800.0, 700.0, 850.0, 700.0]})
+    cutoff = datetime(2022, 10, 20, tzinfo=timezone.utc)
+    before = build_game_features(real_games, settings, talent)
+    scrambled = real_games.with_columns(
+        pl.when(pl.col("start_date") >= cutoff).then(pl.col("away_points")).otherwise(pl.col("home_points")).alias("home_points"),
+        pl.when(pl.col("start_date") >= cutoff).then(pl.col("home_points") + 21).otherwise(pl.col("away_points")).alias("away_points"),
+    )
+    after = build_game_features(scrambled, settings, talent)
+    columns = ["game_id", "prior_margin", "season_margin", "prior_early"]
+    early = lambda frame: frame.filter(pl.col("start_date") < cutoff).select(columns).sort("game_id")  # noqa: E731
+    assert early(before).height > 2000 and early(before)["season_margin"].std() > 5
+    assert early(before).equals(early(after))
+    for column in ("prior_margin", "season_margin"):  # next season's prior and this season's later ratings move
+        late = lambda frame: frame.filter(pl.col("start_date") >= cutoff + pl.duration(days=8)).select(column)  # noqa: E731
+        assert not late(before).equals(late(after))
+    assert "prior_margin" not in build_game_features(real_games).columns  # not asked: not built

@@ -13,10 +13,14 @@ Features per game (home minus away where it is a difference):
 - context: neutral site, conference game, postseason, FBS on each side;
 - efficiency (`eff_diff`): offense and defense yards per play from the box scores of earlier games,
   opponent-adjusted (a ridge fit of each side's yards per play on its offense, the other side's
-  defense and home field, recency-weighted like the ratings), as the expected yards-per-play edge
-  of the home side; `has_box` 0 (and `eff_diff` 0) before a team has any box score in the window.
-  Built only when box scores are passed: on 2015-2018 it moved straight up +0.2 pp, MAE 0.00 and
-  Brier +0.0004, so the headline model leaves it out (`bench/model_levers.py`);
+  defense and home field, with a shorter recency half-life than the ratings), as the expected
+  yards-per-play edge of the home side; `has_box` 0 (and `eff_diff` 0) before both teams have a box
+  score in the window, or when no box scores are passed. On 2015-2018 it took MAE -0.06 and
+  straight up +0.6 pp (`bench/model_levers.py`);
+- preseason prior (`prior_margin`, `season_margin`, `prior_early`; only with `preseason_prior`):
+  each team's prior from the recency-weighted rating of the last seasons, last season's own
+  rating and talent (weights fitted on earlier seasons' margins) and in-season ratings shrunk
+  toward it; no better on 2015-2018 than the talent columns, so not built by default;
 - talent: the 247Sports composite of each side for the season (published before it; last season's
   where the season's is missing, the season's low end for a team it does not list), as a
   difference in hundreds of points and that difference weighted toward the first games of a season
@@ -30,7 +34,6 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import numpy as np
 import polars as pl
@@ -41,8 +44,10 @@ DIVISIONS = ("fbs", "fcs", "ii", "iii", "other")
 FEATURES = (
     "elo_diff", "elo_prob", "rating_margin", "rating_diff", "form_diff", "rest_diff",
     "home_rest", "away_rest", "is_neutral", "is_conference_game", "is_postseason",
-    "home_is_fbs", "away_is_fbs", "home_games", "away_games", "talent_diff", "talent_early",
+    "home_is_fbs", "away_is_fbs", "home_games", "away_games", "talent_diff", "talent_early", "eff_diff", "has_box",
 )
+
+BOX_COLUMNS = ("game_id", "team_id", "total_yards", "rushing_attempts", "pass_attempts")  # of `game_team_stats`
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,12 @@ class FeatureSettings:
     talent_decay_games: float = 3.0  # talent_early = talent_diff x exp(-(home + away games) / (2 x this))
     form_games: int = 3
     max_rest_days: int = 21
-    efficiency_alpha: float = 20.0  # ridge penalty of the yards-per-play fit (plays are noisy)
+    efficiency_alpha: float = 0.5  # ridge penalty of the yards-per-play fit; 20 shrank it to nothing
+    efficiency_half_life_days: float | None = 80.0  # yards per play go stale faster than margins; None: the ratings'
+    # the preseason prior (`prior_margin`, `season_margin`, `prior_early`): built only when asked, it
+    # did not help on 2015-2018 (bench/model_levers.py); worth `prior_games` games of the season's results
+    preseason_prior: bool = False
+    prior_games: float = 3.0
 
     @property
     def margin_limit(self) -> float:
@@ -130,11 +140,164 @@ def fit_efficiency(box: dict[str, np.ndarray], as_of_days: float, settings: Feat
     values = np.column_stack([np.ones(n), -np.ones(n), box["home_sign"][keep]]).ravel()
     matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, 2 * t + 1))
     ypp = box["ypp"][keep]
-    weights = 0.5 ** (age[keep] / settings.half_life_days) * box["plays"][keep] / 65.0
+    half_life = settings.efficiency_half_life_days or settings.half_life_days
+    weights = 0.5 ** (age[keep] / half_life) * box["plays"][keep] / 65.0
     model = Ridge(alpha=settings.efficiency_alpha, fit_intercept=True).fit(matrix, ypp, sample_weight=weights)
     coef = model.coef_
     return ({int(team): float(coef[i]) for team, i in index.items()},
             {int(team): float(coef[t + i]) for team, i in index.items()}, float(coef[2 * t]))
+
+
+@dataclass(frozen=True)
+class TalentTable:
+    """The talent composites as `add_talent` reads them, in hundreds of points: a team's for the
+    season, else the season before's, else the season's 5th percentile; None in a season without one."""
+
+    known: dict[tuple[int, int], float]
+    low: dict[int, float]
+
+    @classmethod
+    def of_frame(cls, talent: pl.DataFrame | None) -> TalentTable:
+        if talent is None or talent.is_empty():
+            return cls({}, {})
+        rows = talent.select(pl.col("season").cast(pl.Int64), pl.col("team_id").cast(pl.Int64),
+                             pl.col("talent").cast(pl.Float64)).drop_nulls()
+        low = rows.group_by("season").agg(pl.col("talent").quantile(0.05))
+        return cls({(s, t): v / 100.0 for s, t, v in rows.iter_rows()}, {s: v / 100.0 for s, v in low.iter_rows()})
+
+    def value(self, season: int, team: int) -> float | None:
+        if season not in self.low:
+            return None
+        return self.known.get((season, team), self.known.get((season - 1, team), self.low[season]))
+
+
+def fit_season_ratings(history: dict[str, np.ndarray], season: int, as_of_days: float,
+                       prior: dict[int, float], prior_hfa: float, alpha: float) -> tuple[dict[int, float], float]:
+    """Ratings from the season's own earlier games, each team's shrunk toward its preseason prior
+    (a ridge on the difference from the prior: `alpha` games' worth), and the home edge."""
+    from scipy import sparse
+    from sklearn.linear_model import Ridge
+
+    keep = (history["season"] == season) & (history["day"] < as_of_days) if len(history["day"]) else np.array([], bool)
+    if keep.sum() < 20:
+        return dict(prior), prior_hfa
+    home, away = history["home"][keep], history["away"][keep]
+    home_field = (~history["neutral"][keep]).astype(float)
+    base = np.array([prior.get(h, 0.0) - prior.get(a, 0.0) for h, a in zip(home, away)]) + prior_hfa * home_field
+    teams = np.unique(np.concatenate([home, away]))
+    index = {team: i for i, team in enumerate(teams)}
+    n, t = len(home), len(teams)
+    rows = np.repeat(np.arange(n), 3)
+    cols = np.column_stack([np.fromiter((index[x] for x in home), int, n),
+                            np.fromiter((index[x] for x in away), int, n), np.full(n, t)]).ravel()
+    values = np.column_stack([np.ones(n), -np.ones(n), 10.0 * home_field]).ravel()  # x10: the edge barely penalised
+    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, t + 1))
+    coef = Ridge(alpha=alpha, fit_intercept=False).fit(matrix, history["margin"][keep] - base).coef_
+    ratings = dict(prior)
+    for team, i in index.items():
+        ratings[int(team)] = prior.get(int(team), 0.0) + float(coef[i])
+    return ratings, prior_hfa + 10.0 * float(coef[t])
+
+
+DEFAULT_PRIOR_WEIGHTS = (0.6, 0.15, 0.0)  # last season, the one before, talent: before any season can fit them
+
+
+def prior_inputs(team: int, season: int, season_end: dict[int, dict[int, float]],
+                 talent: TalentTable, division_mean: dict[int, float],
+                 long_ratings: dict[int, float]) -> tuple[float, float, float]:
+    """(the recency-weighted rating of the last seasons, last season's own rating, talent) of a
+    team for `season`; a team new to the data takes its division's mean."""
+    last = season_end.get(season - 1, {})
+    r2 = last.get(team, division_mean.get(team, 0.0))
+    r1 = long_ratings.get(team, r2)
+    value = talent.value(season, team)
+    return r1, r2, value if value is not None else 0.0
+
+
+
+def fit_prior_weights(history: dict[str, np.ndarray], inputs: dict[int, dict[int, tuple[float, float, float]]],
+                      seasons: list[int], use_talent: bool) -> tuple[tuple[float, float, float], float]:
+    """How much last season's rating, the one before and talent say about a season's margins: a
+    least-squares fit of the margins of `seasons` (earlier ones, whose inputs were known before
+    them) on the home-minus-away inputs and home field; the defaults while fewer than 500 games."""
+    keep = np.isin(history["season"], seasons) if seasons and len(history["day"]) else np.zeros(0, bool)
+    if keep.sum() < 500:
+        return DEFAULT_PRIOR_WEIGHTS, 2.5
+    x = []
+    for season, home, away, neutral in zip(history["season"][keep], history["home"][keep], history["away"][keep],
+                                          history["neutral"][keep]):
+        h, a = inputs[season][home], inputs[season][away]
+        x.append((h[0] - a[0], h[1] - a[1], h[2] - a[2], 0.0 if neutral else 1.0))
+    x = np.asarray(x)
+    if not use_talent:
+        x[:, 2] = 0.0
+    coef = np.linalg.lstsq(x, history["margin"][keep], rcond=None)[0]
+    return (float(coef[0]), float(coef[1]), float(coef[2]) if use_talent else 0.0), float(coef[3])
+
+
+
+class PreseasonPrior:
+    """Each season's preseason rating of every team: a fit (on earlier seasons' margins) of the
+    recency-weighted rating of the last seasons, last season's own rating and the season's talent
+    composite. Season by season: at a season's start, the season before's own ratings are fitted
+    (shrunk toward its prior), then the weights and this season's prior."""
+
+    def __init__(self, season_teams: dict[int, set[int]], team_division: dict[int, int], talent: TalentTable,
+                 prior_games: float):
+        self.season_teams, self.team_division, self.talent = season_teams, team_division, talent
+        self.prior_games = prior_games
+        self.season_end: dict[int, dict[int, float]] = {}
+        self.inputs: dict[int, dict[int, tuple[float, float, float]]] = {}
+        self.informed: list[int] = []  # seasons whose inputs came from the season before them
+        self.prior: dict[int, float] = {}
+        self.hfa, self.season = 2.5, None
+
+    @classmethod
+    def of_schedule(cls, frame: pl.DataFrame, talent: pl.DataFrame | None, prior_games: float) -> PreseasonPrior:
+        """Every season's teams and each team's division, from the schedule (known before kickoff)."""
+        division_index = {d: i for i, d in enumerate(DIVISIONS)}
+        season_teams: dict[int, set[int]] = defaultdict(set)
+        team_division: dict[int, int] = {}
+        for season, home, away, hclass, aclass in frame.select(
+                "season", "home_id", "away_id", "home_classification", "away_classification").iter_rows():
+            season_teams[season].update((home, away))
+            team_division[home] = division_index[_division(hclass)]
+            team_division[away] = division_index[_division(aclass)]
+        return cls(season_teams, team_division, TalentTable.of_frame(talent), prior_games)
+
+    def start_season(self, history: dict[str, np.ndarray], season: int,
+                     long_ratings: dict[int, float]) -> tuple[dict[int, float], float]:
+        """The season's prior ({team: points}, home edge); computed at its first slate."""
+        if season == self.season:
+            return self.prior, self.hfa
+        if self.season is not None:
+            self.season_end[self.season] = fit_season_ratings(
+                history, self.season, float("inf"), self.prior, self.hfa, self.prior_games)[0]
+        last = self.season_end.get(season - 1, {})
+        by_division: dict[int, list[float]] = defaultdict(list)
+        for team, value in last.items():
+            by_division[self.team_division.get(team, len(DIVISIONS) - 1)].append(value)
+        means = {d: float(np.mean(v)) for d, v in by_division.items()}
+        division_mean = {team: means.get(d, 0.0) for team, d in self.team_division.items()}
+        self.inputs[season] = {team: prior_inputs(team, season, self.season_end, self.talent, division_mean, long_ratings)
+                               for team in self.season_teams[season] | set(last)}
+        if last:
+            self.informed.append(season)
+        weights, self.hfa = fit_prior_weights(history, self.inputs, [s for s in self.informed if s < season],
+                                              season in self.talent.low)
+        self.prior = {team: weights[0] * r1 + weights[1] * r2 + weights[2] * t
+                      for team, (r1, r2, t) in self.inputs[season].items()} if last else {}
+        self.season = season
+        return self.prior, self.hfa
+
+
+def efficiency_edge(offense: dict[int, float], defense: dict[int, float], home_edge: float, home: int, away: int,
+                    neutral: bool) -> float:
+    """The home side's expected yards-per-play edge: its yards per play against this defense
+    (offense - the defense's rating) minus the away side's against its own, plus twice the home
+    edge of one side on a true home game."""
+    return ((offense[home] - defense[away]) - (offense[away] - defense[home])
+            + (0.0 if neutral else 2 * home_edge))
 
 
 def box_sides(box: pl.DataFrame | None) -> dict[int, list[tuple[int, float, float]]]:
@@ -176,7 +339,9 @@ def add_talent(features: pl.DataFrame, talent: pl.DataFrame | None, decay_games:
         has_talent=has.cast(pl.Float64),
     ).with_columns(
         talent_diff=(pl.col("home_talent") - pl.col("away_talent")) / 100.0,
-    ).with_columns(talent_early=pl.col("talent_diff") * early).drop(
+    ).with_columns(talent_early=pl.col("talent_diff") * early,
+                   *([pl.col("prior_margin").mul(early).alias("prior_early")] if "prior_margin" in frame.columns else []),
+                   ).drop(
         "low", "home_this", "home_before", "away_this", "away_before")
 
 
@@ -191,13 +356,14 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     division_index = {d: i for i, d in enumerate(DIVISIONS)}
 
     state = elo.EloState()
-    history: dict[str, list] = {k: [] for k in ("home", "away", "margin", "day", "neutral", "home_div", "away_div")}
+    history: dict[str, list] = {k: [] for k in ("home", "away", "margin", "day", "neutral", "home_div", "away_div", "season")}
     last_played: dict[int, float] = {}
     recent: dict[int, deque] = defaultdict(lambda: deque(maxlen=settings.form_games))
     season_games: dict[tuple[int, int], int] = defaultdict(int)
     sides = box_sides(box)
     box_history: dict[str, list] = {k: [] for k in ("offense", "defense", "ypp", "plays", "day", "home_sign")}
     out: list[dict] = []
+    priors = PreseasonPrior.of_schedule(frame, talent, settings.prior_games) if settings.preseason_prior else None
 
     for _, slate in frame.group_by("slate", maintain_order=True):
         slate_day = float(slate["day"].min())
@@ -208,6 +374,9 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
         rows = slate.to_dicts()
         season = rows[0]["season"]
         elo.start_season(state, season, settings.elo)
+        if priors is not None:
+            prior, prior_hfa = priors.start_season(arrays, season, ratings)
+            shrunk, shrunk_hfa = fit_season_ratings(arrays, season, slate_day, prior, prior_hfa, settings.prior_games)
         for row in rows:
             home, away = row["home_id"], row["away_id"]
             hdiv, adiv = _division(row["home_classification"]), _division(row["away_classification"])
@@ -221,8 +390,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                     for t in (home, away)]
             form = [float(np.mean(recent[t])) if recent[t] else 0.0 for t in (home, away)]
             has_box = home in offense and away in offense
-            eff_diff = ((offense[home] + defense[away]) - (offense[away] + defense[home])
-                        + (0.0 if neutral else 2 * eff_hfa)) if has_box else 0.0
+            eff_diff = efficiency_edge(offense, defense, eff_hfa, home, away, neutral) if has_box else 0.0
             has_result = bool(row["has_result"])
             margin = row["home_points"] - row["away_points"] if has_result else None
             out.append({
@@ -242,6 +410,9 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                 "is_postseason": float("postseason" in (row["season_type"] or "")),
                 "home_is_fbs": float(hdiv == "fbs"), "away_is_fbs": float(adiv == "fbs"),
                 "eff_diff": eff_diff, "has_box": float(has_box),
+                **({} if priors is None else {
+                    "prior_margin": prior.get(home, 0.0) - prior.get(away, 0.0) + (0.0 if neutral else prior_hfa),
+                    "season_margin": shrunk.get(home, 0.0) - shrunk.get(away, 0.0) + (0.0 if neutral else shrunk_hfa)}),
                 "has_result": has_result, "margin": margin,
                 "home_win": None if margin is None else float(margin > 0) if margin != 0 else 0.5,
             })
@@ -263,6 +434,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             history["neutral"].append(bool(row["is_neutral_site"]))
             history["home_div"].append(division_index[_division(row["home_classification"])])
             history["away_div"].append(division_index[_division(row["away_classification"])])
+            history["season"].append(int(row["season"]))
             game_sides = sides.get(row["game_id"], [])
             if len(game_sides) == 2:
                 neutral = bool(row["is_neutral_site"])
@@ -280,6 +452,4 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     frame = pl.DataFrame(out, infer_schema_length=None).with_columns(
         pl.col("margin").cast(pl.Float64), pl.col("home_win").cast(pl.Float64)
     )
-    if box is None:  # the headline model does not read them (bench/model_levers.py): not built
-        frame = frame.drop("eff_diff", "has_box")
     return add_talent(frame, talent, settings.talent_decay_games)

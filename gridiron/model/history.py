@@ -1,18 +1,21 @@
 """The history a backtest of one season reads, and that backtest (what `gridiron backtest` runs).
 
-Games of every season up to the one asked for, their lines and the teams' talent composites: what
-the warehouse holds, plus any season it lacks read from the configured source (so a season only an
-external snapshot holds works too, before it was ever loaded).
+Games of every season up to the one asked for, their lines, the teams' talent composites and the
+box scores: what the warehouse holds, plus any season it lacks read from the configured source (so
+a season only an external snapshot holds works too, before it was ever loaded).
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 import polars as pl
 
 from gridiron.config import PipelineConfig
 from gridiron.model.backtest import BacktestReport, backtest
-from gridiron.model.features import build_game_features
+from gridiron.model.features import BOX_COLUMNS, build_game_features
 from gridiron.model.training import TrainSettings
+from gridiron.planning import game_calendar, plan_weeks, slates_of
 from gridiron.progress import step
 from gridiron.sources import Partition, SourceError, make_source
 from gridiron.storage import PlannedWarehouse
@@ -30,13 +33,17 @@ def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
     return pl.concat(frames, how="vertical_relaxed") if frames else None
 
 
-def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
-    """(games, lines, talent) of every season up to `season`; `HistoryUnavailable` when it has no games."""
+def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, pl.DataFrame | None,
+                                                                  pl.DataFrame | None, pl.DataFrame | None]:
+    """(games, lines, talent, box scores) of every season up to `season`; `HistoryUnavailable` when
+    it has no games. A season the warehouse lacks is read from the source, its box scores week by week."""
     stored = PlannedWarehouse(config.warehouse_path)
     games = [f.filter(pl.col("season") <= season) for f in [stored.frame("games")] if f.height]
     lines = [f.filter(pl.col("season") <= season) for f in [stored.frame("lines")] if f.height]
     talent = [f.filter(pl.col("season") <= season).select("season", "team_id", "talent")
               for f in [stored.frame("team_talent")] if f.height]
+    box = [f for f in [stored.frame("game_team_stats", (*BOX_COLUMNS, "season"))] if f.height]
+    box = [box[0].filter(pl.col("season") <= season).select(BOX_COLUMNS)] if box else []
     have = set(games[0]["season"].unique().to_list()) if games else set()
     have_talent = set(talent[0]["season"].unique().to_list()) if talent else set()
     wanted = [s for s in range(min(config.start_year, season - HISTORY_SEASONS), season + 1) if s not in have]
@@ -49,6 +56,8 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
                     games.append(build_games(source.fetch(Partition("games", year)).payload))
                     if _holds(source, "lines", year):
                         lines.append(build_lines(source.fetch(Partition("lines", year)).payload))
+                    if _holds(source, "games_teams", year):
+                        box.extend(season_box_scores(source, year))
                     if year not in have_talent and _holds(source, "talent", year):
                         team_rows = team_rows or source.fetch(Partition("teams")).payload
                         talent.append(talent_frame(source.fetch(Partition("talent", year)).payload, year, team_rows))
@@ -59,7 +68,15 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
     all_games = _concat(games)
     if all_games is None or season not in set(all_games["season"].to_list()):
         raise HistoryUnavailable(f"season {season}: no games in the warehouse or the source")
-    return all_games, _concat(lines), _concat(talent)
+    return all_games, _concat(lines), _concat(talent), _concat(box)
+
+
+def season_box_scores(source, season: int) -> list[pl.DataFrame]:
+    """The season's `game_team_stats` rows (the features' columns), read week by week as the pipeline plans them."""
+    calendar = game_calendar(source.fetch(Partition("games", season)).payload)
+    weeks = plan_weeks(slates_of(calendar), source.seasons_available, now=datetime.now(timezone.utc))[0]
+    return [stage_partition(week, source.fetch(week).payload).frames["game_team_stats"].select(BOX_COLUMNS)
+            for week in weeks]
 
 
 def talent_frame(rows: list[dict], season: int, team_rows: list[dict]) -> pl.DataFrame:
@@ -77,8 +94,8 @@ def season_backtest(config: PipelineConfig, season: int) -> BacktestReport:
     """Walk-forward backtest of `season` with the config's model settings, market variant included."""
     settings = TrainSettings.from_config(config)
     with step(f"backtest: reading the games and lines up to {season}"):
-        games, lines, talent = season_history(config, season)
+        games, lines, talent, box = season_history(config, season)
     with step(f"backtest: features of {games.height:,} games"):
-        features = build_game_features(games, settings.features, talent)
+        features = build_game_features(games, settings.features, talent, box)
     with step(f"backtest: walk-forward over {season}, week by week (model and market variant)"):
         return backtest(features, lines, season, settings.model, market=True)

@@ -127,6 +127,7 @@ def train(
     models_dir: str,
     *,
     talent: pl.DataFrame | None = None,
+    box: pl.DataFrame | None = None,
     settings: TrainSettings,
     signature: str,
     conferences: Sequence[str] = (),
@@ -134,7 +135,7 @@ def train(
     run_id: str | None = None,
 ) -> TrainedModel:
     now = now or datetime.now(timezone.utc)
-    features = build_game_features(games, settings.features, talent)
+    features = build_game_features(games, settings.features, talent, box)
     season = latest_complete_season(games, now)
     if season is None:
         raise NotEnoughHistory("no complete season with results to backtest: the model cannot be judged")
@@ -156,7 +157,7 @@ def train(
         champion_metrics = champion_card.metrics(season)
         if champion_metrics is None:  # the champion was judged on an earlier season: judge it again
             champion_settings = TrainSettings.from_dict(champion_card.settings)
-            champion_features = build_game_features(games, champion_settings.features, talent)
+            champion_features = build_game_features(games, champion_settings.features, talent, box)
             champion_metrics = backtest(champion_features, lines, season, champion_settings.model).model
     promoted, decision = promotion_decision(report.model, champion_metrics, dict(settings.tolerance))
     champion, predictor = version, final

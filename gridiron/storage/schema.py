@@ -175,6 +175,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             {_pk("game_team_stats")})""",
         "CREATE INDEX game_team_stats_team ON game_team_stats (team_id, season)",
     ]),
+    (8, "the game features read from the box scores (opponent-adjusted yards per play)", [
+        *(f"ALTER TABLE game_features ADD COLUMN {column} DOUBLE" for column in ("eff_diff", "has_box")),
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
