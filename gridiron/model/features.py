@@ -32,6 +32,7 @@ made 2015-2018 slightly worse (Brier +0.0004; `bench/model_levers.py`), so the m
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
@@ -88,6 +89,13 @@ def add_slates(games: pl.DataFrame) -> pl.DataFrame:
     return with_start.join(order, on="slate_start").with_columns(pl.col("slate").cast(pl.Int32))
 
 
+def _team_columns(first: np.ndarray, second: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+    """{team: column} over the teams of both sides, and each side's column per row."""
+    index = {team: i for i, team in enumerate(np.unique(np.concatenate([first, second])))}
+    return (index, np.fromiter((index[x] for x in first), int, len(first)),
+            np.fromiter((index[x] for x in second), int, len(second)))
+
+
 def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: FeatureSettings) -> tuple[dict[int, float], float]:
     """Ridge ratings from earlier games: {team: rating in points}, and the home-field edge."""
     from scipy import sparse  # here, not at import: a run that trains nothing never loads them
@@ -100,12 +108,9 @@ def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: Fea
     home, away = history["home"][keep], history["away"][keep]
     margin = np.clip(history["margin"][keep], -settings.margin_limit, settings.margin_limit)
     weights = 0.5 ** (age[keep] / settings.half_life_days)
-    teams = np.unique(np.concatenate([home, away]))
-    index = {team: i for i, team in enumerate(teams)}
-    n, t, d = len(home), len(teams), len(DIVISIONS)
+    index, hcol, acol = _team_columns(home, away)
+    n, t, d = len(home), len(index), len(DIVISIONS)
     rows = np.repeat(np.arange(n), 5)
-    hcol = np.fromiter((index[x] for x in home), int, n)
-    acol = np.fromiter((index[x] for x in away), int, n)
     cols = np.column_stack([hcol, acol, t + history["home_div"][keep], t + history["away_div"][keep],
                             np.full(n, t + d)]).ravel()
     values = np.column_stack([np.ones(n), -np.ones(n), np.ones(n), -np.ones(n),
@@ -131,12 +136,10 @@ def fit_efficiency(box: dict[str, np.ndarray], as_of_days: float, settings: Feat
     if keep.sum() < 100:
         return {}, {}, 0.0
     offense, defense = box["offense"][keep], box["defense"][keep]
-    teams = np.unique(np.concatenate([offense, defense]))
-    index = {team: i for i, team in enumerate(teams)}
-    n, t = len(offense), len(teams)
+    index, ocol, dcol = _team_columns(offense, defense)
+    n, t = len(offense), len(index)
     rows = np.repeat(np.arange(n), 3)
-    cols = np.column_stack([np.fromiter((index[x] for x in offense), int, n),
-                            t + np.fromiter((index[x] for x in defense), int, n), np.full(n, 2 * t)]).ravel()
+    cols = np.column_stack([ocol, t + dcol, np.full(n, 2 * t)]).ravel()
     values = np.column_stack([np.ones(n), -np.ones(n), box["home_sign"][keep]]).ravel()
     matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, 2 * t + 1))
     ypp = box["ypp"][keep]
@@ -150,8 +153,9 @@ def fit_efficiency(box: dict[str, np.ndarray], as_of_days: float, settings: Feat
 
 @dataclass(frozen=True)
 class TalentTable:
-    """The talent composites as `add_talent` reads them, in hundreds of points: a team's for the
-    season, else the season before's, else the season's 5th percentile; None in a season without one."""
+    """The talent composites as the features read them: a team's for the season, else the season
+    before's, else the season's 5th percentile (a team the composite does not list is FCS or
+    below); None in a season without a composite."""
 
     known: dict[tuple[int, int], float]
     low: dict[int, float]
@@ -161,9 +165,9 @@ class TalentTable:
         if talent is None or talent.is_empty():
             return cls({}, {})
         rows = talent.select(pl.col("season").cast(pl.Int64), pl.col("team_id").cast(pl.Int64),
-                             pl.col("talent").cast(pl.Float64)).drop_nulls()
+                             pl.col("talent").cast(pl.Float64)).drop_nulls("talent")
         low = rows.group_by("season").agg(pl.col("talent").quantile(0.05))
-        return cls({(s, t): v / 100.0 for s, t, v in rows.iter_rows()}, {s: v / 100.0 for s, v in low.iter_rows()})
+        return cls({(s, t): v for s, t, v in rows.drop_nulls().iter_rows()}, dict(low.iter_rows()))
 
     def value(self, season: int, team: int) -> float | None:
         if season not in self.low:
@@ -184,12 +188,10 @@ def fit_season_ratings(history: dict[str, np.ndarray], season: int, as_of_days: 
     home, away = history["home"][keep], history["away"][keep]
     home_field = (~history["neutral"][keep]).astype(float)
     base = np.array([prior.get(h, 0.0) - prior.get(a, 0.0) for h, a in zip(home, away)]) + prior_hfa * home_field
-    teams = np.unique(np.concatenate([home, away]))
-    index = {team: i for i, team in enumerate(teams)}
-    n, t = len(home), len(teams)
+    index, hcol, acol = _team_columns(home, away)
+    n, t = len(home), len(index)
     rows = np.repeat(np.arange(n), 3)
-    cols = np.column_stack([np.fromiter((index[x] for x in home), int, n),
-                            np.fromiter((index[x] for x in away), int, n), np.full(n, t)]).ravel()
+    cols = np.column_stack([hcol, acol, np.full(n, t)]).ravel()
     values = np.column_stack([np.ones(n), -np.ones(n), 10.0 * home_field]).ravel()  # x10: the edge barely penalised
     matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, t + 1))
     coef = Ridge(alpha=alpha, fit_intercept=False).fit(matrix, history["margin"][keep] - base).coef_
@@ -205,14 +207,13 @@ DEFAULT_PRIOR_WEIGHTS = (0.6, 0.15, 0.0)  # last season, the one before, talent:
 def prior_inputs(team: int, season: int, season_end: dict[int, dict[int, float]],
                  talent: TalentTable, division_mean: dict[int, float],
                  long_ratings: dict[int, float]) -> tuple[float, float, float]:
-    """(the recency-weighted rating of the last seasons, last season's own rating, talent) of a
-    team for `season`; a team new to the data takes its division's mean."""
+    """(the recency-weighted rating of the last seasons, last season's own rating, talent in
+    hundreds of points) of a team for `season`; a team new to the data takes its division's mean."""
     last = season_end.get(season - 1, {})
     r2 = last.get(team, division_mean.get(team, 0.0))
     r1 = long_ratings.get(team, r2)
     value = talent.value(season, team)
-    return r1, r2, value if value is not None else 0.0
-
+    return r1, r2, value / 100.0 if value is not None else 0.0
 
 
 def fit_prior_weights(history: dict[str, np.ndarray], inputs: dict[int, dict[int, tuple[float, float, float]]],
@@ -235,7 +236,6 @@ def fit_prior_weights(history: dict[str, np.ndarray], inputs: dict[int, dict[int
     return (float(coef[0]), float(coef[1]), float(coef[2]) if use_talent else 0.0), float(coef[3])
 
 
-
 class PreseasonPrior:
     """Each season's preseason rating of every team: a fit (on earlier seasons' margins) of the
     recency-weighted rating of the last seasons, last season's own rating and the season's talent
@@ -248,7 +248,6 @@ class PreseasonPrior:
         self.prior_games = prior_games
         self.season_end: dict[int, dict[int, float]] = {}
         self.inputs: dict[int, dict[int, tuple[float, float, float]]] = {}
-        self.informed: list[int] = []  # seasons whose inputs came from the season before them
         self.prior: dict[int, float] = {}
         self.hfa, self.season = 2.5, None
 
@@ -281,14 +280,23 @@ class PreseasonPrior:
         division_mean = {team: means.get(d, 0.0) for team, d in self.team_division.items()}
         self.inputs[season] = {team: prior_inputs(team, season, self.season_end, self.talent, division_mean, long_ratings)
                                for team in self.season_teams[season] | set(last)}
-        if last:
-            self.informed.append(season)
-        weights, self.hfa = fit_prior_weights(history, self.inputs, [s for s in self.informed if s < season],
-                                              season in self.talent.low)
+        informed = [s for s in self.inputs if s < season and self.season_end.get(s - 1)]  # inputs from the season before
+        weights, self.hfa = fit_prior_weights(history, self.inputs, informed, season in self.talent.low)
         self.prior = {team: weights[0] * r1 + weights[1] * r2 + weights[2] * t
                       for team, (r1, r2, t) in self.inputs[season].items()} if last else {}
         self.season = season
         return self.prior, self.hfa
+
+
+def prior_columns(prior: dict[int, float], prior_hfa: float, shrunk: dict[int, float], shrunk_hfa: float,
+                  home: int, away: int, neutral: bool, games_played: int, decay_games: float) -> dict[str, float]:
+    """A game's prior margin, its in-season margin shrunk toward the prior, and the prior weighted
+    toward the first games of a season like `talent_early`."""
+    home_field = 0.0 if neutral else 1.0
+    prior_margin = prior.get(home, 0.0) - prior.get(away, 0.0) + home_field * prior_hfa
+    return {"prior_margin": prior_margin,
+            "season_margin": shrunk.get(home, 0.0) - shrunk.get(away, 0.0) + home_field * shrunk_hfa,
+            "prior_early": prior_margin * math.exp(-games_played / (2 * decay_games))}
 
 
 def efficiency_edge(offense: dict[int, float], defense: dict[int, float], home_edge: float, home: int, away: int,
@@ -318,31 +326,17 @@ def add_talent(features: pl.DataFrame, talent: pl.DataFrame | None, decay_games:
     """The talent columns: each side's composite for the game's season (known before it), else the
     team's composite of the season before, else the season's 5th percentile (a team the composite
     does not list is FCS or below); all zero, with `has_talent` 0, in a season without a composite."""
-    if talent is None or talent.is_empty():
-        talent = pl.DataFrame(schema={"season": pl.Int32, "team_id": pl.Int64, "talent": pl.Float64})
-    known = talent.select(pl.col("season").cast(pl.Int32), pl.col("team_id").cast(pl.Int64),
-                          pl.col("talent").cast(pl.Float64)).drop_nulls("talent")
-    before = known.with_columns(pl.col("season") + 1).rename({"talent": "before"})
-    low = known.group_by("season").agg(low=pl.col("talent").quantile(0.05))
-    frame = features
-    for side in ("home", "away"):
-        frame = (frame.join(known.rename({"team_id": f"{side}_id", "talent": f"{side}_this"}),
-                            on=["season", f"{side}_id"], how="left", maintain_order="left")
-                 .join(before.rename({"team_id": f"{side}_id", "before": f"{side}_before"}),
-                       on=["season", f"{side}_id"], how="left", maintain_order="left"))
-    frame = frame.join(low, on="season", how="left", maintain_order="left")
-    has = pl.col("low").is_not_null()
+    table = TalentTable.of_frame(talent)
+    values = {side: [table.value(season, team) for season, team in features.select("season", f"{side}_id").iter_rows()]
+              for side in ("home", "away")}
     early = (-(pl.col("home_games") + pl.col("away_games")).cast(pl.Float64) / (2 * decay_games)).exp()
-    return frame.with_columns(
-        *(pl.when(has).then(pl.coalesce(f"{side}_this", f"{side}_before", "low")).otherwise(0.0).alias(f"{side}_talent")
+    return features.with_columns(
+        *(pl.Series(f"{side}_talent", [0.0 if v is None else v for v in values[side]], pl.Float64)
           for side in ("home", "away")),
-        has_talent=has.cast(pl.Float64),
+        has_talent=features["season"].is_in(list(table.low)).cast(pl.Float64),
     ).with_columns(
         talent_diff=(pl.col("home_talent") - pl.col("away_talent")) / 100.0,
-    ).with_columns(talent_early=pl.col("talent_diff") * early,
-                   *([pl.col("prior_margin").mul(early).alias("prior_early")] if "prior_margin" in frame.columns else []),
-                   ).drop(
-        "low", "home_this", "home_before", "away_this", "away_before")
+    ).with_columns(talent_early=pl.col("talent_diff") * early)
 
 
 def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None,
@@ -389,6 +383,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             rest = [min(settings.max_rest_days, slate_day - last_played[t]) if t in last_played else settings.max_rest_days
                     for t in (home, away)]
             form = [float(np.mean(recent[t])) if recent[t] else 0.0 for t in (home, away)]
+            games_played = season_games[(home, season)] + season_games[(away, season)]
             has_box = home in offense and away in offense
             eff_diff = efficiency_edge(offense, defense, eff_hfa, home, away, neutral) if has_box else 0.0
             has_result = bool(row["has_result"])
@@ -410,9 +405,8 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                 "is_postseason": float("postseason" in (row["season_type"] or "")),
                 "home_is_fbs": float(hdiv == "fbs"), "away_is_fbs": float(adiv == "fbs"),
                 "eff_diff": eff_diff, "has_box": float(has_box),
-                **({} if priors is None else {
-                    "prior_margin": prior.get(home, 0.0) - prior.get(away, 0.0) + (0.0 if neutral else prior_hfa),
-                    "season_margin": shrunk.get(home, 0.0) - shrunk.get(away, 0.0) + (0.0 if neutral else shrunk_hfa)}),
+                **({} if priors is None else prior_columns(prior, prior_hfa, shrunk, shrunk_hfa, home, away, neutral,
+                                                           games_played, settings.talent_decay_games)),
                 "has_result": has_result, "margin": margin,
                 "home_win": None if margin is None else float(margin > 0) if margin != 0 else 0.5,
             })
