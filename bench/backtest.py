@@ -36,7 +36,7 @@ from gridiron.model.backtest import (  # noqa: E402
 )
 from gridiron.model.features import build_game_features  # noqa: E402
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
-from gridiron.model.history import talent_frame  # noqa: E402
+from gridiron.model.history import season_box_scores, talent_frame  # noqa: E402
 from gridiron.transforms import build_games, build_lines  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
 
@@ -64,20 +64,11 @@ def snapshot_history() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 
 def snapshot_box_scores() -> pl.DataFrame:
-    """`game_team_stats` of the bundled snapshot's ten seasons, week by week through the pipeline's
-    planning and transforms."""
-    from datetime import datetime, timezone
-
-    from gridiron.planning import game_calendar, plan_weeks, slates_of
-    from gridiron.transforms import stage_partition
-
+    """`game_team_stats` of the bundled snapshot's ten seasons (the features' columns), week by week
+    as `gridiron backtest` reads a season the warehouse lacks."""
     source = SnapshotSource(bundled_snapshot_dir())
-    frames = []
-    for season in range(2014, 2024):
-        slates = slates_of(game_calendar(source.fetch(Partition("games", season)).payload))
-        for week in plan_weeks(slates, source.seasons_available, now=datetime.now(timezone.utc))[0]:
-            frames.append(stage_partition(week, source.fetch(week).payload).frames["game_team_stats"])
-    return pl.concat([f for f in frames if f.height])
+    return pl.concat([f for season in range(2014, 2024)
+                      for f in season_box_scores(source, source.fetch(Partition("games", season)).payload) if f.height])
 
 
 def main() -> None:

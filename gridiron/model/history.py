@@ -42,8 +42,8 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
     lines = [f.filter(pl.col("season") <= season) for f in [stored.frame("lines")] if f.height]
     talent = [f.filter(pl.col("season") <= season).select("season", "team_id", "talent")
               for f in [stored.frame("team_talent")] if f.height]
-    box = [f for f in [stored.frame("game_team_stats", (*BOX_COLUMNS, "season"))] if f.height]
-    box = [box[0].filter(pl.col("season") <= season).select(BOX_COLUMNS)] if box else []
+    box = [f.filter(pl.col("season") <= season).select(BOX_COLUMNS)
+           for f in [stored.frame("game_team_stats", (*BOX_COLUMNS, "season"))] if f.height]
     have = set(games[0]["season"].unique().to_list()) if games else set()
     have_talent = set(talent[0]["season"].unique().to_list()) if talent else set()
     wanted = [s for s in range(min(config.start_year, season - HISTORY_SEASONS), season + 1) if s not in have]
@@ -53,11 +53,12 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
             team_rows = None
             for year in wanted:
                 if _holds(source, "games", year):
-                    games.append(build_games(source.fetch(Partition("games", year)).payload))
+                    games_rows = source.fetch(Partition("games", year)).payload
+                    games.append(build_games(games_rows))
                     if _holds(source, "lines", year):
                         lines.append(build_lines(source.fetch(Partition("lines", year)).payload))
                     if _holds(source, "games_teams", year):
-                        box.extend(season_box_scores(source, year))
+                        box.extend(season_box_scores(source, games_rows))
                     if year not in have_talent and _holds(source, "talent", year):
                         team_rows = team_rows or source.fetch(Partition("teams")).payload
                         talent.append(talent_frame(source.fetch(Partition("talent", year)).payload, year, team_rows))
@@ -71,10 +72,10 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
     return all_games, _concat(lines), _concat(talent), _concat(box)
 
 
-def season_box_scores(source, season: int) -> list[pl.DataFrame]:
-    """The season's `game_team_stats` rows (the features' columns), read week by week as the pipeline plans them."""
-    calendar = game_calendar(source.fetch(Partition("games", season)).payload)
-    weeks = plan_weeks(slates_of(calendar), source.seasons_available, now=datetime.now(timezone.utc))[0]
+def season_box_scores(source, games_rows: list[dict]) -> list[pl.DataFrame]:
+    """The `game_team_stats` rows (the features' columns) of the season of these `/games` rows, read
+    week by week as the pipeline plans them."""
+    weeks = plan_weeks(slates_of(game_calendar(games_rows)), source.seasons_available, now=datetime.now(timezone.utc))[0]
     return [stage_partition(week, source.fetch(week).payload).frames["game_team_stats"].select(BOX_COLUMNS)
             for week in weeks]
 
