@@ -18,7 +18,7 @@ from flows.runners import task_runner_for
 from flows.train import train
 from flows.validate import validate
 from flows.writer import one_writer
-from gridiron.config import PipelineConfig, load_config
+from gridiron.config import PipelineConfig, RunnerSettings, load_config
 from gridiron.logs import run_log, secrets_from
 from gridiron.quality.report import read_reports
 from gridiron.results import PipelineResult, failure_summary, partition_failures
@@ -82,7 +82,8 @@ def _subflows_without_heartbeats() -> Iterator[None]:
 def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> PipelineResult:
     """The story of a run: each phase in order, timed and counted by `run`."""
     with run.phase("collect") as phase:
-        collected = phase.counts(collect(config, full_refresh))
+        bounded = collect.with_options(task_runner=task_runner_for(RunnerSettings()))  # threads, cores + 2
+        collected = phase.counts(bounded(config, full_refresh))
         run.collected(collected)
     with run.phase("process") as phase:
         on_runner = process.with_options(task_runner=task_runner_for(config.runner))  # threads or Dask

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from prefect_dask import DaskTaskRunner
-
 from gridiron.config import RunnerSettings
 
 
@@ -14,7 +12,9 @@ def task_runner_for(runner: RunnerSettings) -> TaskRunner:
     each: the transforms are polars, which brings its own threads) made for the phase and closed
     after it. Task inputs are paths and small values, so they travel to any worker."""
     if runner.kind == "thread":
-        return ThreadPoolTaskRunner(max_workers=runner.workers)
+        return ThreadPoolTaskRunner(max_workers=runner.thread_workers)
+    from prefect_dask import DaskTaskRunner  # here: a thread run never loads dask (about 45 MB)
+
     if runner.address:  # its workers are configured where they run (PREFECT_API_URL, storage)
         return DaskTaskRunner(address=runner.address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": runner.workers or 2, "threads_per_worker": 1,

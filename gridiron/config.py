@@ -110,6 +110,13 @@ class RunnerSettings(_Section):
     address: str | None = None
     workers: Annotated[int, Field(ge=1, le=256)] | None = None  # thread: pool size; dask: LocalCluster processes
 
+    @property
+    def thread_workers(self) -> int:
+        """The thread pool's size: `workers`, else cores + 2. Prefect's own default is unbounded,
+        which ran every partition of a cold run at once: on 2 cores, 4 threads took collect from
+        5.1 to 3.7 s, process from 23 to 15 s and collect's peak memory from 544 to 472 MB."""
+        return self.workers or (os.cpu_count() or 1) + 2
+
     @field_validator("address")
     @classmethod
     def _scheduler_address(cls, value: str | None) -> str | None:

@@ -101,6 +101,17 @@ def test_a_local_cluster_runner_hands_its_workers_the_prefect_api_of_the_run():
     assert task_runner_for(RunnerSettings(workers=4))._max_workers == 4
 
 
+def test_the_thread_runner_is_bounded_by_default_and_a_thread_run_never_imports_dask():
+    import os
+    import subprocess
+    import sys
+
+    assert task_runner_for(RunnerSettings())._max_workers == (os.cpu_count() or 1) + 2  # Prefect's own: unbounded
+    probe = ("import sys; from flows.runners import task_runner_for; from gridiron.config import RunnerSettings; "
+             "task_runner_for(RunnerSettings()); print('dask' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
 def run_windows(home) -> list[tuple]:
     """Each run's (first phase start, last phase end, run name): when it worked on the home."""
     with connect(home / "gridiron.duckdb", read_only=True) as con:
