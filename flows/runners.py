@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
 from gridiron.config import RunnerSettings
 
 

@@ -112,9 +112,9 @@ class RunnerSettings(_Section):
 
     @property
     def thread_workers(self) -> int:
-        """The thread pool's size: `workers`, else cores + 2. Prefect's own default is unbounded,
-        which ran every partition of a cold run at once: on 2 cores, 4 threads took collect from
-        5.1 to 3.7 s, process from 23 to 15 s and collect's peak memory from 544 to 472 MB."""
+        """The thread pool's size: `workers`, else cores + 2 (collect always takes the default).
+        Prefect's own default is unbounded: every partition of a cold run at once, slower and
+        larger (BENCHMARKS.md, "Performance (issue 12)")."""
         return self.workers or (os.cpu_count() or 1) + 2
 
     @field_validator("address")
