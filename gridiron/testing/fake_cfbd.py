@@ -18,7 +18,6 @@ Also runs as a program: `python -m gridiron.testing.fake_cfbd --snapshot DIR --p
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
 import json
 import socket
@@ -198,7 +197,9 @@ class FakeCFBD:
 
     # -- answering -----------------------------------------------------------------------------
     def _load(self, relative: str) -> list[Any] | None:
-        """A snapshot file's rows, parsed once per change (a season's weeks each read the season file)."""
+        """A snapshot file's rows, parsed once per change (a season's weeks each read the season file).
+        Shared, not copied: answering only filters and serialises them, and a `mutate` fault works
+        on its own parse of the answer."""
         path = self.snapshot_dir / relative
         if not path.is_file():
             return None
@@ -207,7 +208,7 @@ class FakeCFBD:
         if cached is None or cached[0] != stamp:
             with gzip.open(path, "rb") as handle:
                 cached = self._files[path] = (stamp, json.loads(handle.read()))
-        return copy.deepcopy(cached[1])
+        return cached[1]
 
     def _real_reply(self, path: str, query: dict[str, str]) -> Reply:
         if path == "/info":
