@@ -15,6 +15,7 @@ from gridiron.quality.gate import (
     PartitionVerdict,
     integrity_problems,
     judge_partition,
+    judge_partitions,
     warehouse_quality,
 )
 from gridiron.quality.report import markdown_summary
@@ -62,12 +63,10 @@ def judge_staged_weeks(
 ) -> list[PartitionVerdict]:
     """`judge-partition` for a season's weekly partitions ((key, outputs, age, allowed age) each), in
     one task run."""
-    return [
-        judge_partition(key, {o.table: pl.read_parquet(o.path) for o in outputs},
-                        max_null_percentage=max_null_percentage, known_ids=known, age_days=age,
-                        allowed_age_days=allowed)
-        for key, outputs, age, allowed in items
-    ]
+    return judge_partitions(
+        [(key, {o.table: pl.read_parquet(o.path) for o in outputs}, age, allowed) for key, outputs, age, allowed in items],
+        max_null_percentage=max_null_percentage, known_ids=known,
+    )
 
 
 @task(name="check-integrity", cache_policy=NO_CACHE)

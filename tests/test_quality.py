@@ -6,7 +6,7 @@ import polars as pl
 import duckdb
 import pytest
 
-from gridiron.quality.gate import integrity_problems, judge_partition, run_quality
+from gridiron.quality.gate import integrity_problems, judge_partition, judge_partitions, run_quality
 from gridiron.planning import game_calendar, plan_weeks, slates_of
 from gridiron.tables import TABLES
 from gridiron.quality.schemas import SCHEMAS
@@ -100,6 +100,38 @@ def test_each_kind_of_bad_row_is_rejected_by_name(damage, message):
     assert verdict.quarantined
     assert message in [f.describe() for t in verdict.tables for f in t.failures]
     assert verdict.reason.startswith("games/2023: ")
+
+
+def shifted(frame: pl.DataFrame, by: int) -> pl.DataFrame:
+    return frame.with_columns(pl.col("game_id") + by)
+
+
+def one_by_one(parts):
+    return [judge_partition(key, frames, max_null_percentage=0.1, known_ids={"team_id": TEAM_IDS},
+                            age_days=age, allowed_age_days=allowed) for key, frames, age, allowed in parts]
+
+
+def same_verdicts(batched, single) -> bool:
+    return [(v.key, v.reason, [t.as_row() for t in v.tables]) for v in batched] == \
+        [(v.key, v.reason, [t.as_row() for t in v.tables]) for v in single]
+
+
+@pytest.mark.parametrize("damage,message", BAD_ROWS.values(), ids=BAD_ROWS.keys())
+def test_weeks_judged_together_get_the_verdicts_they_get_one_by_one(damage, message):
+    parts = [("w/1", {"games": games_frame()}, 1.0, 3.0),
+             ("w/2", {"games": shifted(damage(games_frame()), 100)}, 1.0, 3.0),
+             ("w/3", {"games": shifted(games_frame(), 200)}, 9.0, 3.0)]
+    batched = judge_partitions(parts, max_null_percentage=0.1, known_ids={"team_id": TEAM_IDS})
+    assert same_verdicts(batched, one_by_one(parts))
+    assert [v.quarantined for v in batched] == [False, True, False]
+    assert batched[2].tables[0].timeliness < 1  # each part keeps its own age
+
+
+def test_a_key_repeated_across_weeks_fails_their_union_but_neither_week():
+    parts = [("w/1", {"games": games_frame()}, None, None), ("w/2", {"games": games_frame()}, None, None)]
+    batched = judge_partitions(parts, max_null_percentage=0.1, known_ids={"team_id": TEAM_IDS})
+    assert same_verdicts(batched, one_by_one(parts))
+    assert not any(v.quarantined for v in batched)
 
 
 @pytest.mark.parametrize("table,frame,message", [

@@ -94,11 +94,28 @@ def _example(frame: pl.DataFrame, table: str, index: int | None, column: str | N
     return "{" + ", ".join(f"{c}: {row[c]!r}" for c in columns if c in row) + "}"
 
 
+def passes_schema(table: str, frames: Sequence[pl.DataFrame]) -> bool:
+    """Whether every one of `frames` passes its table's pandera schema, decided in one validation of
+    their union. Every check of the schemas is row-wise or a key's uniqueness, so a union that
+    passes has parts that pass; a failing union says nothing of its parts (False). Frames that
+    differ in columns or types cannot be joined (False: check them one by one)."""
+    if not frames or any(frame.schema != frames[0].schema for frame in frames[1:]):
+        return False
+    try:
+        SCHEMAS[table].schema.validate(pl.concat(frames, rechunk=False), lazy=True)
+    except pa.errors.SchemaErrors:
+        return False
+    return True
+
+
 def check_frame(
-    table: str, frame: pl.DataFrame, *, known_ids: dict[str, pl.Series] | None = None
+    table: str, frame: pl.DataFrame, *, known_ids: dict[str, pl.Series] | None = None,
+    schema_passed: bool = False,
 ) -> tuple[list[CheckFailure], dict[str, set[int]]]:
     """Validate an eager frame against its schema, and its ids against the known ones
     (`known_ids`: {"team_id": ..., "game_id": ...}; a relationship without known ids is skipped).
+    `schema_passed`: the frame is known to pass its schema (`passes_schema`), so only its ids are
+    checked.
 
     Returns the failures (one per column x check, with the count and an example row) and, per hard
     dimension, the indices of the failing rows (-1 stands for "the whole table").
@@ -107,7 +124,8 @@ def check_frame(
     failures: list[CheckFailure] = []
     failing: dict[str, set[int]] = {d: set() for d in HARD}
     try:
-        schema.schema.validate(frame, lazy=True)
+        if not schema_passed:
+            schema.schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         for (column, check), group in cases.group_by("column", "check", maintain_order=True):
@@ -165,9 +183,11 @@ def assess(
     age_days: float | None = None,
     allowed_age_days: float | None = None,
     known_ids: dict[str, pl.Series] | None = None,
+    schema_passed: bool = False,
 ) -> TableQuality:
-    """Every dimension of one table's frame (a partition's rows, or the whole table)."""
-    failures, failing = check_frame(table, frame, known_ids=known_ids)
+    """Every dimension of one table's frame (a partition's rows, or the whole table);
+    `schema_passed` as for `check_frame`."""
+    failures, failing = check_frame(table, frame, known_ids=known_ids, schema_passed=schema_passed)
     rows = frame.height
 
     def share_passing(dimension: str) -> float:
