@@ -61,6 +61,7 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
         plan = plan_fetches(
             partitions, manifest, now=now, refresh_age=refresh_age,
             costs_quota=costs_quota, calls_budget=budget, full_refresh=full_refresh,
+            versions={p.key: source.version(p) for p in partitions},
         )
         logger.info("collect: source is %s", source.description)
         missing = seasons_missing(config.seasons, source.seasons_available)
@@ -111,7 +112,8 @@ def _collect_weeks(config, source, manifest, fetched, *, now, refresh_age, costs
     weeks, settles = plan_weeks(read_calendar(str(config.warehouse_path), games, list(config.seasons)),
                                 source.seasons_available, now=now) if config.source.box_scores else ([], {})
     plan = plan_fetches(weeks, manifest, now=now, refresh_age=refresh_age, costs_quota=costs_quota,
-                        calls_budget=budget, full_refresh=full_refresh, settles=settles)
+                        calls_budget=budget, full_refresh=full_refresh, settles=settles,
+                        versions={p.key: source.version(p) for p in weeks})
     _log_plan(get_run_logger(), plan, len(weeks), source.name, "weekly partitions")
     return weeks, plan, _fetch(config, source, plan.fetch, manifest, len(weeks))
 

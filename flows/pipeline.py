@@ -23,7 +23,7 @@ from gridiron.logs import run_log, secrets_from
 from gridiron.quality.report import read_reports
 from gridiron.results import PipelineResult, failure_summary, partition_failures
 from gridiron.runs import RunTracker
-from gridiron.storage import RunInProgress, api_fetches, rollback_on_failure, run_lock
+from gridiron.storage import RunInProgress, api_fetches, rollback_on_failure, run_lock, version_updates
 from gridiron.watchdog import ApiWatchdog
 from tasks.load import record_pipeline_run
 from tasks.validate import record_quality_reports
@@ -92,7 +92,8 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
         trained = phase.counts(train(config, processed, run.run_id, full_refresh))
     with rollback_on_failure(config.warehouse_path, config.home):  # validate may undo the load
         with run.phase("load") as phase:
-            report = phase.counts(load(config, processed, trained, api_fetches(collected), run.run_id))
+            report = phase.counts(load(config, processed, trained, api_fetches(collected), run.run_id,
+                                       version_updates(collected)))
         with run.phase("validate") as phase:
             validated = phase.counts(validate(config, run.run_id, changed=bool(report.partitions)))
     with run.phase("backup") as phase:

@@ -2,7 +2,8 @@
 
 - Every season in `start_year..end_year` that the source can serve, for each seasonal endpoint, plus
   the reference lists (`teams`, `conferences`).
-- The snapshot costs nothing: every partition is read every run. The API costs quota (1,000 calls a
+- The snapshot costs nothing: a partition is read unless its file is the one it was loaded from
+  (same size and modification time). The API costs quota (1,000 calls a
   month on the free tier, shared with other tools): a completed season fetched less than
   `refresh_age` ago is not fetched again, and when the calls left (minus a reserve) do not cover the
   plan, what matters most is fetched first: seasons in progress, then never-fetched partitions, then
@@ -41,6 +42,7 @@ class ManifestEntry:
     fetched_at: datetime
     signature: str | None = None
     rows: int = 0
+    version: str | None = None  # the source's version tag when it was loaded (`Source.version`)
 
 
 @dataclass(frozen=True)
@@ -176,13 +178,23 @@ def plan_fetches(
     calls_budget: int | None = None,
     full_refresh: bool = False,
     settles: Mapping[str, datetime | None] | None = None,
+    versions: Mapping[str, str | None] | None = None,
 ) -> FetchPlan:
     """Choose what to fetch. `calls_budget` is the calls we may spend (None: unknown, no cap).
-    `settles`: weekly partition key -> when its week settles (None: not yet known)."""
-    settles = settles or {}
+    `settles`: weekly partition key -> when its week settles (None: not yet known). `versions`:
+    partition key -> the source's version tag now (`Source.version`); a free source's partition
+    whose tag equals the one it was loaded with is not read again."""
+    settles, versions = settles or {}, versions or {}
     partitions = list(partitions)
     if not costs_quota:
-        return FetchPlan(fetch=partitions, skipped=[])
+        fetch, unchanged = [], []
+        for partition in partitions:
+            entry, version = manifest.get(partition.key), versions.get(partition.key)
+            if full_refresh or entry is None or version is None or entry.version != version:
+                fetch.append(partition)
+            else:
+                unchanged.append((partition, "unchanged at the source since it was loaded"))
+        return FetchPlan(fetch=fetch, skipped=unchanged)
 
     wanted: list[tuple[tuple, Partition]] = []
     skipped: list[tuple[Partition, str]] = []
@@ -264,6 +276,7 @@ class CollectedPartition:
     was_fetched: bool = True
     signature: str = ""
     is_changed: bool = False
+    version: str | None = None  # the source's version tag of what was fetched
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ def _fetch_one(source: Source, partition: Partition, home: str) -> CollectedPart
         source=result.source,
         calls_remaining=result.calls_remaining,
         raw_path=str(path),
+        version=result.version,
     )
 
 

@@ -30,7 +30,7 @@ def migrate_warehouse(warehouse: str) -> list[int]:
 @task(name="commit-partitions", cache_policy=NO_CACHE)
 def commit_changes(
     warehouse: str, loads: list[PartitionLoad], fetches: list[FetchRecord], run_id: str | None,
-    quarantined: list[QuarantineRecord], marts: list[MartOutput],
+    quarantined: list[QuarantineRecord], marts: list[MartOutput], versions: dict[str, tuple[str, str]] | None = None,
 ) -> LoadReport:
     logger = get_run_logger()
 
@@ -38,7 +38,7 @@ def commit_changes(
         logger.debug("load: %s -> %s, %d rows (not committed yet)", key, table, rows)
 
     with connect(warehouse) as con:
-        return commit_partitions(con, loads, fetches, run_id, progress, quarantined, marts)
+        return commit_partitions(con, loads, fetches, run_id, progress, quarantined, marts, versions)
 
 
 @task(name="count-warehouse-tables", cache_policy=NO_CACHE)

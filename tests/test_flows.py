@@ -11,6 +11,8 @@ import duckdb
 import pytest
 
 from flows import ncaa_pipeline
+from flows.collect import collect
+from gridiron.config import load_config
 from gridiron.storage import content_checksums
 from gridiron.testing.fake_cfbd import Fault
 from tests.helpers import API_KEY, change_score, copy_snapshot, query, staged_files, write_config
@@ -72,6 +74,38 @@ def test_one_changed_game_reprocesses_only_its_partition(config_file, small_snap
     after = dict(query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1"))
     changed = [key for key, loaded in before if after[key] != loaded]
     assert changed == ["games/2023"]
+
+
+def read_this_run(config_file, full_refresh: bool = False) -> tuple[list[str], dict[str, str]]:
+    """What collect reads now (keys) and what it leaves, with why."""
+    result = collect(load_config(str(config_file)), full_refresh)
+    return sorted(p.key for p in result.partitions if p.was_fetched), result.skipped
+
+
+def test_a_rerun_reads_only_the_snapshot_files_that_changed(config_file, small_snapshot):
+    ncaa_pipeline(config_path=str(config_file))
+    every = sorted(key for (key,) in query(config_file, "SELECT partition_key FROM raw_manifest"))
+    read, left = read_this_run(config_file)
+    assert read == [] and sorted(left) == every
+    assert set(left.values()) == {"unchanged at the source since it was loaded"}
+    assert read_this_run(config_file, full_refresh=True)[0] == every
+
+    change_score(small_snapshot, 401551789, 35)
+    read, _ = read_this_run(config_file)
+    # the season's games file, and its weeks (the games file says which games are a week's)
+    assert read == ["games/2023"] + sorted(k for k in every if k.startswith("games_teams/2023/"))
+    assert ncaa_pipeline(config_path=str(config_file)).partitions_loaded == ["games/2023"]
+    assert read_this_run(config_file)[0] == []  # the weeks, read and unchanged, keep the new tag
+
+
+def test_a_warehouse_loaded_before_version_tags_learns_them_in_one_run(config_file):
+    ncaa_pipeline(config_path=str(config_file))
+    with duckdb.connect(str(load_config(str(config_file)).warehouse_path)) as con:
+        con.execute("UPDATE raw_manifest SET source_version = NULL")
+    loaded_at = query(config_file, "SELECT partition_key, loaded_at, checksum FROM raw_manifest ORDER BY 1")
+    assert ncaa_pipeline(config_path=str(config_file)).partitions_loaded == []  # read all, nothing changed
+    assert query(config_file, "SELECT partition_key, loaded_at, checksum FROM raw_manifest ORDER BY 1") == loaded_at
+    assert read_this_run(config_file)[0] == []
 
 
 def test_talent_loads_feeds_the_model_and_a_changed_composite_retrains(config_file, small_snapshot):

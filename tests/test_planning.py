@@ -53,11 +53,26 @@ def test_api_plans_every_configured_season():
         "games/2024", "lines/2024", "teams_fbs/2024", "stats_season/2024", "talent/2024", "teams", "conferences"]
 
 
-def test_snapshot_is_always_read_in_full():
+def test_a_free_source_is_read_in_full_when_it_has_no_version_tags():
     partitions = plan_partitions([2022, 2023], lambda e: None)
     manifest = {p.key: ManifestEntry(p.key, "x", NOW) for p in partitions}
     plan = plan_fetches(partitions, manifest, now=NOW, refresh_age=WEEK, costs_quota=False)
     assert plan.fetch == partitions and not plan.skipped
+
+
+def test_a_free_source_reads_only_what_its_version_tags_say_changed():
+    games, lines, stats, never = (Partition("games", 2023), Partition("lines", 2023),
+                                  Partition("stats_season", 2023), Partition("talent", 2023))
+    manifest = {p.key: ManifestEntry(p.key, "x", NOW, version="v1") for p in (games, lines)}
+    manifest[stats.key] = ManifestEntry(stats.key, "x", NOW)  # loaded before tags were kept
+    versions = {games.key: "v1", lines.key: "v2", stats.key: "v1", never.key: "v1"}
+    plan = plan_fetches([games, lines, stats, never], manifest, now=NOW, refresh_age=WEEK, costs_quota=False,
+                        versions=versions)
+    assert plan.fetch == [lines, stats, never]
+    assert plan.skipped == [(games, "unchanged at the source since it was loaded")]
+    assert plan_fetches([games], manifest, now=NOW, refresh_age=WEEK, costs_quota=False, versions={}).fetch == [games]
+    assert plan_fetches([games], manifest, now=NOW, refresh_age=WEEK, costs_quota=False, versions=versions,
+                        full_refresh=True).fetch == [games]
 
 
 def test_recently_fetched_complete_seasons_are_not_fetched_again():

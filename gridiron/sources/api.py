@@ -353,6 +353,9 @@ class ApiSource:
     def seasons_available(self, endpoint: str) -> set[int] | None:
         return None
 
+    def version(self, partition: Partition) -> str | None:
+        return None  # only fetching tells (refresh_age_days says when a complete season is fetched again)
+
     def calls_left(self) -> int | None:
         return self.client.calls_left()
 

@@ -125,6 +125,7 @@ class FetchResult:
     source: str  # "api" or "snapshot"
     calls_remaining: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    version: str | None = None  # the source's version tag of what was read (`Source.version`)
 
 
 class Source(Protocol):
@@ -137,6 +138,11 @@ class Source(Protocol):
         """Seasons the source holds for a seasonal endpoint; None when any season may be asked."""
 
     def fetch(self, partition: Partition) -> FetchResult: ...
+
+    def version(self, partition: Partition) -> str | None:
+        """A tag of the partition's current content that costs next to nothing to read (a snapshot
+        file's size and modification time): a partition whose tag equals the one recorded when it
+        was loaded has not changed and is not read again. None: no such tag, read it."""
 
     def calls_left(self) -> int | None:
         """The month's API calls left, read fresh where that costs nothing (None: no quota, or unknown)."""

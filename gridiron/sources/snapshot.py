@@ -101,7 +101,20 @@ class SnapshotSource:
     def has(self, partition: Partition) -> bool:
         return self.path_for(partition).is_file()
 
+    def version(self, partition: Partition) -> str | None:
+        """Size and modification time (ns) of the file(s) the partition is read from: its season file,
+        and for a week the season's games file too (they say which games are the week's)."""
+        paths = [self.path_for(partition)]
+        if partition.week is not None:
+            paths.append(self.root / "games" / f"{partition.season}.json.gz")
+        try:
+            stats = [path.stat() for path in paths]
+        except OSError:
+            return None  # missing: fetch says so
+        return ";".join(f"{s.st_size}:{s.st_mtime_ns}" for s in stats)
+
     def fetch(self, partition: Partition) -> FetchResult:
+        version = self.version(partition)  # before reading: a file changing meanwhile is read again next run
         path = self.path_for(partition)
         if not path.is_file():
             raise RequestError(
@@ -125,6 +138,7 @@ class SnapshotSource:
             fetched_at=datetime.now(timezone.utc),
             source=self.name,
             meta={"path": str(path), "mtime": stat.st_mtime},
+            version=version,
         )
 
     def _read(self, partition: Partition, path: Path) -> Any:

@@ -31,6 +31,7 @@ from gridiron.storage.loading import (
     QuarantineRecord,
     TableOutput,
     api_fetches,
+    version_updates,
     commit_partitions,
     table_counts,
 )
@@ -55,7 +56,7 @@ from gridiron.storage.staging import StagingArea
 __all__ = [
     "BackupError", "BackupInfo", "FetchRecord", "LoadError", "LoadReport", "MIGRATIONS", "MartOutput",
     "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
-    "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches",
+    "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches", "version_updates",
     "apply_retention", "choose_backup", "commit_partitions", "connect", "content_checksums",
     "create_backup", "forecast_scores", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "record_health",
     "parse_point_in_time", "read_frame", "read_manifest", "read_raw_payload", "record_backtest",

@@ -9,7 +9,7 @@ the warehouse moves from one consistent state to the next, or stays exactly as i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,6 +60,7 @@ class PartitionLoad:
     calls_remaining: int | None
     raw_path: str
     outputs: list[TableOutput] = field(default_factory=list)
+    version: str | None = None  # the source's version tag of the payload (`Source.version`)
 
     @classmethod
     def from_collected(cls, collected: CollectedPartition, outputs: Sequence[TableOutput]) -> PartitionLoad:
@@ -69,7 +70,7 @@ class PartitionLoad:
             scope=partition.scope, params=partition.params, checksum=collected.checksum, signature=collected.signature,
             rows=collected.rows, fetched_at=collected.fetched_at, source=collected.source,
             calls_remaining=collected.calls_remaining, raw_path=collected.raw_path or "",
-            outputs=list(outputs),
+            outputs=list(outputs), version=collected.version,
         )
 
     def staged(self, table: str) -> list[str]:
@@ -107,6 +108,14 @@ def api_fetches(collected: CollectResult) -> list[FetchRecord]:
         for p in collected.partitions
         if p.was_fetched and p.source == "api"
     ]
+
+
+def version_updates(collected: CollectResult) -> dict[str, tuple[str, str]]:
+    """key -> (checksum, version tag) of this run's reads that found the content already loaded:
+    the tag is recorded on that content's manifest row, so the next run need not read it again (a
+    warehouse loaded before tags were kept; a file rewritten with the same rows)."""
+    return {p.key: (p.checksum, p.version) for p in collected.partitions
+            if p.was_fetched and not p.is_changed and p.version}
 
 
 @dataclass(frozen=True)
@@ -161,12 +170,14 @@ def commit_partitions(
     progress: Callable[[str, str, int], None] | None = None,
     quarantined: Sequence[QuarantineRecord] = (),
     marts: Sequence[MartOutput] = (),
+    versions: Mapping[str, tuple[str, str]] | None = None,
 ) -> LoadReport:
     """Replace the changed partitions' rows, manifest entries and payloads in one transaction.
 
     Each table's stored row count for the partition must equal the processed count, or nothing is
-    committed (`LoadError`). Fetch records are appended in the same transaction. `progress` is
-    called with (partition key, table, rows) after each table's rows are replaced.
+    committed (`LoadError`). Fetch records are appended in the same transaction, and `versions`
+    (`version_updates`) set on the manifest rows of the same content. `progress` is called with
+    (partition key, table, rows) after each table's rows are replaced.
     """
     rows_by_table: dict[str, int] = {}
     now = datetime.now(timezone.utc)
@@ -185,12 +196,12 @@ def commit_partitions(
             con.execute(
                 "INSERT OR REPLACE INTO raw_manifest (partition_key, endpoint, season, params, "
                 "checksum, signature, rows, fetched_at, source, calls_remaining, loaded_at, run_id, "
-                "table_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "table_rows, source_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     load.key, load.endpoint, load.season, json.dumps(load.params, sort_keys=True),
                     load.checksum, load.signature, load.rows, load.fetched_at, load.source,
                     load.calls_remaining, now, run_id,
-                    json.dumps({o.table: o.rows for o in load.outputs}, sort_keys=True),
+                    json.dumps({o.table: o.rows for o in load.outputs}, sort_keys=True), load.version,
                 ],
             )
         for mart in marts:
@@ -202,6 +213,9 @@ def commit_partitions(
                 [record.key, record.checksum, run_id, now, record.reason, record.failed_checks,
                  Path(record.raw_path).read_bytes()],
             )
+        for key, (checksum, version) in (versions or {}).items():
+            con.execute("UPDATE raw_manifest SET source_version = ? WHERE partition_key = ? AND checksum = ?",
+                        [version, key, checksum])
         for fetch in fetches:
             con.execute(
                 "INSERT INTO raw_fetches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -13,11 +13,12 @@ def read_manifest(con: duckdb.DuckDBPyConnection) -> dict[str, ManifestEntry]:
     if schema_version(con) == 0:
         return {}
     rows = con.execute(
-        "SELECT partition_key, checksum, fetched_at, signature, rows FROM raw_manifest"
+        "SELECT partition_key, checksum, fetched_at, signature, rows, source_version FROM raw_manifest"
     ).fetchall()
     return {
-        key: ManifestEntry(key=key, checksum=checksum, fetched_at=fetched_at, signature=signature, rows=count)
-        for key, checksum, fetched_at, signature, count in rows
+        key: ManifestEntry(key=key, checksum=checksum, fetched_at=fetched_at, signature=signature, rows=count,
+                           version=version)
+        for key, checksum, fetched_at, signature, count, version in rows
     }
 
 

@@ -178,6 +178,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (8, "the game features read from the box scores (opponent-adjusted yards per play)", [
         *(f"ALTER TABLE game_features ADD COLUMN {column} DOUBLE" for column in ("eff_diff", "has_box")),
     ]),
+    (9, "the source's version tag of each loaded partition (a snapshot file unchanged is not read again)", [
+        "ALTER TABLE raw_manifest ADD COLUMN source_version VARCHAR",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
