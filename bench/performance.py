@@ -1,0 +1,263 @@
+"""Benchmark: issue 12's targets (performance), in one run on this machine.
+
+Against one fake CFBD server (`gridiron.testing.fake_cfbd`, in this process, on 127.0.0.1) and one
+running `prefect server start` (SQLite), in this order:
+
+1. The notebook peer (`bench/notebook_peer.py`: the official `cfbd` 5.33.1 client, pandas and
+   DuckDB, fetch and load only) in its own virtualenv, made here once and kept under
+   `~/.cache/gridiron-bench/` (cfbd 5 needs pydantic 1, Prefect needs 2).
+2. `gridiron run` cold over HTTP with the shipped settings (requests paced 0.25 s apart), then a
+   no-change rerun; and cold once more with the pacing off (`min_request_interval: 0`), to show
+   what the pacing costs.
+3. The DuckDB floor: DuckDB alone reading the same gzipped JSON files into tables.
+4. `gridiron run` cold on a copy of the snapshot (`GRIDIRON_SNAPSHOT_DIR`), its collect + process
+   + load beside the floor; a no-change rerun; then one game's score changed in the copy and a
+   rerun, with the task runs that did work (not cache hits) counted by kind.
+
+For each gridiron run: wall time, peak RSS (wait4), the phases' times (the run's progress lines),
+and the orchestration overhead: wall time minus the time at least one task body was running
+(task-run start to end, from the Prefect API), and its share of the wall time.
+
+    .venv/bin/python bench/performance.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.report import clean_environment, write_section  # noqa: E402
+from gridiron.sources import bundled_snapshot_dir  # noqa: E402
+from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
+from tests.servers import PrefectServer  # noqa: E402
+
+GRIDIRON = str(Path(sys.executable).parent / "gridiron")
+KEY = "bench-key"
+PEER_PACKAGES = ("cfbd==5.33.1", "pandas==3.1.1", "duckdb==2.0.1")  # pandas, duckdb: as gridiron's
+PEER_VENV = Path.home() / ".cache" / "gridiron-bench" / ("peer-" + "-".join(p.replace("==", "") for p in PEER_PACKAGES))
+PHASE_LINE = re.compile(r"gridiron: (\w+) completed in ([\d.]+) s")
+
+
+@dataclass
+class Run:
+    label: str
+    wall: float
+    peak_mb: float
+    phases: dict[str, float]
+    covered: float = 0.0  # seconds in which at least one task body was running
+    task_runs: int = 0
+    worked: dict[str, int] = field(default_factory=dict)  # task kind -> task runs that ran (not cached)
+
+    @property
+    def overhead(self) -> float:
+        return self.wall - self.covered
+
+
+def peer_python() -> Path:
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(PEER_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
+    return python
+
+
+def run_peer(url: str, work: Path) -> dict:
+    done = subprocess.run(
+        [str(peer_python()), str(REPO / "bench" / "notebook_peer.py"), "--host", url, "--key", KEY,
+         "--from", "2014", "--to", "2023", "--db", str(work / "peer.duckdb")],
+        capture_output=True, text=True, timeout=1800,
+    )
+    if done.returncode:
+        raise SystemExit(f"the notebook peer failed: {done.stderr[-2500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def duckdb_floor(snapshot: Path, work: Path) -> float:
+    """DuckDB alone: every endpoint's gzipped JSON files into one table each, in a fresh process."""
+    script = f"""
+import duckdb, time
+from pathlib import Path
+start = time.perf_counter()
+con = duckdb.connect({str(work / 'floor.duckdb')!r})
+root = Path({str(snapshot)!r})
+for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    con.execute(f"CREATE TABLE {{folder.name}} AS SELECT * FROM read_json('{{folder}}/*.json.gz', format='array', union_by_name=true)")
+for file in sorted(root.glob('*.json.gz')):
+    con.execute(f"CREATE TABLE {{file.name.split('.')[0]}} AS SELECT * FROM read_json('{{file}}', format='array')")
+con.close()
+print(time.perf_counter() - start)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip())
+
+
+def gridiron_run(label: str, env: dict[str, str], api_url: str) -> Run:
+    started_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    start = time.perf_counter()
+    process = subprocess.Popen([GRIDIRON, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{label}: gridiron run failed:\n{output[-3000:]}")
+    run = Run(label, wall, usage.ru_maxrss / 1024, {m[1]: float(m[2]) for m in PHASE_LINE.finditer(output)})
+    run.covered, run.task_runs, run.worked = asyncio.run(task_runs_since(started_at, api_url))
+    return run
+
+
+async def task_runs_since(started_at: datetime, api_url: str) -> tuple[float, int, dict[str, int]]:
+    """(seconds covered by task bodies, task runs, kind -> task runs that ran) of the runs started
+    after `started_at` (the benchmark runs one pipeline at a time)."""
+    os.environ["PREFECT_API_URL"] = api_url
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterStartTime
+
+    async with get_client() as client:
+        flow_runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=started_at)), limit=200)
+        task_runs, offset = [], 0
+        while True:
+            page = await client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[f.id for f in flow_runs])), limit=200, offset=offset)
+            task_runs += page
+            offset += len(page)
+            if len(page) < 200:
+                break
+    spans = sorted((t.start_time.timestamp(), t.end_time.timestamp())
+                   for t in task_runs if t.start_time and t.end_time)
+    covered, current = 0.0, None
+    for begin, end in spans:
+        if current is None or begin > current[1]:
+            covered += current[1] - current[0] if current else 0.0
+            current = [begin, end]
+        else:
+            current[1] = max(current[1], end)
+    covered += current[1] - current[0] if current else 0.0
+    worked = collections.Counter(
+        t.name.split("-")[0] for t in task_runs if t.state and t.state.name != "Cached" and t.start_time)
+    return covered, len(task_runs), dict(sorted(worked.items()))
+
+
+def change_one_game(snapshot: Path, season: int) -> int:
+    """Add a point to the home score of the season's last completed game; returns its id."""
+    path = snapshot / "games" / f"{season}.json.gz"
+    games = json.loads(gzip.decompress(path.read_bytes()))
+    game = [g for g in games if g.get("completed") and g.get("homePoints") is not None][-1]
+    game["homePoints"] += 1
+    path.write_bytes(gzip.compress(json.dumps(games).encode()))
+    return game["id"]
+
+
+def config_file(path: Path, **source) -> Path:
+    base = yaml.safe_load((REPO / "config" / "pipeline_config.yaml").read_text())
+    base["source"] = {**base["source"], **source}
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="gridiron-bench-perf-"))
+    base = clean_environment()
+    started = time.perf_counter()
+    snapshot = work / "snapshot"
+    shutil.copytree(bundled_snapshot_dir(), snapshot, ignore=shutil.ignore_patterns("*.md"))
+    runs: list[Run] = []
+    try:
+        with FakeCFBD(bundled_snapshot_dir(), api_key=KEY, calls_remaining=10**6) as fake, \
+                PrefectServer(work / "prefect") as server:
+            peer = run_peer(fake.url, work)
+            api = {**base, **server.env, "CFBD_API_KEY": KEY, "CFBD_BASE_URL": fake.url}
+            runs.append(gridiron_run("HTTP, cold", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
+            runs.append(gridiron_run("HTTP, no-change rerun", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
+            unpaced = config_file(work / "unpaced.yaml", min_request_interval=0)
+            runs.append(gridiron_run("HTTP, cold, pacing off", {**api, "GRIDIRON_HOME": str(work / "api-unpaced"),
+                                                                "GRIDIRON_CONFIG": str(unpaced)}, server.url))
+            floor = duckdb_floor(snapshot, work)
+            local = {**base, **server.env, "GRIDIRON_SNAPSHOT_DIR": str(snapshot), "GRIDIRON_HOME": str(work / "snap")}
+            runs.append(gridiron_run("snapshot, cold", local, server.url))
+            runs.append(gridiron_run("snapshot, no-change rerun", local, server.url))
+            game = change_one_game(snapshot, 2023)
+            runs.append(gridiron_run(f"snapshot, one game changed (2023, game {game})", local, server.url))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(write_section("performance", "Performance (issue 12): targets", report(peer, floor, runs, started)))
+
+
+def report(peer: dict, floor: float, runs: list[Run], started: float) -> str:
+    by = {run.label.split(" (")[0]: run for run in runs}
+    cold_api, rerun_api, unpaced = by["HTTP, cold"], by["HTTP, no-change rerun"], by["HTTP, cold, pacing off"]
+    cold, rerun, changed = by["snapshot, cold"], by["snapshot, no-change rerun"], by["snapshot, one game changed"]
+    cpl = sum(cold.phases.get(p, 0.0) for p in ("collect", "process", "load"))
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    lines = [
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores, {memory:.0f} GiB), "
+        f"`.venv/bin/python bench/performance.py` ({time.perf_counter() - started:.0f} s in all), single runs: ten "
+        "seasons (2014-2023), a fake CFBD server in the benchmark's process and a running `prefect server start` "
+        "(SQLite), both on 127.0.0.1.",
+        "",
+        "| target | figure | ratio | |",
+        "|---|---|---|---|",
+        f"| 1. cold over HTTP, all six phases, faster than the notebook peer (fetch + load only, {peer['requests']} requests) "
+        f"| gridiron {cold_api.wall:.1f} s (pacing off: {unpaced.wall:.1f} s); peer {peer['seconds']:.1f} s "
+        f"| {cold_api.wall / peer['seconds']:.2f} ({unpaced.wall / peer['seconds']:.2f}) "
+        f"| {verdict(cold_api.wall < peer['seconds'])} ({verdict(unpaced.wall < peer['seconds'])} unpaced) |",
+        f"| 2a. no-change rerun <= 10% of the cold run | HTTP {rerun_api.wall:.1f} s of {cold_api.wall:.1f} s; "
+        f"snapshot {rerun.wall:.1f} s of {cold.wall:.1f} s | {rerun_api.wall / cold_api.wall:.0%}; "
+        f"{rerun.wall / cold.wall:.0%} | {verdict(rerun_api.wall <= 0.1 * cold_api.wall)}; "
+        f"{verdict(rerun.wall <= 0.1 * cold.wall)} |",
+        f"| 2b. one changed game <= 25% of the cold run | snapshot {changed.wall:.1f} s of {cold.wall:.1f} s "
+        f"| {changed.wall / cold.wall:.0%} | {verdict(changed.wall <= 0.25 * cold.wall)} |",
+        f"| 3. collect + process + load within 3x of the DuckDB floor (same gzipped JSON) | {cpl:.1f} s; "
+        f"floor {floor:.2f} s | {cpl / floor:.1f}x | {verdict(cpl <= 3 * floor)} |",
+        f"| 4. orchestration overhead <= 20% of a cold run | HTTP {cold_api.overhead:.1f} s of {cold_api.wall:.1f} s; "
+        f"snapshot {cold.overhead:.1f} s of {cold.wall:.1f} s | {cold_api.overhead / cold_api.wall:.0%}; "
+        f"{cold.overhead / cold.wall:.0%} | {verdict(cold.overhead <= 0.2 * cold.wall)} |",
+        f"| 5. peak RSS <= 400 MB, ten real seasons | HTTP {cold_api.peak_mb:.0f} MiB; snapshot {cold.peak_mb:.0f} MiB "
+        f"| {cold.peak_mb / 400:.2f} | {verdict(max(cold.peak_mb, cold_api.peak_mb) <= 400)} |",
+        "",
+        "| run | wall | peak RSS | collect | process | train | load | validate | backup | task runs (ran) | "
+        "time no task body ran |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        phases = " | ".join(f"{run.phases[p]:.1f}" if p in run.phases else "-"
+                            for p in ("collect", "process", "train", "load", "validate", "backup"))
+        ran = ", ".join(f"{kind} {count}" for kind, count in run.worked.items())
+        lines.append(f"| {run.label} | {run.wall:.1f} s | {run.peak_mb:.0f} MiB | {phases} | {run.task_runs} ({ran}) "
+                     f"| {run.overhead:.1f} s ({run.overhead / run.wall:.0%}) |")
+    lines += [
+        "",
+        f"The peer: {peer['seconds']:.1f} s, of which fetching {peer['fetch_seconds']:.1f} s ({peer['requests']} "
+        f"requests, {peer['rows']:,} rows loaded). Phases in seconds, from the run's progress lines. \"Task runs "
+        "(ran)\" counts the run's task runs and, by the task name's first word, those that ran rather than "
+        "came from the cache. \"Time no task body ran\" is the wall time of the `gridiron run` process minus "
+        "the time in which at least one task run was between its start and end (Prefect API): process start-up "
+        "and imports, flow and task orchestration, and the gaps between them.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
