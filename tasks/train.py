@@ -39,7 +39,8 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
         result = train(planned.frame("games"), planned.frame("lines"), str(config.home / "models"),
                        talent=planned.frame("team_talent"), box=planned.frame("game_team_stats", BOX_COLUMNS),
                        settings=TrainSettings.from_config(config), signature=signature,
-                       conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id)
+                       conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id,
+                       checkpoints_dir=str(config.home / "cache" / "features"))
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons
         logger.warning("train: no model trained: %s", reason)
         return TrainResult.not_trained(str(reason))

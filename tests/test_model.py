@@ -14,6 +14,7 @@ from gridiron.model import elo
 from gridiron.model.backtest import ModelSettings, backtest
 from gridiron.model.features import FEATURES, FeatureSettings, build_game_features
 from gridiron.model.registry import (
+    CheckpointDir,
     ModelCompatibilityError,
     champion_version,
     load_model,
@@ -308,3 +309,45 @@ def test_no_leakage_with_the_preseason_prior(real_games):
         late = lambda frame: frame.filter(pl.col("start_date") >= cutoff + pl.duration(days=8)).select(column)  # noqa: E731
         assert not late(before).equals(late(after))
     assert "prior_margin" not in build_game_features(real_games).columns  # not asked: not built
+
+
+class RecordingDir(CheckpointDir):
+    """The store, with the seasons whose starting state a build wrote."""
+
+    def __init__(self, directory, keys):
+        super().__init__(directory)
+        self.season_of, self.written = {key: season for season, key in keys.items()}, []
+
+    def put(self, key, value):
+        super().put(key, value)
+        self.written.append(self.season_of.get(key))
+
+
+def with_points(games: pl.DataFrame, season: int, extra: int) -> pl.DataFrame:
+    game_id = games.filter((pl.col("season") == season) & pl.col("home_points").is_not_null())["game_id"][7]
+    return games.with_columns(pl.when(pl.col("game_id") == game_id).then(pl.col("home_points") + extra)
+                              .otherwise("home_points").alias("home_points"))
+
+
+@pytest.mark.parametrize("prior", [False, True], ids=["default features", "with the preseason prior"])
+def test_the_walk_resumes_from_the_first_changed_season_and_gives_the_full_walks_frame(real_games, tmp_path, prior):
+    from gridiron.model.features import season_start_keys
+
+    settings = FeatureSettings(preseason_prior=prior)
+
+    def build(games):
+        keys = season_start_keys(games, None, None, settings)
+        store = RecordingDir(tmp_path, keys)
+        frame = build_game_features(games, settings, checkpoints=store)
+        store.prune()
+        assert frame.equals(build_game_features(games, settings))  # what a full walk gives
+        return store.written
+
+    assert build(real_games) == [2022, 2023]  # each season's start (the first starts from nothing)
+    assert build(real_games) == []  # nothing changed: resumed at 2023's start
+    assert build(with_points(real_games, 2023, 3)) == []  # a 2023 result reaches no season's start
+    changed = with_points(real_games, 2022, 3)
+    assert build(changed) == [2023]  # walked from 2022's start: 2023 starts from a new state
+    assert len(list(tmp_path.glob("*.pkl"))) == 2  # the old 2023 start was pruned
+    (tmp_path / f"{season_start_keys(changed, None, None, settings)[2023]}.pkl").write_bytes(b"not a pickle")
+    assert build(changed) == [2023]  # a damaged checkpoint is a miss, walked again

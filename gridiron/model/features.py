@@ -32,9 +32,11 @@ made 2015-2018 slightly worse (Brier +0.0004; `bench/model_levers.py`), so the m
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -236,6 +238,9 @@ def fit_prior_weights(history: dict[str, np.ndarray], inputs: dict[int, dict[int
     return (float(coef[0]), float(coef[1]), float(coef[2]) if use_talent else 0.0), float(coef[3])
 
 
+_PRIOR_STATE = ("season_end", "inputs", "prior", "hfa", "season")  # what a season's walk changes
+
+
 class PreseasonPrior:
     """Each season's preseason rating of every team: a fit (on earlier seasons' margins) of the
     recency-weighted rating of the last seasons, last season's own rating and the season's talent
@@ -359,10 +364,55 @@ class _Columns:
         return {name: a[:self.size] for name, a in self._data.items()}
 
 
+class Checkpoints(Protocol):
+    """Where the walk keeps its state at each season's start (`build_game_features`); `put` keeps
+    the value as it is when called (it serialises it then)."""
+
+    def get(self, key: str) -> Any | None: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _rows_digest(frame: pl.DataFrame | None) -> str:
+    if frame is None or frame.width == 0:
+        return "none"
+    return _digest(str(frame.schema), hashlib.sha256(frame.hash_rows(seed=7).to_numpy().tobytes()).hexdigest())
+
+
+def season_start_keys(games: pl.DataFrame, talent: pl.DataFrame | None, box: pl.DataFrame | None,
+                      settings: FeatureSettings) -> dict[int, str]:
+    """The key of the walk's state at each season's first slate: a digest of all the walk has read
+    by then (the settings, the day count's epoch, the talent composites, every team's division, and
+    each earlier season's games and box scores), chained season by season, so a changed game
+    changes the keys of the seasons after its own and no others."""
+    frame = add_slates(games).sort("start_date", "game_id")
+    divisions = frame.select("home_id", "away_id", "home_classification", "away_classification")
+    key = _digest(repr(settings), str(frame["start_date"].min()), pl.__version__, _rows_digest(talent),
+                  _rows_digest(divisions.unique().sort(pl.all())))
+    keys: dict[int, str] = {}
+    for season in frame["season"].unique(maintain_order=True).to_list():
+        keys[season] = key
+        games = frame.filter(pl.col("season") == season)
+        boxes = None if box is None or "game_id" not in box.columns else box.filter(
+            pl.col("game_id").is_in(games["game_id"].implode()))
+        key = _digest(key, season, _rows_digest(games), _rows_digest(boxes))
+    return keys
+
+
 def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None,
-                        talent: pl.DataFrame | None = None, box: pl.DataFrame | None = None) -> pl.DataFrame:
+                        talent: pl.DataFrame | None = None, box: pl.DataFrame | None = None,
+                        checkpoints: Checkpoints | None = None) -> pl.DataFrame:
     """One row per game with a kickoff time (played or not), features from earlier games only (and
-    the talent composites of its season, published before it). `box`: `game_team_stats` rows."""
+    the talent composites of its season, published before it). `box`: `game_team_stats` rows.
+
+    `checkpoints`: the walk's state is kept there at each season's start, under a key of all it has
+    read by then (`season_start_keys`); a later build resumes from the latest season whose key it
+    finds with every earlier season's rows, so one changed game costs the walk from its season on,
+    and the frame is the one a full walk gives."""
     settings = settings or FeatureSettings()
     frame = add_slates(games).sort("start_date", "game_id")
     epoch = frame["start_date"].min()
@@ -381,8 +431,40 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     out: list[dict] = []
     priors = PreseasonPrior.of_schedule(frame, talent, settings.prior_games) if settings.preseason_prior else None
 
+    keys = season_start_keys(games, talent, box, settings) if checkpoints is not None and frame.height else {}
+    seasons = list(keys)
+    resume_at, kept = None, []
+    for index, season in enumerate(seasons[1:], start=1):  # the first season starts from nothing
+        saved = checkpoints.get(keys[season])
+        if saved is None:
+            break
+        kept.append(saved)
+        resume_at = seasons[index]
+    if resume_at is not None:
+        last = kept[-1]
+        out = [row for saved in kept for row in saved["rows"]]
+        state, history, box_history = last["elo"], last["history"], last["box_history"]
+        last_played.update(last["last_played"])
+        for team, values in last["recent"].items():
+            recent[team].extend(values)
+        season_games.update(last["season_games"])
+        if priors is not None:
+            priors.__dict__.update(last["priors"])
+        frame = frame.filter(pl.col("season").is_in(seasons[seasons.index(resume_at):]))
+    checkpointed, season_rows_from = {resume_at}, len(out)
+
     for _, slate in frame.group_by("slate", maintain_order=True):
         slate_day = float(slate["day"].min())
+        if keys and (starting := slate["season"][0]) not in checkpointed:
+            checkpointed.add(starting)
+            if starting != seasons[0]:
+                checkpoints.put(keys[starting], {
+                    "rows": out[season_rows_from:], "elo": state, "history": history, "box_history": box_history,
+                    "last_played": last_played, "recent": {t: list(d) for t, d in recent.items()},
+                    "season_games": dict(season_games),
+                    "priors": None if priors is None else {k: v for k, v in priors.__dict__.items() if k in _PRIOR_STATE},
+                })
+            season_rows_from = len(out)
         arrays = history.arrays()
         ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if history.size else ({}, 2.5)
         offense, defense, eff_hfa = fit_efficiency(

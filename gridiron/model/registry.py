@@ -50,6 +50,42 @@ class ModelCard:
         return entry["model"] if entry else None
 
 
+class CheckpointDir:
+    """`features.Checkpoints` kept in a directory, one pickle per key (written whole or not at all).
+    `prune` removes the keys this store's builds neither read nor wrote, so the directory holds
+    one walk's seasons (per feature settings in use), not every walk's."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.touched: set[str] = set()
+
+    def get(self, key: str) -> Any | None:
+        self.touched.add(key)
+        try:
+            return pickle.loads((self.directory / f"{key}.pkl").read_bytes())
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 (a damaged or foreign checkpoint is a miss: the walk redoes it)
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        self.touched.add(key)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{key}.", dir=self.directory)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, self.directory / f"{key}.pkl")
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def prune(self) -> None:
+        for path in self.directory.glob("*.pkl"):
+            if path.stem not in self.touched:
+                path.unlink(missing_ok=True)
+
+
 def save_model(models_dir: str | Path, models: Models, card: ModelCard) -> Path:
     """Write the model and its card under a temporary name, then rename (never half a model)."""
     models_dir = Path(models_dir)

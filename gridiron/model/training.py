@@ -28,6 +28,7 @@ from gridiron.model.backtest import (
 from gridiron.model.elo import EloSettings
 from gridiron.model.features import FeatureSettings, build_game_features
 from gridiron.model.registry import (
+    CheckpointDir,
     ModelCard,
     ModelCompatibilityError,
     champion_version,
@@ -133,9 +134,13 @@ def train(
     conferences: Sequence[str] = (),
     now: datetime | None = None,
     run_id: str | None = None,
+    checkpoints_dir: str | None = None,
 ) -> TrainedModel:
+    """`checkpoints_dir`: where the feature walk keeps each season's starting state, so a run that
+    changed one season's games walks from that season on (`build_game_features`)."""
     now = now or datetime.now(timezone.utc)
-    features = build_game_features(games, settings.features, talent, box)
+    checkpoints = CheckpointDir(checkpoints_dir) if checkpoints_dir else None
+    features = build_game_features(games, settings.features, talent, box, checkpoints)
     season = latest_complete_season(games, now)
     if season is None:
         raise NotEnoughHistory("no complete season with results to backtest: the model cannot be judged")
@@ -157,8 +162,10 @@ def train(
         champion_metrics = champion_card.metrics(season)
         if champion_metrics is None:  # the champion was judged on an earlier season: judge it again
             champion_settings = TrainSettings.from_dict(champion_card.settings)
-            champion_features = build_game_features(games, champion_settings.features, talent, box)
+            champion_features = build_game_features(games, champion_settings.features, talent, box, checkpoints)
             champion_metrics = backtest(champion_features, lines, season, champion_settings.model).model
+    if checkpoints is not None:
+        checkpoints.prune()
     promoted, decision = promotion_decision(report.model, champion_metrics, dict(settings.tolerance))
     champion, predictor = version, final
     if promoted:
