@@ -373,6 +373,9 @@ class Checkpoints(Protocol):
     def put(self, key: str, value: Any) -> None: ...
 
 
+_CHECKPOINT_FORMAT = 1  # of what a checkpoint holds: a change makes every old one a miss
+
+
 def _digest(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -391,7 +394,7 @@ def season_start_keys(games: pl.DataFrame, talent: pl.DataFrame | None, box: pl.
     changes the keys of the seasons after its own and no others."""
     frame = add_slates(games).sort("start_date", "game_id")
     divisions = frame.select("home_id", "away_id", "home_classification", "away_classification")
-    key = _digest(repr(settings), str(frame["start_date"].min()), pl.__version__, _rows_digest(talent),
+    key = _digest(_CHECKPOINT_FORMAT, repr(settings), str(frame["start_date"].min()), pl.__version__, _rows_digest(talent),
                   _rows_digest(divisions.unique().sort(pl.all())))
     keys: dict[int, str] = {}
     for season in frame["season"].unique(maintain_order=True).to_list():
@@ -450,7 +453,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
         season_games.update(last["season_games"])
         if priors is not None:
             priors.__dict__.update(last["priors"])
-        frame = frame.filter(pl.col("season").is_in(seasons[seasons.index(resume_at):]))
+        frame = frame.filter(pl.col("slate") >= last["slate"])  # the slates the saved walk had not reached
     checkpointed, season_rows_from = {resume_at}, len(out)
 
     for _, slate in frame.group_by("slate", maintain_order=True):
@@ -459,7 +462,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             checkpointed.add(starting)
             if starting != seasons[0]:
                 checkpoints.put(keys[starting], {
-                    "rows": out[season_rows_from:], "elo": state, "history": history, "box_history": box_history,
+                    "slate": slate["slate"][0], "rows": out[season_rows_from:], "elo": state, "history": history, "box_history": box_history,
                     "last_played": last_played, "recent": {t: list(d) for t, d in recent.items()},
                     "season_games": dict(season_games),
                     "priors": None if priors is None else {k: v for k, v in priors.__dict__.items() if k in _PRIOR_STATE},
