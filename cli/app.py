@@ -71,6 +71,9 @@ def _prefect_environment(config: PipelineConfig) -> None:
         # the temporary server shares our stderr; cut short at exit it logs tracebacks of the
         # events it had not flushed, after the command's last line
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        # the phases' inputs grow with the partitions (~18 KB a season); Prefect 3.9's server
+        # refuses flow run parameters over 512 KB by default, ~27 seasons in one run
+        os.environ.setdefault("PREFECT_SERVER_API_MAX_PARAMETER_SIZE", "0")
 
 
 def _prefect_api() -> str:
@@ -392,6 +395,20 @@ def entry() -> int:
     return code
 
 
+def _refused(api: str, response) -> str:
+    """A request the Prefect API answered with an error status, in one line."""
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    detail = " ".join(str(detail).split())[:300]
+    line = f"the Prefect API at {api} refused a request (HTTP {response.status_code}: {detail})"
+    if "parameters must be less than" in detail:
+        line += ("; this run covers too many partitions for the server's PREFECT_SERVER_API_MAX_PARAMETER_SIZE: "
+                 "run fewer seasons at a time (gridiron backfill --chunk N) or raise that limit on the server")
+    return line
+
+
 def _one_line(error: BaseException) -> str:
     """The error's first line; one that came from the Prefect API not answering says so."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -401,6 +418,9 @@ def _one_line(error: BaseException) -> str:
         seen.add(id(cause))
         request = getattr(cause, "_request", None)  # httpx keeps the failed request there
         if api and request is not None and str(request.url).startswith(api):
+            response = getattr(cause, "response", None)
+            if response is not None:  # it answered, and refused
+                return _refused(api, response)
             return (f"the Prefect API at {api} does not answer ({message}): the run could not record its "
                     "state there; start the Prefect server, then run again")
         cause = cause.__cause__ or cause.__context__

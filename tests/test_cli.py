@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from cli import main
-from tests.helpers import REPO, gridiron
+from tests.helpers import REPO, gridiron, query
 
 def test_help_lists_the_commands():
     done = gridiron("help")
@@ -114,6 +114,22 @@ def test_a_failed_run_shows_its_phases_and_ends_on_its_one_line_message(tmp_path
     assert "Traceback" not in done.stderr and "Finished in state" not in done.stderr and len(lines) <= 6
     log = next((tmp_path / "logs").glob("pipeline_*.log")).read_text()
     assert "Traceback" in log and "[fetch-games-2023] Finished in state Failed" in log  # the detail is kept there
+
+
+@pytest.mark.flow
+def test_a_server_refusing_a_phases_inputs_is_named_in_the_last_line_and_nothing_loads(config_file, tmp_path):
+    from tests.servers import PrefectServer
+
+    server = PrefectServer(tmp_path / "prefect")
+    server.server_env["PREFECT_SERVER_API_MAX_PARAMETER_SIZE"] = "4000"  # the config passes, collect's result not
+    with server:
+        done = gridiron("--config", str(config_file), "run", env=server.env)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert last.startswith(f"gridiron: run failed: the Prefect API at {server.url} refused a request (HTTP 422: ")
+    assert "Flow run parameters must be less than 4,000 bytes" in last
+    assert last.endswith("run fewer seasons at a time (gridiron backfill --chunk N) or raise that limit on the server")
+    assert query(config_file, "SELECT count(*) FROM raw_manifest") == [(0,)]
 
 
 def test_on_the_temporary_server_the_failure_is_still_the_last_line(tmp_path):
