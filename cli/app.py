@@ -398,9 +398,10 @@ def entry() -> int:
 def _refused(api: str, response) -> str:
     """A request the Prefect API answered with an error status, in one line."""
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
     except ValueError:
-        detail = response.text
+        body = None
+    detail = body.get("detail", response.text) if isinstance(body, dict) else response.text
     detail = " ".join(str(detail).split())[:300]
     line = f"the Prefect API at {api} refused a request (HTTP {response.status_code}: {detail})"
     if "parameters must be less than" in detail:
