@@ -8,6 +8,7 @@ queries are asked of `gridiron.storage`.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import sys
@@ -383,13 +384,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("gridiron: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one line for people; the flow logs hold the traceback
-        print(f"gridiron: {args.command} failed: {_one_line(error)}", file=sys.stderr)
+        _last_line(f"gridiron: {args.command} failed: {_one_line(error)}")
         return 1
+
+
+_LAST_WORDS: list[str] = []  # `entry` says them at exit
+_DEFERRED = False
+
+
+def _last_line(text: str) -> None:
+    """The failure's one line on stderr: said now, or under `entry` at exit, after everything else."""
+    if _DEFERRED:
+        _LAST_WORDS.append(text)
+    else:
+        print(text, file=sys.stderr)
 
 
 def entry() -> int:
     """The program's entry point: `main`, after which the command has said its last line, so
-    Prefect's at-exit INFO line ("Stopping temporary server ...") is kept off the terminal."""
+    Prefect's at-exit INFO line ("Stopping temporary server ...") is kept off the terminal.
+
+    A failure's line is said at exit, after Prefect's own exit handlers: the temporary server
+    shares our stderr, and stopped then on a busy machine its shutdown can print a traceback that
+    would otherwise land under the line (this handler, registered first, runs last)."""
+    global _DEFERRED
+    _DEFERRED = True
+    atexit.register(lambda: [print(text, file=sys.stderr, flush=True) for text in _LAST_WORDS])
     code = main()
     logging.getLogger("prefect").setLevel(logging.WARNING)
     return code
