@@ -23,6 +23,7 @@ import numpy
 import polars
 
 from gridiron.model.backtest import Models
+from gridiron.storage.staging import atomic_write
 
 
 class ModelCompatibilityError(RuntimeError):
@@ -63,22 +64,12 @@ class CheckpointDir:
         self.touched.add(key)
         try:
             return pickle.loads((self.directory / f"{key}.pkl").read_bytes())
-        except FileNotFoundError:
-            return None
-        except Exception:  # noqa: BLE001 (a damaged or foreign checkpoint is a miss: the walk redoes it)
+        except Exception:  # noqa: BLE001 (missing, damaged or foreign: a miss, the walk redoes it)
             return None
 
     def put(self, key: str, value: Any) -> None:
         self.touched.add(key)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{key}.", dir=self.directory)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, self.directory / f"{key}.pkl")
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(self.directory / f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
     def prune(self) -> None:
         for path in self.directory.glob("*.pkl"):

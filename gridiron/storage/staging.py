@@ -19,7 +19,8 @@ from typing import Any
 import polars as pl
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all (a temporary file beside it, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -42,13 +43,13 @@ class StagingArea:
         """Store a normalised payload under its checksum (kept if already there)."""
         path = self.raw_path(checksum)
         if not path.exists():
-            _atomic_write(path, gzip.compress(normalised, compresslevel=6, mtime=0))
+            atomic_write(path, gzip.compress(normalised, compresslevel=6, mtime=0))
         return path
 
     def write_raw_compressed(self, compressed: bytes, checksum: str) -> Path:
         path = self.raw_path(checksum)
         if not path.exists():
-            _atomic_write(path, compressed)
+            atomic_write(path, compressed)
         return path
 
     @staticmethod
