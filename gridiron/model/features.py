@@ -392,7 +392,12 @@ def season_start_keys(games: pl.DataFrame, talent: pl.DataFrame | None, box: pl.
     by then (the settings, the day count's epoch, the talent composites, every team's division, and
     each earlier season's games and box scores), chained season by season, so a changed game
     changes the keys of the seasons after its own and no others."""
-    frame = add_slates(games).sort("start_date", "game_id")
+    return _season_start_keys(add_slates(games).sort("start_date", "game_id"), talent, box, settings)
+
+
+def _season_start_keys(frame: pl.DataFrame, talent: pl.DataFrame | None, box: pl.DataFrame | None,
+                       settings: FeatureSettings) -> dict[int, str]:
+    """`season_start_keys` of the games with their slates, in the walk's order."""
     divisions = frame.select("home_id", "away_id", "home_classification", "away_classification")
     key = _digest(_CHECKPOINT_FORMAT, repr(settings), str(frame["start_date"].min()), pl.__version__, _rows_digest(talent),
                   _rows_digest(divisions.unique().sort(pl.all())))
@@ -418,6 +423,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     and the frame is the one a full walk gives."""
     settings = settings or FeatureSettings()
     frame = add_slates(games).sort("start_date", "game_id")
+    keys = _season_start_keys(frame, talent, box, settings) if checkpoints is not None and frame.height else {}
     epoch = frame["start_date"].min()
     frame = frame.with_columns(day=((pl.col("start_date") - epoch).dt.total_seconds() / 86400.0))
     division_index = {d: i for i, d in enumerate(DIVISIONS)}
@@ -434,7 +440,6 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     out: list[dict] = []
     priors = PreseasonPrior.of_schedule(frame, talent, settings.prior_games) if settings.preseason_prior else None
 
-    keys = season_start_keys(games, talent, box, settings) if checkpoints is not None and frame.height else {}
     seasons = list(keys)
     resume_at, kept = None, []
     for index, season in enumerate(seasons[1:], start=1):  # the first season starts from nothing
