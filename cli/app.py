@@ -388,16 +388,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-_LAST_WORDS: list[str] = []  # `entry` says them at exit
-_DEFERRED = False
+_last_words: list[str] | None = None  # under `entry`: said at exit
 
 
 def _last_line(text: str) -> None:
     """The failure's one line on stderr: said now, or under `entry` at exit, after everything else."""
-    if _DEFERRED:
-        _LAST_WORDS.append(text)
-    else:
+    if _last_words is None:
         print(text, file=sys.stderr)
+    else:
+        _last_words.append(text)
 
 
 def entry() -> int:
@@ -407,9 +406,9 @@ def entry() -> int:
     A failure's line is said at exit, after Prefect's own exit handlers: the temporary server
     shares our stderr, and stopped then on a busy machine its shutdown can print a traceback that
     would otherwise land under the line (this handler, registered first, runs last)."""
-    global _DEFERRED
-    _DEFERRED = True
-    atexit.register(lambda: [print(text, file=sys.stderr, flush=True) for text in _LAST_WORDS])
+    global _last_words
+    words = _last_words = []
+    atexit.register(lambda: [print(text, file=sys.stderr, flush=True) for text in words])
     code = main()
     logging.getLogger("prefect").setLevel(logging.WARNING)
     return code
