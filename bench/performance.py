@@ -38,12 +38,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import clean_environment, write_section  # noqa: E402
+from bench.report import clean_environment, config_file, write_section  # noqa: E402
 from gridiron.sources import bundled_snapshot_dir  # noqa: E402
 from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
 from tests.servers import PrefectServer  # noqa: E402
@@ -166,13 +165,6 @@ def change_one_game(snapshot: Path, season: int) -> int:
     return game["id"]
 
 
-def config_file(path: Path, **source) -> Path:
-    base = yaml.safe_load((REPO / "config" / "pipeline_config.yaml").read_text())
-    base["source"] = {**base["source"], **source}
-    path.write_text(yaml.safe_dump(base))
-    return path
-
-
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-perf-"))
     base = clean_environment()
@@ -187,7 +179,7 @@ def main() -> None:
             api = {**base, **server.env, "CFBD_API_KEY": KEY, "CFBD_BASE_URL": fake.url}
             runs.append(gridiron_run("HTTP, cold", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
             runs.append(gridiron_run("HTTP, no-change rerun", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
-            unpaced = config_file(work / "unpaced.yaml", min_request_interval=0)
+            unpaced = config_file(work / "unpaced.yaml", source={"min_request_interval": 0})
             runs.append(gridiron_run("HTTP, cold, pacing off", {**api, "GRIDIRON_HOME": str(work / "api-unpaced"),
                                                                 "GRIDIRON_CONFIG": str(unpaced)}, server.url))
             floor = duckdb_floor(snapshot, work)

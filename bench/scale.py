@@ -26,12 +26,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import clean_environment, write_section  # noqa: E402
+from bench.report import clean_environment, config_file, write_section  # noqa: E402
 from tests.servers import PREFECT, PostgresServer, PrefectServer, Worker, wait_for  # noqa: E402
 
 GRIDIRON = str(Path(sys.executable).parent / "gridiron")
@@ -48,11 +47,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path = REPO) -> tuple[float, 
 
 
 def config(path: Path, home: Path, **values) -> Path:
-    base = yaml.safe_load((REPO / "config" / "pipeline_config.yaml").read_text())
-    base["storage"] = {**(base.get("storage") or {}), "home": str(home)}
-    base.update(values)
-    path.write_text(yaml.safe_dump(base))
-    return path
+    return config_file(path, storage={"home": str(home)}, **values)
 
 
 def backends(work: Path, base: dict[str, str], repeat: int, postgres: PostgresServer) -> dict[str, dict]:

@@ -26,13 +26,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.performance import gridiron_run  # noqa: E402
-from bench.report import clean_environment, write_section  # noqa: E402
+from bench.report import clean_environment, config_file, write_section  # noqa: E402
 from gridiron.sources import bundled_snapshot_dir  # noqa: E402
 from tests.servers import PrefectServer  # noqa: E402
 
@@ -102,10 +101,7 @@ def main() -> None:
             for factor in args.factors:
                 snapshot = work / f"snapshot-{factor}x"
                 games = derive(bundled_snapshot_dir(), snapshot, factor)
-                config = yaml.safe_load((REPO / "config" / "pipeline_config.yaml").read_text())
-                config["start_year"] = FIRST - 10 * (factor - 1)
-                path = work / f"config-{factor}x.yaml"
-                path.write_text(yaml.safe_dump(config))
+                path = config_file(work / f"config-{factor}x.yaml", start_year=FIRST - 10 * (factor - 1))
                 env = {**base, **server.env, "GRIDIRON_SNAPSHOT_DIR": str(snapshot), "GRIDIRON_CONFIG": str(path),
                        "GRIDIRON_HOME": str(work / f"home-{factor}x")}
                 results.append((factor, games, gridiron_run(f"{factor}x", env, server.url)))
