@@ -6,6 +6,11 @@ daemon thread; after `grace_seconds` without an answer it logs one line naming t
 the process (exit code 1). What that leaves is what a SIGKILL leaves, which the warehouse is built
 for: an uncommitted load is rolled back by DuckDB, the run lock is released by the operating
 system, and the next run starts cleanly.
+
+A run that fails because a call met the dead API leaves the watched block at once, but Prefect's
+engine then reports the failure to that API, retrying for about a minute. So the watchdog leaves
+on an exception only when the API answers; while it does not, it keeps watching, and the process
+ends within the same grace as if the run had still been going.
 """
 
 from __future__ import annotations
@@ -30,13 +35,17 @@ class ApiWatchdog:
         self.grace = grace_seconds
         self.on_lost = on_lost or _exit
         self._stop = threading.Event()
+        self._until_answered = threading.Event()  # the block failed: stop once the API answers again
         self._thread = threading.Thread(target=self._watch, name="gridiron-api-watchdog", daemon=True)
 
     def __enter__(self) -> ApiWatchdog:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, error_type: type[BaseException] | None, *exc: object) -> None:
+        if error_type is not None and self._thread.is_alive() and self._answers() is not None:
+            self._until_answered.set()  # the engine is about to retry against a lost API: keep watching
+            return
         self._stop.set()
 
     def _answers(self) -> str | None:
@@ -55,6 +64,8 @@ class ApiWatchdog:
         while not self._stop.wait(self.interval):
             problem = self._answers()
             if problem is None:
+                if self._until_answered.is_set():
+                    return
                 lost_since = None
                 continue
             lost_since = lost_since or time.monotonic()

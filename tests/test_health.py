@@ -174,3 +174,57 @@ def test_the_watchdog_reports_a_lost_api_after_its_grace_and_not_a_live_one():
     assert messages[0].startswith(f"the Prefect API at http://127.0.0.1:{server.server_address[1]}/api stopped "
                                   "answering (ConnectError")
     assert messages[0].endswith("Start the Prefect server again, then run again")
+
+
+def _health_server():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/api/health"
+
+
+def test_a_run_failing_on_a_lost_api_is_still_ended_by_the_watchdog_not_left_to_prefects_retries():
+    """A call that meets the dead server fails the run at once; Prefect's engine then retries its
+    state report for about a minute. The watchdog keeps watching past that failure and ends it."""
+    import threading
+
+    from gridiron.watchdog import ApiWatchdog
+
+    server, url = _health_server()
+    lost = threading.Event()
+    watchdog = ApiWatchdog(url, interval_seconds=0.1, grace_seconds=0.3, on_lost=lambda m: lost.set())
+    with pytest.raises(ConnectionError):
+        with watchdog:
+            server.shutdown()
+            server.server_close()
+            raise ConnectionError("a task's call met the dead server")
+    assert lost.wait(30)  # after the block has ended
+
+
+def test_a_run_failing_while_the_api_answers_stops_the_watchdog():
+    import threading
+
+    from gridiron.watchdog import ApiWatchdog
+
+    server, url = _health_server()
+    lost = threading.Event()
+    watchdog = ApiWatchdog(url, interval_seconds=0.1, grace_seconds=0.3, on_lost=lambda m: lost.set())
+    with pytest.raises(ValueError):
+        with watchdog:
+            raise ValueError("bad input")
+    watchdog._thread.join(30)
+    assert not watchdog._thread.is_alive()
+    server.shutdown()
+    server.server_close()  # gone after the run: nobody is told, nothing ends
+    assert not lost.wait(1.0)
