@@ -146,36 +146,6 @@ def test_the_health_flow_fails_when_unhealthy_and_keeps_an_artifact(tmp_path):
         artifacts[0].data if isinstance(artifacts[0].data, list) else __import__("json").loads(artifacts[0].data)))
 
 
-def test_the_watchdog_reports_a_lost_api_after_its_grace_and_not_a_live_one():
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from gridiron.watchdog import ApiWatchdog
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/api/health"
-    lost = threading.Event()
-    messages = []
-    with ApiWatchdog(url, interval_seconds=0.1, grace_seconds=0.3, on_lost=lambda m: (messages.append(m), lost.set())):
-        assert not lost.wait(1.0)  # it answers: nothing happens
-        server.shutdown()
-        server.server_close()  # now nothing listens
-        assert lost.wait(30)
-    assert messages[0].startswith(f"the Prefect API at http://127.0.0.1:{server.server_address[1]}/api stopped "
-                                  "answering (ConnectError")
-    assert messages[0].endswith("Start the Prefect server again, then run again")
-
-
 def _health_server():
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -192,6 +162,24 @@ def _health_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/api/health"
+
+
+def test_the_watchdog_reports_a_lost_api_after_its_grace_and_not_a_live_one():
+    import threading
+
+    from gridiron.watchdog import ApiWatchdog
+
+    server, url = _health_server()
+    lost = threading.Event()
+    messages = []
+    with ApiWatchdog(url, interval_seconds=0.1, grace_seconds=0.3, on_lost=lambda m: (messages.append(m), lost.set())):
+        assert not lost.wait(1.0)  # it answers: nothing happens
+        server.shutdown()
+        server.server_close()  # now nothing listens
+        assert lost.wait(30)
+    assert messages[0].startswith(f"the Prefect API at http://127.0.0.1:{server.server_address[1]}/api stopped "
+                                  "answering (ConnectError")
+    assert messages[0].endswith("Start the Prefect server again, then run again")
 
 
 def test_a_run_failing_on_a_lost_api_is_still_ended_by_the_watchdog_not_left_to_prefects_retries():
