@@ -17,6 +17,9 @@ run stops within seconds instead of sleeping through every partition's retries.
 
 Quota: `min_calls_left` (the config's `source.min_calls_reserve`) is kept back: once the calls
 left, less those in flight, reach it, a call raises `QuotaReserveReached` without a request.
+This errs on the safe side: an answer's `X-CallLimit-Remaining` may already count a request still
+in flight, which is then counted twice, so with concurrent requests a run may stop one call short
+of the reserve, never go into it.
 """
 
 from __future__ import annotations
