@@ -119,10 +119,7 @@ def champion_version(models_dir: str | Path) -> str | None:
 
 
 def set_champion(models_dir: str | Path, version: str) -> None:
-    pointer = Path(models_dir) / "champion.json"
-    temporary = pointer.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"version": version}))
-    os.replace(temporary, pointer)
+    atomic_write(Path(models_dir) / "champion.json", json.dumps({"version": version}).encode())
 
 
 def promotion_decision(challenger: dict, champion: dict | None, tolerance: dict[str, float]) -> tuple[bool, str]:

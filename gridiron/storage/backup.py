@@ -30,6 +30,7 @@ from gridiron import __version__
 from gridiron.progress import step
 from gridiron.storage.db import connect, content_checksums, transaction
 from gridiron.storage.schema import migrate, schema_version
+from gridiron.storage.staging import atomic_write
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -95,10 +96,7 @@ def _sha256(path: Path) -> str:
 
 
 def _write_manifest(info: BackupInfo) -> None:
-    target = info.path / MANIFEST
-    temporary = target.with_suffix(".tmp")
-    temporary.write_text(json.dumps(info.to_json(), indent=2, sort_keys=True))
-    os.replace(temporary, target)
+    atomic_write(info.path / MANIFEST, json.dumps(info.to_json(), indent=2, sort_keys=True).encode())
 
 
 def create_backup(
