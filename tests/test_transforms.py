@@ -13,6 +13,7 @@ from gridiron.transforms import (
     build_standings,
     build_team_season_stats,
     build_team_seasons,
+    drop_exact_duplicates,
     snake_case,
     stage_partition,
 )
@@ -296,3 +297,22 @@ def test_box_scores_become_typed_columns_one_row_per_game_and_team():
     bad = {**row, "teams": [{**row["teams"][0], "stats": [{"category": "totalYards", "stat": "lots"}]}]}
     with pytest.raises(TransformError, match="game 1, A: totalYards is 'lots', not a whole number"):
         stage_partition(Partition("games_teams", 2023, "regular", 3), [bad])
+
+
+def test_exact_duplicates_are_dropped_whatever_the_key_order_and_near_duplicates_kept():
+    flat = [{"team": "Ohio State", "statName": "games", "statValue": 13},
+            {"statValue": 13, "statName": "games", "team": "Ohio State"},  # same row, other key order
+            {"team": "Ohio State", "statName": "games", "statValue": 13.0},  # 13.0 is not 13
+            {"team": "Ohio State", "statName": "games", "statValue": True}]
+    kept, dropped = drop_exact_duplicates(flat)
+    assert dropped == 1 and kept == [flat[0], flat[2], flat[3]]
+
+    side = {"teamId": 1, "stats": [{"category": "totalYards", "stat": "400"}]}
+    nested = [{"id": 7, "teams": [side]},
+              {"teams": [dict(side)], "id": 7},  # the same game again
+              {"id": 7, "teams": [{"teamId": 1, "stats": [{"category": "totalYards", "stat": "401"}]}]},
+              {"id": 8, "teams": [side]},
+              {"teams": [side]}, {"teams": [side]},  # no id: compared serialised
+              {"id": True, "teams": [side]}]
+    kept, dropped = drop_exact_duplicates(nested)
+    assert dropped == 2 and kept == [nested[0], nested[2], nested[3], nested[4], nested[6]]

@@ -37,7 +37,7 @@ from gridiron.transforms.staging import (
 __all__ = [
     "PRODUCES", "StagedFrames", "TransformError", "build_conferences", "build_game_team_stats", "build_games",
     "build_lines", "build_standings", "build_team_season_stats", "build_team_seasons", "build_team_talent",
-    "build_teams", "fingerprint", "snake_case", "stage_partition", "team_games",
+    "build_teams", "drop_exact_duplicates", "fingerprint", "snake_case", "stage_partition", "team_games",
 ]
 
 # endpoint -> the tables its partitions produce (from the table registry)
@@ -89,15 +89,40 @@ def stage_partition(
 
 
 def drop_exact_duplicates(rows: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], int]:
-    """Rows with exact duplicates removed (first kept), and how many were dropped."""
-    seen: set[str] = set()
+    """Rows with exact duplicates removed (first kept), and how many were dropped. Key order does
+    not matter. A flat row is keyed by its items; a nested one (box scores, lines) is compared
+    whole with the rows of the same `id`, and only a nested row without an id is serialised."""
+    seen: set[Any] = set()
+    by_id: dict[Any, list[Mapping[str, Any]]] = {}
     unique = []
     for row in rows:
-        key = json.dumps(row, sort_keys=True, default=str)
+        try:
+            key: Any = frozenset((k, v.__class__, v) for k, v in row.items())  # 1, 1.0 and true differ
+        except TypeError:  # a list or dict value
+            ident = row.get("id")
+            if isinstance(ident, (int, str)) and not isinstance(ident, bool):
+                same_id = by_id.setdefault(ident, [])
+                if any(_same(row, other) for other in same_id):
+                    continue
+                same_id.append(row)
+                unique.append(row)
+                continue
+            key = json.dumps(row, sort_keys=True, default=str)
         if key not in seen:
             seen.add(key)
             unique.append(row)
     return unique, len(rows) - len(unique)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Exactly equal JSON values: `==`, except that 1, 1.0 and true are not the same value."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Mapping):
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _stage(
