@@ -51,7 +51,9 @@ class SourceSettings(_Section):
     snapshot_dir: str | None = None  # None: the snapshot bundled with the package
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     max_concurrent_requests: Annotated[int, Field(ge=1, le=16)] = 4
-    min_request_interval: Annotated[float, Field(ge=0)] = 0.25  # seconds between request starts
+    # the least seconds between request starts; a 429 widens the spacing (at least 0.25 s, doubling,
+    # at most 5 s) and holds starts back for its Retry-After, and answers narrow it back to this
+    min_request_interval: Annotated[float, Field(ge=0)] = 0.0
     # of a partition's retry budget (max_retries + 1 requests), how many the client spends at once,
     # quickly and honouring Retry-After, before the fetch task's backed-off retry takes over
     http_max_attempts: Annotated[int, Field(ge=1, le=10)] = 2

@@ -25,6 +25,7 @@ from gridiron.sources import (
     SourceUnavailable,
     is_recoverable,
 )
+from gridiron.sources.api import _Pacer
 from gridiron.sources.errors import RequestError, ServerError, SourceError, TransportError
 from gridiron.sources.retry import backoff_delay, parse_retry_after
 from gridiron.testing.fake_cfbd import Fault, FakeCFBD
@@ -285,6 +286,39 @@ def test_request_starts_are_spaced_by_the_minimum_interval(fake_cfbd):
     # Six starts at least 0.1 s apart span 0.5 s. The whole span is checked, not each gap: on a
     # busy machine one arrival can lag and squeeze the next gap, but the span cannot shrink.
     assert starts[-1] - starts[0] >= 0.45
+
+
+def test_a_429_holds_back_every_request_and_widens_the_spacing_until_answers_narrow_it(fake_cfbd):
+    fake_cfbd.add_fault(Fault("/teams", "status", status=429, headers={"Retry-After": "1"}))
+    with client(fake_cfbd, max_attempts=1) as api:
+        assert api._pacer.interval == 0  # unpaced while the server keeps up
+        with pytest.raises(RateLimitedError):
+            api.get("/teams")
+        told = fake_cfbd.requests_to("/teams")[0]["time"]
+        assert api._pacer.interval == 0.25
+        for _ in range(3):
+            api.get("/conferences")
+        starts = [r["time"] for r in fake_cfbd.requests_to("/conferences")]
+        # another route's request waits for the Retry-After too, and the next ones keep the wider spacing
+        assert starts[0] - told >= 1.0
+        assert starts[2] - starts[0] >= 0.25 * 0.9 + 0.25 * 0.9 ** 2 - 0.01
+        assert api._pacer.interval == pytest.approx(0.25 * 0.9 ** 3)
+        for _ in range(40):
+            api.get("/conferences")
+        assert api._pacer.interval == 0  # back to the configured floor
+
+
+def test_each_429_doubles_the_spacing_up_to_its_ceiling_and_never_below_the_floor():
+    pacer = _Pacer(0.05)
+    seen = []
+    for _ in range(6):
+        pacer.slow_down(None)
+        seen.append(pacer.interval)
+    assert seen == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0]
+    for _ in range(100):
+        pacer.answered()
+    assert pacer.interval == 0.05
+    assert _Pacer(0.5).after_429 == 0.5  # a configured floor above the first step is kept
 
 
 def test_missing_key_fails_fast_with_its_name():

@@ -1,7 +1,8 @@
 """A thin httpx client for the College Football Data API v2, and the `Source` built on it.
 
 One `httpx.Client` per `CFBDClient` (base URL, Bearer auth, timeouts), safe to share between threads.
-The client bounds requests in flight, spaces request starts, retries recoverable faults itself with
+The client bounds requests in flight, spaces request starts (no spacing by default; a 429 widens it
+for every thread and later answers narrow it again, see `_Pacer`), retries recoverable faults itself with
 jittered exponential backoff (honouring `Retry-After`, which Prefect's retry delays do not read), and
 records the `X-CallLimit-Remaining` header of every response.
 
@@ -57,22 +58,43 @@ PROBE_ATTEMPTS = 2
 
 
 class _Pacer:
-    """Spaces request starts at least `interval` seconds apart, across threads."""
+    """Spaces request starts at least `interval` seconds apart, across threads, and adapts the
+    interval to what the server says. It starts at `floor` (the config's `min_request_interval`).
+    A 429 doubles it (to at least `after_429`, at most `ceiling`) and holds every request start
+    back for the answer's `Retry-After`; each request answered without a 429 narrows it by
+    `recovery` back towards the floor. So a client asks as fast as its in-flight bound lets it
+    while the server keeps up, and slows down for everyone as soon as it is told to."""
 
-    def __init__(self, interval: float):
-        self.interval = interval
+    def __init__(self, floor: float, *, after_429: float = 0.25, ceiling: float = 5.0, recovery: float = 0.9):
+        self.floor = floor
+        self.interval = floor
+        self.after_429 = max(after_429, floor)
+        self.ceiling = max(ceiling, self.after_429)
+        self.recovery = recovery
         self._lock = threading.Lock()
         self._next = 0.0
 
     def wait(self) -> None:
-        if self.interval <= 0:
-            return
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + self.interval
         if start > now:
             time.sleep(start - now)
+
+    def slow_down(self, retry_after: float | None) -> None:
+        """A 429: wider spacing for every later request, and none starts before `retry_after`."""
+        with self._lock:
+            self.interval = min(self.ceiling, max(2 * self.interval, self.after_429))
+            hold = time.monotonic() + (retry_after or 0.0)
+            self._next = max(self._next, hold)
+
+    def answered(self) -> None:
+        if self.interval <= self.floor:
+            return
+        with self._lock:
+            narrower = self.interval * self.recovery
+            self.interval = narrower if narrower > max(self.floor, 0.01) else self.floor
 
 
 class CFBDClient:
@@ -85,7 +107,7 @@ class CFBDClient:
         *,
         timeout_seconds: float = 30.0,
         max_in_flight: int = 4,
-        min_request_interval: float = 0.25,
+        min_request_interval: float = 0.0,
         max_attempts: int = 4,
         backoff_seconds: float = 1.0,
         max_retry_after_seconds: float = 120.0,
@@ -283,6 +305,11 @@ class CFBDClient:
         except (AuthError, QuotaExceededError) as refused:
             self.refused = refused
             raise
+        except RateLimitedError as limited:
+            retry_after = None if limited.retry_after is None else min(limited.retry_after, self.max_retry_after_seconds)
+            self._pacer.slow_down(retry_after)
+            raise
+        self._pacer.answered()
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
