@@ -297,6 +297,34 @@ def test_box_scores_become_typed_columns_one_row_per_game_and_team():
     bad = {**row, "teams": [{**row["teams"][0], "stats": [{"category": "totalYards", "stat": "lots"}]}]}
     with pytest.raises(TransformError, match="game 1, A: totalYards is 'lots', not a whole number"):
         stage_partition(Partition("games_teams", 2023, "regular", 3), [bad])
+    # the parser's shortcut for plain digits agrees with its patterns on what is not plain
+    odd = {**row, "teams": [{**row["teams"][0], "stats": [
+        {"category": "totalYards", "stat": " -3 "}, {"category": "totalPenaltiesYards", "stat": "5-45"},
+        {"category": "thirdDownEff", "stat": "6-5"}, {"category": "firstDowns", "stat": "\uff17"}]}]}
+    b = stage_partition(Partition("games_teams", 2023, "regular", 3), [odd]).frames["game_team_stats"].row(0, named=True)
+    assert (b["total_yards"], b["penalties"], b["penalty_yards"], b["third_down_attempts"], b["first_downs"]) == (
+        -3, 5, 45, None, 7)
+
+
+def test_a_box_score_side_without_an_id_or_a_side_or_given_twice_is_refused_by_name():
+    def side(team_id, home_away, team="A", yards="400"):
+        return {"teamId": team_id, "team": team, "conference": "X", "homeAway": home_away, "points": 7,
+                "stats": [{"category": "totalYards", "stat": yards}]}
+    partition = Partition("games_teams", 2023, "regular", 3)
+    with pytest.raises(TransformError, match="game 2 has a team 'B' with id 20 and homeAway 'neutral'"):
+        stage_partition(partition, [{"id": 1, "teams": [side(10, "home"), side(None, "away", "C")]},
+                                    {"id": 2, "teams": [side(10, "home"), side(20, "neutral", "B")]}][1:])
+    with pytest.raises(TransformError, match="game 1 has a team 'C' with id None"):
+        stage_partition(partition, [{"id": 1, "teams": [side(10, "home"), side(None, "away", "C")]},
+                                    {"id": 2, "teams": [side(10, "home"), side(20, "neutral", "B")]}])
+    # the first game (in the payload's order) with a team twice is named, whichever repeat comes first
+    with pytest.raises(TransformError, match="game 1 has A more than once with different values"):
+        stage_partition(partition, [{"id": 1, "teams": [side(10, "home"), side(20, "away", "B")]},
+                                    {"id": 2, "teams": [side(30, "home", "C"), side(30, "away", "C")]},
+                                    {"id": 1, "teams": [side(10, "home", yards="401")]}])
+    # a side with no homeAway is no transform error: the quality gate's schema judges it
+    frame = stage_partition(partition, [{"id": 1, "teams": [side(10, "home"), side(20, None, "B")]}]).frames
+    assert set(frame["game_team_stats"]["home_away"].to_list()) == {"home", None}
 
 
 def test_exact_duplicates_are_dropped_whatever_the_key_order_and_near_duplicates_kept():

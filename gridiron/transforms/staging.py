@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -344,8 +345,13 @@ def parse_stat(kind: str, text: str) -> tuple[float | int, ...] | None:
     """A box-score string as numbers: "6-14" -> (6, 14), "36:53" -> (2213,) seconds, "7.3" -> (7.3,)."""
     text = text.strip()
     if kind == "count":
+        if text.isdigit() and text.isascii():  # the common case, without the pattern
+            return (int(text),)
         return (int(text),) if _WHOLE.match(text) else None
     if kind == "made-attempts":
+        made, _, attempts = text.partition("-")
+        if made.isdigit() and attempts.isdigit() and text.isascii():
+            return (int(made), int(attempts))
         match = _PAIR.match(text)
         return (int(match[1]), int(match[2])) if match else None
     if kind == "clock":
@@ -365,6 +371,9 @@ def build_game_team_stats(
     (ignored: a newer API's additions) and what was read as missing.
     """
     records, unknown, impossible = [], set(), []
+    bad_side: dict[str, Any] | None = None  # checked here, not on the frame: a week is ~100 games
+    keys: set[tuple[Any, Any]] = set()
+    duplicated = False
     for game in rows:
         teams = game.get("teams")
         if not isinstance(teams, list):
@@ -376,6 +385,12 @@ def build_game_team_stats(
                 "team_id": side.get("teamId"), "team": side.get("team"), "conference": side.get("conference"),
                 "home_away": side.get("homeAway"), "points": side.get("points"),
             }
+            if bad_side is None and (record["team_id"] is None or
+                                     record["home_away"] not in (None, "home", "away")):
+                bad_side = record
+            key = (record["game_id"], record["team_id"])
+            duplicated = duplicated or key in keys
+            keys.add(key)
             for stat in side.get("stats") or []:
                 category, text = stat.get("category"), stat.get("stat")
                 if category not in BOX_SCORE_STATS:
@@ -394,14 +409,12 @@ def build_game_team_stats(
                 record.update(zip(columns, values))
             records.append(record)
     frame = rows_to_frame(records, {**_BOX_KEYS, **BOX_SCORE_COLUMNS}, "game_team_stats")
-    sides = frame.filter(~pl.col("home_away").is_in(["home", "away"]) | pl.col("team_id").is_null())
-    if sides.height:
-        row = sides.row(0, named=True)
-        raise TransformError(f"game_team_stats {season}: game {row['game_id']} has a team {row['team']!r} "
-                             f"with id {row['team_id']} and homeAway {row['home_away']!r}")
-    duplicated = frame.filter(pl.struct("game_id", "team_id").is_duplicated())
-    if duplicated.height:
-        row = duplicated.row(0, named=True)
+    if bad_side is not None:
+        raise TransformError(f"game_team_stats {season}: game {bad_side['game_id']} has a team {bad_side['team']!r} "
+                             f"with id {bad_side['team_id']} and homeAway {bad_side['home_away']!r}")
+    if duplicated:
+        counts = Counter((r["game_id"], r["team_id"]) for r in records)
+        row = next(r for r in records if counts[(r["game_id"], r["team_id"])] > 1)
         raise TransformError(f"game_team_stats {season}: game {row['game_id']} has {row['team']} more than "
                              "once with different values")
     return frame.sort("game_id", "home_away", descending=[False, True]), sorted(unknown), impossible
