@@ -29,7 +29,6 @@ from prefect.blocks.core import Block
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.blocks.system import Secret
 from prefect_email import EmailServerCredentials
-from prefect_slack import SlackWebhook
 
 from blocks.notifications import GridironEmail
 from gridiron.config import PipelineConfig
@@ -134,6 +133,8 @@ def register_blocks(config: PipelineConfig, env: Mapping[str, str]) -> Channels:
                 f"(set GRIDIRON_SMTP_HOST or create the {SMTP} block)")
             continue
         keep(name, GridironEmail(credentials=credentials, email_to=recipients, email_from=email_from), audience)
+
+    from prefect_slack import SlackWebhook  # here: a pipeline run imports this module, never Slack's SDK
 
     urls = (
         (SLACK, env.get("GRIDIRON_SLACK_WEBHOOK") or config.slack_webhook, SlackWebhook, channels.alerts),

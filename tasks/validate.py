@@ -77,7 +77,7 @@ def check_integrity(warehouse: str) -> IntegrityReport:
 
 @task(name="assess-warehouse", cache_policy=NO_CACHE)
 def assess_warehouse(
-    warehouse: str, tables: list[str], max_null_percentage: float,
+    warehouse: str, tables: list[str] | None, max_null_percentage: float,
     ages: dict[str, tuple[float | None, float | None]],
 ) -> list[TableQuality]:
     with connect(warehouse) as con:

@@ -64,11 +64,14 @@ def test_importing_the_domain_package_loads_no_prefect():
     assert done.stdout.strip() == "[]"
 
 
-def test_a_run_that_trains_nothing_never_loads_scikit_learn():
-    """scikit-learn and scipy cost about 150 MB and a second or more to import; the CLI and the
-    flows import them only where a model is fitted (a no-change rerun trains nothing)."""
-    code = ("import sys, flows, cli.app, tasks.train, gridiron.model.training, gridiron.model.registry; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))")
+def test_a_run_with_nothing_to_train_or_judge_never_loads_scikit_learn_pandera_or_slack():
+    """scikit-learn and scipy cost about 150 MB and a second or more to import, pandera (and the
+    pandas it brings) ~0.6 s, Slack's SDK ~0.3 s: the CLI and the flows import them only where a
+    model is fitted, a frame judged or a Slack block made (a no-change rerun does none of these)."""
+    code = ("import sys, flows, cli.app, tasks.train, tasks.validate, tasks.process, gridiron.model.training, "
+            "gridiron.model.registry, gridiron.quality.gate, gridiron.quality.report, blocks.register; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'sklearn', 'scipy', 'pandera', 'pandas', 'prefect_slack', 'slack_sdk'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
-from gridiron.quality.schemas import SCHEMAS
 from gridiron.quality.scoring import TableQuality, assess, combine, overall_score, passes_schema, worst_checks
 from gridiron.storage import PartitionLoad, QuarantineRecord, read_frame
 from gridiron.tables import TABLES, produced_by, references
@@ -251,18 +250,21 @@ def integrity_problems(con: duckdb.DuckDBPyConnection) -> IntegrityReport:
 
 def warehouse_quality(
     con: duckdb.DuckDBPyConnection,
-    tables: Iterable[str],
+    tables: Iterable[str] | None = None,
     *,
     max_null_percentage: float,
     ages: Mapping[str, tuple[float | None, float | None]] | None = None,
 ) -> list[TableQuality]:
-    """Whole-table quality of the committed warehouse (ids checked against `teams` and `games`)."""
+    """Whole-table quality of the committed warehouse (ids checked against `teams` and `games`);
+    `tables`: those of them with a schema (None: every table with a schema)."""
+    from gridiron.quality.schemas import SCHEMAS  # here: importing the gate leaves pandera unloaded
+
     known = {
         "team_id": con.sql("SELECT team_id FROM teams").pl()["team_id"],
         "game_id": con.sql("SELECT game_id FROM games").pl()["game_id"],
     }
     results = []
-    for table in tables:
+    for table in sorted(SCHEMAS) if tables is None else tables:
         if table not in SCHEMAS:
             continue
         frame = read_frame(con, f"SELECT * FROM {table}")

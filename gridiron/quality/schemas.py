@@ -16,9 +16,9 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
+from gridiron.quality.scoring import CONSISTENCY, UNIQUENESS, VALIDITY
 from gridiron.tables import TABLES
 
-VALIDITY, UNIQUENESS, CONSISTENCY = "validity", "uniqueness", "consistency"
 MAX_WEEK = 20
 MAX_ABS_SPREAD = 100
 

@@ -21,17 +21,25 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-import pandera.polars as pa
 import polars as pl
 
-from gridiron.quality.schemas import CHECK_COLUMNS, CONSISTENCY, SCHEMAS, UNIQUENESS, VALIDITY
 from gridiron.tables import TABLES
+
+VALIDITY, UNIQUENESS, CONSISTENCY = "validity", "uniqueness", "consistency"
 
 WEIGHTS = {"completeness": 0.25, "validity": 0.30, "uniqueness": 0.15, "consistency": 0.20, "timeliness": 0.10}
 DIMENSIONS = tuple(WEIGHTS)
 HARD = (VALIDITY, UNIQUENESS, CONSISTENCY)
 _STRUCTURAL = ("column_in_schema", "column_in_dataframe", "dtype(", "coerce_dtype")
 _UNIQUE = ("field_uniqueness", "multiple_fields_uniqueness", "unique")
+
+
+def _schemas():
+    """The pandera schemas, imported when a frame is first judged: importing this module (every
+    flow does) leaves pandera and pandas unloaded, ~0.6 s a run that has nothing to judge saves."""
+    from gridiron.quality.schemas import SCHEMAS
+
+    return SCHEMAS
 
 
 @dataclass
@@ -77,7 +85,7 @@ class TableQuality:
 def _dimension(table: str, check: str) -> str:
     if any(check.startswith(prefix) for prefix in _UNIQUE):
         return UNIQUENESS
-    if check in SCHEMAS[table].consistency_checks:
+    if check in _schemas()[table].consistency_checks:
         return CONSISTENCY
     return VALIDITY
 
@@ -87,7 +95,9 @@ def _example(frame: pl.DataFrame, table: str, index: int | None, column: str | N
         first_line = failure_case.strip().splitlines()[0] if failure_case.strip() else failure_case
         return first_line[:160]
     row = frame.row(index, named=True)
-    columns = list(SCHEMAS[table].key)
+    columns = list(_schemas()[table].key)
+    from gridiron.quality.schemas import CHECK_COLUMNS
+
     for extra in (column, *CHECK_COLUMNS.get(check, ())):
         if extra in row and extra not in columns:
             columns.append(extra)
@@ -99,11 +109,13 @@ def passes_schema(table: str, frames: Sequence[pl.DataFrame]) -> bool:
     their union. Every check of the schemas is row-wise or a key's uniqueness, so a union that
     passes has parts that pass; a failing union says nothing of its parts (False). Frames that
     differ in columns or types cannot be joined (False: check them one by one)."""
+    from pandera.errors import SchemaErrors
+
     if not frames or any(frame.schema != frames[0].schema for frame in frames[1:]):
         return False
     try:
-        SCHEMAS[table].schema.validate(pl.concat(frames, rechunk=False), lazy=True)
-    except pa.errors.SchemaErrors:
+        _schemas()[table].schema.validate(pl.concat(frames, rechunk=False), lazy=True)
+    except SchemaErrors:
         return False
     return True
 
@@ -120,13 +132,15 @@ def check_frame(
     Returns the failures (one per column x check, with the count and an example row) and, per hard
     dimension, the indices of the failing rows (-1 stands for "the whole table").
     """
-    schema = SCHEMAS[table]
+    from pandera.errors import SchemaErrors
+
+    schema = _schemas()[table]
     failures: list[CheckFailure] = []
     failing: dict[str, set[int]] = {d: set() for d in HARD}
     try:
         if not schema_passed:
             schema.schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
+    except SchemaErrors as errors:
         cases = errors.failure_cases
         for (column, check), group in cases.group_by("column", "check", maintain_order=True):
             dimension = _dimension(table, check)
@@ -148,7 +162,7 @@ def check_frame(
         if unknown.height:
             failing[CONSISTENCY].update(unknown["_row"].to_list())
             first = unknown.row(0, named=True)
-            shown = [c for c in SCHEMAS[table].key if c != column] + [column]
+            shown = [c for c in _schemas()[table].key if c != column] + [column]
             name_column = column.replace("_id", "_team")
             if name_column in first and name_column != column:
                 shown.append(name_column)
@@ -161,7 +175,7 @@ def check_frame(
 
 
 def completeness(table: str, frame: pl.DataFrame, max_null_percentage: float) -> float:
-    columns = [c for c in SCHEMAS[table].complete_columns if c in frame.columns]
+    columns = [c for c in _schemas()[table].complete_columns if c in frame.columns]
     if not columns or frame.height == 0:
         return 1.0
     allowed = 1 - max_null_percentage
