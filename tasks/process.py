@@ -59,7 +59,7 @@ def stage_week_files(
 def _stage_files(key, signature, raw_path, dependency_paths, home, conferences, row_group_size) -> list[TableOutput]:
     area = StagingArea(home)
     partition = Partition.from_key(key)
-    dependencies = {dep: area.read_raw(path) for dep, path in dependency_paths.items()}
+    dependencies = {dep: area.read_shared_raw(str(path)) for dep, path in dependency_paths.items()}
     staged = stage_partition(
         partition, area.read_raw(raw_path), dependencies, conferences=conferences
     )

@@ -162,3 +162,14 @@ def test_an_empty_snapshot_directory_says_so(tmp_path):
     with pytest.raises(RequestError, match=rf"snapshot directory {tmp_path} holds no seasons and no team or "
                                            "conference lists .*check GRIDIRON_SNAPSHOT_DIR"):
         SnapshotSource(tmp_path)
+
+
+def test_a_payload_many_partitions_read_is_parsed_once_and_each_path_keeps_its_own_rows(area):
+    import json
+
+    first = area.write_raw(json.dumps(TEAMS).encode(), "a" * 64)
+    second = area.write_raw(json.dumps(TEAMS[:1]).encode(), "b" * 64)
+    rows = area.read_shared_raw(str(first))
+    assert rows == TEAMS and area.read_shared_raw(str(first)) is rows  # the same parsed rows, not read again
+    assert area.read_shared_raw(str(second)) == TEAMS[:1]
+    assert StagingArea(area.root.parent).read_shared_raw(str(first)) is rows  # per process, not per area

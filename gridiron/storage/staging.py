@@ -9,6 +9,7 @@ Files are written to a temporary name and renamed, so a crash never leaves a fil
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -56,6 +57,14 @@ class StagingArea:
     def read_raw(path: str | Path) -> list[dict[str, Any]]:
         with gzip.open(path, "rb") as handle:
             return json.loads(handle.read())
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4)
+    def read_shared_raw(path: str) -> list[dict[str, Any]]:
+        """`read_raw` of a payload many partitions read (the team list: every season's stats and
+        talent), parsed once per process: a path names its content, so the rows stay right. The
+        rows are shared between callers and threads: read them, never change them."""
+        return StagingArea.read_raw(path)
 
     def table_path(self, table: str, signature: str) -> Path:
         return self.root / table / f"{signature}.parquet"
