@@ -40,7 +40,8 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
                        talent=planned.frame("team_talent"), box=planned.frame("game_team_stats", BOX_COLUMNS),
                        settings=TrainSettings.from_config(config), signature=signature,
                        conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id,
-                       checkpoints_dir=str(config.home / "cache" / "features"))
+                       checkpoints_dir=str(config.home / "cache" / "features"),
+                       backtests_dir=str(config.home / "cache" / "backtests"))
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons
         logger.warning("train: no model trained: %s", reason)
         return TrainResult.not_trained(str(reason))

@@ -351,3 +351,50 @@ def test_the_walk_resumes_from_the_first_changed_season_and_gives_the_full_walks
     assert len(list(tmp_path.glob("*.pkl"))) == 2  # the old 2023 start was pruned
     (tmp_path / f"{season_start_keys(changed, None, None, settings)[2023]}.pkl").write_bytes(b"not a pickle")
     assert build(changed) == [2023]  # a damaged checkpoint is a miss, walked again
+
+
+class CountingDir(CheckpointDir):
+    """The store, counting the slates a backtest fitted (each fit's predictions are put)."""
+
+    def __init__(self, directory):
+        super().__init__(directory)
+        self.fits = 0
+
+    def put(self, key, value):
+        super().put(key, value)
+        self.fits += 1
+
+
+def test_the_backtest_refits_only_the_slates_whose_inputs_changed_and_reports_as_a_full_backtest(
+        real_games, real_lines, tmp_path):
+    features = build_game_features(real_games)
+
+    def judged(frame):
+        store = CountingDir(tmp_path)
+        report = backtest(frame, real_lines, 2023, memo=store).as_json()
+        store.prune()
+        assert report == backtest(frame, real_lines, 2023).as_json()  # what the backtest without a memo gives
+        return store.fits, report
+
+    slates = features.filter((pl.col("season") == 2023) & pl.col("has_result"))["slate"].unique().sort()
+    fits, first = judged(features)
+    assert fits == len(slates)  # every 2023 slate has 2021-2022 to learn from
+    assert judged(features) == (0, first)  # nothing changed: every slate's predictions reused
+
+    # the season's last result: no slate trains on it, and its own prediction reads only its
+    # features, so nothing is refitted; the metrics still see the new result
+    last = features.filter((pl.col("season") == 2023) & pl.col("has_result")).sort("slate")["game_id"][-1]
+    flipped = features.with_columns(pl.when(pl.col("game_id") == last).then(-pl.col("margin") - 30)
+                                    .otherwise("margin").alias("margin"))
+    fits, report = judged(flipped)
+    assert fits == 0 and report["model"]["mae"] != first["model"]["mae"]
+
+    # a result mid-season: the slates after it train on it and are refitted, the earlier ones not
+    middle = slates[len(slates) // 2]
+    game = features.filter((pl.col("season") == 2023) & (pl.col("slate") == middle) & pl.col("has_result")
+                           & pl.col("is_fbs_game"))["game_id"][0]
+    changed = features.with_columns(pl.when(pl.col("game_id") == game).then(pl.col("margin") + 7)
+                                    .otherwise("margin").alias("margin"))
+    fits, _ = judged(changed)
+    assert fits == int((slates > middle).sum())
+    assert len(list(tmp_path.glob("*.pkl"))) == len(slates)  # the replaced slates' memos were pruned

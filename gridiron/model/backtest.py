@@ -13,14 +13,18 @@ across providers, which absorbs the occasional wrong provider row).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from gridiron.model.features import FEATURES
+from gridiron.model.features import FEATURES, Checkpoints, _digest, _rows_digest
 
 if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: a run that trains nothing never loads it
     from sklearn.linear_model import LogisticRegression
@@ -86,26 +90,53 @@ def fit_models(train: pl.DataFrame, settings: ModelSettings) -> Models:
     return Models(margin=margin, prob=prob, features=settings.features, from_margin=settings.prob_from_margin)
 
 
-def walk_forward(features: pl.DataFrame, season: int, settings: ModelSettings | None = None) -> pl.DataFrame:
-    """Out-of-sample predictions for every game of `season` with a result, slate by slate."""
+def walk_forward(features: pl.DataFrame, season: int, settings: ModelSettings | None = None,
+                 memo: Checkpoints | None = None) -> pl.DataFrame:
+    """Out-of-sample predictions for every game of `season` with a result, slate by slate.
+
+    `memo`: where each slate's predictions are kept, under a key of all they were made from (the
+    training rows, the slate's feature rows, the settings, this module's code and the libraries'
+    versions), so a later backtest refits only the slates whose inputs changed: one game changed
+    late in the season costs the slates from its own on, and the predictions are the ones a full
+    walk gives (a slate's own results are not among its inputs; the metrics read them afresh)."""
     settings = settings or ModelSettings()
     pool = training_rows(features, settings)
     target = features.filter((pl.col("season") == season) & pl.col("has_result"))
     if target.is_empty():
         raise NotEnoughHistory(f"season {season} has no games with results to backtest")
+    fitted_on = [*settings.features, "margin"]
     parts = []
     for slate in sorted(target["slate"].unique().to_list()):
         train = pool.filter(pl.col("slate") < slate)
         if train.height < 200:
             continue  # too little history before this slate to fit anything honest
-        models = fit_models(train, settings)
-        parts.append(models.predict(target.filter(pl.col("slate") == slate)))
+        rows = target.filter(pl.col("slate") == slate)
+        key = None if memo is None else _digest(
+            _memo_version(), repr(settings), _rows_digest(train.select(fitted_on)),
+            _rows_digest(rows.select("game_id", *settings.features)))
+        predicted = None if key is None else memo.get(key)
+        if not isinstance(predicted, pl.DataFrame) or predicted.height != rows.height:
+            predicted = fit_models(train, settings).predict(rows)
+            if key is not None:
+                memo.put(key, predicted)
+        parts.append(predicted)
     if not parts:
         raise NotEnoughHistory(
             f"season {season}: not enough earlier games to train on (the first "
             f"{settings.burn_in_seasons} season(s) of data only warm the ratings up)"
         )
     return target.join(pl.concat(parts), on="game_id")
+
+
+_MEMO_FORMAT = 1  # of what a slate's memo holds: a change makes every old one a miss
+
+
+@functools.cache
+def _memo_version() -> str:
+    """What, beside the rows and settings, decides a slate's predictions: the fitting code here
+    and the versions of the libraries that fit and hash."""
+    return _digest(_MEMO_FORMAT, hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+                   metadata.version("scikit-learn"), metadata.version("numpy"), pl.__version__)
 
 
 MARKET_FEATURES = FEATURES + ("market_margin", "has_market")
@@ -218,15 +249,15 @@ def home_baseline(features: pl.DataFrame, season: int, settings: ModelSettings) 
 
 def backtest(
     features: pl.DataFrame, lines: pl.DataFrame | None, season: int, settings: ModelSettings | None = None,
-    *, market: bool = False,
+    *, market: bool = False, memo: Checkpoints | None = None,
 ) -> BacktestReport:
     """The headline backtest (no betting information); with `market`, also the model with the
-    market feature set, in `report.market`."""
+    market feature set, in `report.market`. `memo`: see `walk_forward`."""
     settings = settings or ModelSettings()
-    predictions = walk_forward(features, season, settings)
+    predictions = walk_forward(features, season, settings, memo)
     report = evaluate(predictions, lines, season, *home_baseline(features, season, settings))
     if market and lines is not None and not lines.is_empty():
-        with_market = walk_forward(add_market(features, lines), season, replace(settings, features=MARKET_FEATURES))
+        with_market = walk_forward(add_market(features, lines), season, replace(settings, features=MARKET_FEATURES), memo)
         fbs = with_market.filter(pl.col("is_fbs_game"))
         report.market = _metrics(fbs["margin"].to_numpy(), fbs["predicted_margin"].to_numpy(),
                                  fbs["home_win_prob"].to_numpy())

@@ -135,16 +135,20 @@ def train(
     now: datetime | None = None,
     run_id: str | None = None,
     checkpoints_dir: str | None = None,
+    backtests_dir: str | None = None,
 ) -> TrainedModel:
     """`checkpoints_dir`: where the feature walk keeps each season's starting state, so a run that
-    changed one season's games walks from that season on (`build_game_features`)."""
+    changed one season's games walks from that season on (`build_game_features`);
+    `backtests_dir`: where the backtest keeps each slate's predictions, so it refits only the
+    slates whose inputs changed (`backtest.walk_forward`)."""
     now = now or datetime.now(timezone.utc)
     checkpoints = CheckpointDir(checkpoints_dir) if checkpoints_dir else None
+    backtests = CheckpointDir(backtests_dir) if backtests_dir else None
     features = build_game_features(games, settings.features, talent, box, checkpoints)
     season = latest_complete_season(games, now)
     if season is None:
         raise NotEnoughHistory("no complete season with results to backtest: the model cannot be judged")
-    report = backtest(features, lines, season, settings.model)
+    report = backtest(features, lines, season, settings.model, memo=backtests)
     final = fit_models(training_rows(features, settings.model), settings.model)
     version = f"{now:%Y%m%dT%H%M%S}-{signature[:8]}"
     card = ModelCard(
@@ -163,9 +167,11 @@ def train(
         if champion_metrics is None:  # the champion was judged on an earlier season: judge it again
             champion_settings = TrainSettings.from_dict(champion_card.settings)
             champion_features = build_game_features(games, champion_settings.features, talent, box, checkpoints)
-            champion_metrics = backtest(champion_features, lines, season, champion_settings.model).model
-    if checkpoints is not None:
-        checkpoints.prune()
+            champion_metrics = backtest(champion_features, lines, season, champion_settings.model,
+                                        memo=backtests).model
+    for store in (checkpoints, backtests):
+        if store is not None:
+            store.prune()
     promoted, decision = promotion_decision(report.model, champion_metrics, dict(settings.tolerance))
     champion, predictor = version, final
     if promoted:
