@@ -17,7 +17,18 @@ T = TypeVar("T")
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (ru_maxrss: KiB on Linux, B on macOS)."""
+    """Peak resident memory of this process so far, in MiB. On Linux the kernel's own high-water
+    mark of this process's memory (VmHWM): `ru_maxrss` carries the peak of whatever process
+    started this one across its exec, so a run a worker starts would report the worker's memory
+    (a run started from a 500 MB process read 500 MB on its first line). Elsewhere `ru_maxrss`
+    (KiB on Linux, bytes on macOS)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 

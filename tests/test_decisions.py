@@ -194,3 +194,19 @@ def test_a_moved_export_imports_from_its_new_folder_on_the_installed_duckdb(tmp_
     with duckdb.connect(str(tmp_path / "b.duckdb")) as con:
         con.execute(f"IMPORT DATABASE '{tmp_path / 'moved'}'")
         assert con.execute("SELECT * FROM t ORDER BY a").fetchall() == [(1, "x"), (2, "y")]
+
+
+def test_a_runs_peak_memory_is_its_own_not_that_of_the_process_that_started_it():
+    """ru_maxrss carries the starting process's peak across exec (a worker's, for a deployment
+    run); the run's bookkeeping reads the process's own high-water mark."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    measure = "from gridiron.runs import peak_rss_mb; print(peak_rss_mb())"
+    starter = ("import subprocess, sys; held = bytearray(600 * 2**20); held[::4096] = b'x' * len(held[::4096]); "
+               f"print(subprocess.run([sys.executable, '-c', {measure!r}], capture_output=True, text=True, "
+               "check=True).stdout)")
+    done = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True, cwd=REPO, check=True)
+    assert 5 < float(done.stdout) < 300, done.stdout  # the starter held 600 MiB; importing the module costs far less
