@@ -14,7 +14,7 @@ running `prefect server start` (SQLite), in this order:
    + load beside the floor; a no-change rerun; then one game's score changed in the copy and a
    rerun, with the task runs that did work (not cache hits) counted by kind.
 
-For each gridiron run: wall time, peak RSS (wait4), the phases' times (the run's progress lines),
+For each gridiron run: wall time, peak RSS (the process's own VmHWM), the phases' times (the run's progress lines),
 and the orchestration overhead: wall time minus the time at least one task body was running
 (task-run start to end, from the Prefect API), and its share of the wall time.
 
@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import clean_environment, write_section  # noqa: E402
+from bench.report import PeakMemory, clean_environment, write_section  # noqa: E402
 from gridiron.sources import bundled_snapshot_dir  # noqa: E402
 from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
 from tests.servers import PrefectServer  # noqa: E402
@@ -112,12 +112,14 @@ def gridiron_run(label: str, env: dict[str, str], api_url: str) -> Run:
     start = time.perf_counter()
     process = subprocess.Popen([GRIDIRON, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
+    memory = PeakMemory.of(process.pid)
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, _ = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
+    memory.join()
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{label}: gridiron run failed:\n{output[-3000:]}")
-    run = Run(label, wall, usage.ru_maxrss / 1024, {m[1]: float(m[2]) for m in PHASE_LINE.finditer(output)})
+    run = Run(label, wall, memory.peak_mb, {m[1]: float(m[2]) for m in PHASE_LINE.finditer(output)})
     run.covered, run.task_runs, run.worked = asyncio.run(task_runs_since(started_at, api_url))
     return run
 

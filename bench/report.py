@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +44,30 @@ def clean_environment(**values: str) -> dict[str, str]:
     measures the defaults), Prefect quiet and without analytics, plus `values`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "GRIDIRON_", "CFBD_"))}
     return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING", **values}
+
+
+class PeakMemory(threading.Thread):
+    """A process's peak resident memory in MiB, from its own high-water mark (VmHWM), read every
+    20 ms until it exits. wait4's ru_maxrss would not do: Linux carries the peak of the process
+    that started it (this benchmark, with its fake server's data) across the exec."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.path, self.peak_mb = Path(f"/proc/{pid}/status"), 0.0
+
+    def run(self) -> None:
+        while True:
+            try:
+                found = re.search(r"^VmHWM:\s+(\d+) kB", self.path.read_text(), re.MULTILINE)
+            except OSError:
+                return  # gone
+            if found is None:
+                return  # exited (a zombie has no memory)
+            self.peak_mb = max(self.peak_mb, int(found[1]) / 1024)
+            time.sleep(0.02)
+
+    @classmethod
+    def of(cls, pid: int) -> PeakMemory:
+        watcher = cls(pid)
+        watcher.start()
+        return watcher

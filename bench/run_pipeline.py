@@ -1,6 +1,6 @@
 """Benchmark: `gridiron run` on the full bundled snapshot, cold and with nothing changed.
 
-Whole-process wall time (median of N) and peak resident memory of the process (from wait4), once
+Whole-process wall time (median of N) and peak resident memory of the process (its own VmHWM), once
 with the temporary Prefect server a run starts for itself and once against a running local
 `prefect server start`. Writes the table into BENCHMARKS.md between this benchmark's markers.
 
@@ -27,18 +27,20 @@ sys.path.insert(0, str(REPO))
 GRIDIRON = [str(Path(sys.executable).parent / "gridiron"), "run"]
 
 
-from bench.report import clean_environment, write_section  # noqa: E402
+from bench.report import PeakMemory, clean_environment, write_section  # noqa: E402
 
 
 def timed_run(env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one `gridiron run` process."""
     start = time.perf_counter()
     process = subprocess.Popen(GRIDIRON, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    memory = PeakMemory.of(process.pid)
+    _, status, _ = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
+    memory.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"gridiron run failed: {process.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, memory.peak_mb
 
 
 def free_port() -> int:

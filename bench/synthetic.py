@@ -6,7 +6,7 @@ them moved back 10, 20, ... years: every season number and kickoff date shifted 
 years, every game id moved into its own range (+ copy x 10^9) in the games, lines and box scores.
 Teams keep their ids (the same programs play on), so the reference lists serve every copy.
 
-For each factor: wall time, peak RSS (wait4), the phases' times, the task runs (Prefect API), and
+For each factor: wall time, peak RSS (the process's own VmHWM), the phases' times, the task runs (Prefect API), and
 time per game against the 1x run: time growing no faster than linearly is a per-game figure that
 does not rise.
 
