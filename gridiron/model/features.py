@@ -373,7 +373,7 @@ class Checkpoints(Protocol):
     def put(self, key: str, value: Any) -> None: ...
 
 
-_CHECKPOINT_FORMAT = 1  # of what a checkpoint holds: a change makes every old one a miss
+_CHECKPOINT_FORMAT = 2  # of what a checkpoint holds: a change makes every old one a miss
 
 
 def _digest(*parts: Any) -> str:
@@ -411,6 +411,18 @@ def _season_start_keys(frame: pl.DataFrame, talent: pl.DataFrame | None, box: pl
     return keys
 
 
+def _height(columns: dict[str, list]) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def _append(columns: dict[str, list], row: dict) -> None:
+    """One game's row onto the walk's columns (the first row names them, in its order)."""
+    if not columns:
+        columns.update((column, []) for column in row)
+    for column, value in row.items():
+        columns[column].append(value)
+
+
 def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None,
                         talent: pl.DataFrame | None = None, box: pl.DataFrame | None = None,
                         checkpoints: Checkpoints | None = None) -> pl.DataFrame:
@@ -437,7 +449,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     sides = box_sides(box)
     box_history = _Columns(offense=np.int64, defense=np.int64, ypp=np.float64, plays=np.float64, day=np.float64,
                            home_sign=np.float64)
-    out: list[dict] = []
+    out: dict[str, list] = {}  # column -> values, a game at a time (rows as dicts cost ~3x the memory)
     priors = PreseasonPrior.of_schedule(frame, talent, settings.prior_games) if settings.preseason_prior else None
 
     seasons = list(keys)
@@ -450,7 +462,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
         resume_at = seasons[index]
     if resume_at is not None:
         last = kept[-1]
-        out = [row for saved in kept for row in saved["rows"]]
+        out = {column: [value for saved in kept for value in saved["rows"][column]] for column in kept[0]["rows"]}
         state, history, box_history = last["elo"], last["history"], last["box_history"]
         last_played.update(last["last_played"])
         for team, values in last["recent"].items():
@@ -459,7 +471,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
         if priors is not None:
             priors.__dict__.update(last["priors"])
         frame = frame.filter(pl.col("slate") >= last["slate"])  # the slates the saved walk had not reached
-    checkpointed, season_rows_from = {resume_at}, len(out)
+    checkpointed, season_rows_from = {resume_at}, _height(out)
 
     for _, slate in frame.group_by("slate", maintain_order=True):
         slate_day = float(slate["day"].min())
@@ -467,12 +479,12 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             checkpointed.add(starting)
             if starting != seasons[0]:
                 checkpoints.put(keys[starting], {
-                    "slate": slate["slate"][0], "rows": out[season_rows_from:], "elo": state, "history": history, "box_history": box_history,
+                    "slate": slate["slate"][0], "rows": {c: v[season_rows_from:] for c, v in out.items()}, "elo": state, "history": history, "box_history": box_history,
                     "last_played": last_played, "recent": {t: list(d) for t, d in recent.items()},
                     "season_games": dict(season_games),
                     "priors": None if priors is None else {k: v for k, v in priors.__dict__.items() if k in _PRIOR_STATE},
                 })
-            season_rows_from = len(out)
+            season_rows_from = _height(out)
         arrays = history.arrays()
         ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if history.size else ({}, 2.5)
         offense, defense, eff_hfa = fit_efficiency(
@@ -500,7 +512,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             eff_diff = efficiency_edge(offense, defense, eff_hfa, home, away, neutral) if has_box else 0.0
             has_result = bool(row["has_result"])
             margin = row["home_points"] - row["away_points"] if has_result else None
-            out.append({
+            _append(out, {
                 "game_id": row["game_id"], "season": season, "week": row["week"],
                 "season_type": row["season_type"], "start_date": row["start_date"],
                 "slate": row["slate"], "slate_start": row["slate_start"],
@@ -548,7 +560,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                 last_played[team] = float(row["day"])
                 recent[team].append(max(-settings.margin_limit, min(settings.margin_limit, signed)))
                 season_games[(team, row["season"])] += 1
-    frame = pl.DataFrame(out, infer_schema_length=None).with_columns(
+    frame = pl.DataFrame(out, strict=False).with_columns(
         pl.col("margin").cast(pl.Float64), pl.col("home_win").cast(pl.Float64)
     )
     return add_talent(frame, talent, settings.talent_decay_games)
