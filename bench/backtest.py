@@ -12,7 +12,6 @@ backtest + the final fit for the full history, with the process's peak memory.
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -39,6 +38,7 @@ from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # 
 from gridiron.model.history import season_box_scores, talent_frame  # noqa: E402
 from gridiron.transforms import build_games, build_lines  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
+from gridiron.runs import peak_rss_mb  # noqa: E402
 
 REPORTED = (2019, 2021, 2022, 2023)
 # the model before prediction v2 (issue 14): no talent, margins capped at 35, duplicated rating features
@@ -88,7 +88,7 @@ def main() -> None:
     v1_features = build_game_features(games, replace(settings.features, margin_cap=35.0))
     v1 = evaluate(pl.concat([walk_forward(v1_features, s, v1_model) for s in (2021, 2022, 2023)]), lines, 2023,
                   *home_baseline(v1_features, 2021, v1_model))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
 
     header = ["| | games | straight up | MAE | Brier | log loss | ATS |", "|---|---|---|---|---|---|---|"]
     body = [

@@ -53,17 +53,13 @@ class PeakMemory(threading.Thread):
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
-        self.path, self.peak_mb = Path(f"/proc/{pid}/status"), 0.0
+        self.pid, self.peak_mb = pid, 0.0
 
     def run(self) -> None:
-        while True:
-            try:
-                found = re.search(r"^VmHWM:\s+(\d+) kB", self.path.read_text(), re.MULTILINE)
-            except OSError:
-                return  # gone
-            if found is None:
-                return  # exited (a zombie has no memory)
-            self.peak_mb = max(self.peak_mb, int(found[1]) / 1024)
+        from gridiron.runs import high_water_mb
+
+        while (mark := high_water_mb(self.pid)) is not None:  # None: exited
+            self.peak_mb = max(self.peak_mb, mark)
             time.sleep(0.02)
 
     @classmethod

@@ -16,19 +16,28 @@ from gridiron.progress import PROGRESS_LOGGER, progress  # one line as each phas
 T = TypeVar("T")
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB. On Linux the kernel's own high-water
-    mark of this process's memory (VmHWM): `ru_maxrss` carries the peak of whatever process
-    started this one across its exec, so a run a worker starts would report the worker's memory
-    (a run started from a 500 MB process read 500 MB on its first line). Elsewhere `ru_maxrss`
-    (KiB on Linux, bytes on macOS)."""
+def high_water_mb(pid: int | str = "self") -> float | None:
+    """The kernel's high-water mark of a process's resident memory (VmHWM), in MiB; None where
+    /proc does not say (not Linux, or the process is gone: a zombie holds no memory)."""
     try:
-        with open("/proc/self/status", "rb") as status:
+        with open(f"/proc/{pid}/status", "rb") as status:
             for line in status:
                 if line.startswith(b"VmHWM:"):
                     return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB. On Linux its own high-water mark
+    (`high_water_mb`): `ru_maxrss` carries the peak of whatever process started this one across
+    its exec, so a run a worker starts would report the worker's memory (a run started from a
+    500 MB process read 500 MB on its first line). Elsewhere `ru_maxrss` (KiB on Linux, bytes on
+    macOS)."""
+    own = high_water_mb()
+    if own is not None:
+        return own
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
