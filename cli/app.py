@@ -72,9 +72,6 @@ def _prefect_environment(config: PipelineConfig) -> None:
         # the temporary server shares our stderr; cut short at exit it logs tracebacks of the
         # events it had not flushed, after the command's last line
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
-        # the phases' inputs grow with the partitions (~18 KB a season); Prefect 3.9's server
-        # refuses flow run parameters over 512 KB by default, ~27 seasons in one run
-        os.environ.setdefault("PREFECT_SERVER_API_MAX_PARAMETER_SIZE", "0")
 
 
 def _prefect_api() -> str:
@@ -424,8 +421,7 @@ def _refused(api: str, response) -> str:
     detail = " ".join(str(detail).split())[:300]
     line = f"the Prefect API at {api} refused a request (HTTP {response.status_code}: {detail})"
     if "parameters must be less than" in detail:
-        line += ("; this run covers too many partitions for the server's PREFECT_SERVER_API_MAX_PARAMETER_SIZE: "
-                 "run fewer seasons at a time (gridiron backfill --chunk N) or raise that limit on the server")
+        line += "; raise PREFECT_SERVER_API_MAX_PARAMETER_SIZE on the server"
     return line
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.phases import phase
 from gridiron.config import PipelineConfig, load_config
 from gridiron.results import BackupResult
 from gridiron.storage import RestoreReport, list_backups, parse_point_in_time, run_lock
@@ -15,7 +16,7 @@ from tasks.backup import (
 )
 
 
-@flow(name="backup")
+@phase("backup")
 def backup(config: PipelineConfig, run_id: str | None = None, changed: bool = True) -> BackupResult:
     logger = get_run_logger()
     backups_dir = str(config.home / "backups")

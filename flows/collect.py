@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from prefect import flow, get_run_logger, unmapped
+from prefect import get_run_logger, unmapped
 from prefect.futures import wait
 from prefect.tasks import exponential_backoff
 
+from flows.phases import phase
 from gridiron.config import PipelineConfig
 from gridiron.planning import (
     CollectedPartition,
@@ -44,7 +45,7 @@ from tasks.collect import (
 )
 
 
-@flow(name="collect")
+@phase("collect")
 def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult:
     logger = get_run_logger()
     home, warehouse = str(config.home), str(config.warehouse_path)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
+from flows.phases import phase
 from gridiron.config import PipelineConfig
 from gridiron.results import ProcessResult, TrainResult
 from gridiron.storage import FetchRecord, LoadReport
 from tasks.load import commit_changes, count_warehouse_tables, migrate_warehouse
 
 
-@flow(name="load")
+@phase("load")
 def load(
     config: PipelineConfig, processed: ProcessResult, trained: TrainResult, fetches: list[FetchRecord],
     run_id: str | None, versions: dict[str, tuple[str, str]] | None = None,

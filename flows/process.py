@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
+from flows.phases import phase
 from gridiron.config import PipelineConfig
 from gridiron.planning import CollectResult, dependencies_of, split_weekly, staleness
 from gridiron.quality.gate import PartitionVerdict, gate_outcome, gate_waves, passing
@@ -29,7 +30,7 @@ class QualityGateFailed(RuntimeError):
     """The run's data scored below `min_data_quality_score`: nothing is loaded."""
 
 
-@flow(name="process")
+@phase("process")
 def process(config: PipelineConfig, collected: CollectResult, full_refresh: bool = False, run_id: str = "local") -> ProcessResult:
     logger = get_run_logger()
     if not collected.changed:

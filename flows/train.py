@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
+from flows.phases import phase
 from gridiron.config import PipelineConfig
 from gridiron.model.training import TrainSettings
 from gridiron.results import ProcessResult, TrainResult
 from tasks.train import current_model_signature, planned_train_signature, train_models
 
 
-@flow(name="train")
+@phase("train")
 def train(config: PipelineConfig, processed: ProcessResult, run_id: str = "local", full_refresh: bool = False) -> TrainResult:
     logger = get_run_logger()
     if not config.model.enabled:

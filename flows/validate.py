@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
+from flows.phases import phase
 from gridiron.config import PipelineConfig
 from gridiron.planning import table_ages
 from gridiron.quality.report import report_rows, write_report
@@ -26,7 +27,7 @@ class ValidationFailed(RuntimeError):
     """The committed warehouse failed its integrity checks or scored below the threshold."""
 
 
-@flow(name="validate")
+@phase("validate")
 def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True) -> ValidateResult:
     logger = get_run_logger()
     warehouse = str(config.warehouse_path)

@@ -136,3 +136,39 @@ def failure_summary(failures: Mapping[str, str]) -> str | None:
     return f"{len(failures)} partition(s) failed and were not loaded: " + "; ".join(
         f"{key}: {message}" for key, message in sorted(failures.items())
     )
+
+
+SUMMARY_KEYS = 10  # how many keys a summary names; the rest are counted
+
+
+def flow_run_summary(value: Any) -> Any:
+    """What a phase's flow run records of one of its inputs: a phase result or a list or mapping of
+    partitions as counts and its first few keys, never in full, so what the Prefect server stores
+    (and shows) for a run stays small at any number of seasons; other values as they are.
+
+    The phase still receives the value itself: this is only its record on the server, which
+    refuses parameters over 512 KB by default (Prefect 3.9), about 27 seasons of full results.
+    """
+    if isinstance(value, CollectResult):
+        return {"source": value.source, "partitions": len(value.partitions),
+                "changed": _keys(p.key for p in value.changed), "failed": _keys(value.failed),
+                "not_fetched": _keys(value.held_for_quota), "calls_remaining": value.calls_remaining}
+    if isinstance(value, ProcessResult):
+        return {"loads": _keys(load.key for load in value.loads), "rows": value.rows,
+                "quarantined": _keys(q.key for q in value.quarantined), "failed": _keys(value.failed),
+                "score": value.score}
+    if isinstance(value, TrainResult):
+        return {"outputs": _keys(output.table for output in value.outputs), "rows": value.records,
+                "skipped": value.skipped, "version": value.version, "champion": value.champion,
+                "is_promoted": value.is_promoted, "predictions": value.predictions}
+    if isinstance(value, Mapping) and len(value) > SUMMARY_KEYS:
+        return _keys(value)
+    if isinstance(value, (list, tuple)) and len(value) > SUMMARY_KEYS:
+        return _keys(getattr(item, "key", None) or type(item).__name__ for item in value)
+    return value
+
+
+def _keys(keys: Any) -> dict[str, Any]:
+    """{"count": how many, "first": the first SUMMARY_KEYS of them in order}."""
+    ordered = sorted(str(key) for key in keys)
+    return {"count": len(ordered), "first": ordered[:SUMMARY_KEYS]}

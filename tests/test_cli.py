@@ -117,18 +117,46 @@ def test_a_failed_run_shows_its_phases_and_ends_on_its_one_line_message(tmp_path
 
 
 @pytest.mark.flow
+def test_a_phases_flow_run_records_a_summary_of_its_inputs_so_a_small_parameter_limit_is_never_reached(
+        config_file, tmp_path):
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tests.servers import PrefectServer
+
+    server = PrefectServer(tmp_path / "prefect")
+    server.server_env["PREFECT_SERVER_API_MAX_PARAMETER_SIZE"] = "4000"  # collect's whole result is ~30 KB
+    with server:
+        done = gridiron("--config", str(config_file), "run", env=server.env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        with temporary_settings({PREFECT_API_URL: server.url}), get_client(sync_client=True) as client:
+            parameters = {client.read_flow(run.flow_id).name: run.parameters for run in client.read_flow_runs()}
+    assert set(parameters) == {"ncaa-pipeline", "collect", "process", "train", "load", "validate", "backup"}
+    assert max(len(json.dumps(p)) for p in parameters.values()) < 4000
+    collected = parameters["process"]["collected"]
+    keys = [key for (key,) in query(config_file, "SELECT partition_key FROM raw_manifest ORDER BY 1")]
+    assert collected == {"source": "snapshot", "partitions": len(keys), "changed": {"count": len(keys), "first": keys},
+                         "failed": {"count": 0, "first": []}, "not_fetched": {"count": 0, "first": []},
+                         "calls_remaining": None}
+    assert parameters["load"]["processed"]["loads"] == {"count": len(keys), "first": keys}
+    assert parameters["load"]["trained"]["champion"] and parameters["load"]["trained"]["rows"] > 0
+
+
+@pytest.mark.flow
 def test_a_server_refusing_a_phases_inputs_is_named_in_the_last_line_and_nothing_loads(config_file, tmp_path):
     from tests.servers import PrefectServer
 
     server = PrefectServer(tmp_path / "prefect")
-    server.server_env["PREFECT_SERVER_API_MAX_PARAMETER_SIZE"] = "4000"  # the config passes, collect's result not
+    server.server_env["PREFECT_SERVER_API_MAX_PARAMETER_SIZE"] = "300"  # the parent's pass, collect's config not
     with server:
         done = gridiron("--config", str(config_file), "run", env=server.env)
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1, done.stderr[-2000:]
     assert last.startswith(f"gridiron: run failed: the Prefect API at {server.url} refused a request (HTTP 422: ")
-    assert "Flow run parameters must be less than 4,000 bytes" in last
-    assert last.endswith("run fewer seasons at a time (gridiron backfill --chunk N) or raise that limit on the server")
+    assert "Flow run parameters must be less than 300 bytes" in last
+    assert last.endswith("raise PREFECT_SERVER_API_MAX_PARAMETER_SIZE on the server")
     assert query(config_file, "SELECT count(*) FROM raw_manifest") == [(0,)]
 
 

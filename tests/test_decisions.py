@@ -12,9 +12,11 @@ import pytest
 from gridiron.planning import CollectedPartition, CollectResult, ManifestEntry, calls_remaining_after, carry_forward
 from gridiron.quality.gate import Breach, gate_outcome, gate_waves, judge_partition
 from gridiron.quality.schemas import SCHEMAS
-from gridiron.results import ProcessResult, failure_summary, partition_failures
+from gridiron.results import ProcessResult, TrainResult, failure_summary, flow_run_summary, partition_failures
 from gridiron.sources import ENDPOINTS, Partition
 from gridiron.storage import (
+    PartitionLoad,
+    TableOutput,
     PlannedWarehouse,
     QuarantineRecord,
     StagingArea,
@@ -210,3 +212,29 @@ def test_a_runs_peak_memory_is_its_own_not_that_of_the_process_that_started_it()
                "check=True).stdout)")
     done = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True, cwd=REPO, check=True)
     assert 5 < float(done.stdout) < 300, done.stdout  # the starter held 600 MiB; importing the module costs far less
+
+
+def test_what_a_phases_flow_run_records_of_its_inputs_stays_small_at_a_hundred_seasons():
+    seasonal = [name for name, spec in ENDPOINTS.items() if spec.seasonal and not spec.weekly]
+    keys = [f"{name}/{season}" for season in range(1924, 2024) for name in seasonal]
+    keys += [f"games_teams/{season}/regular/{week}" for season in range(1924, 2024) for week in range(1, 16)]
+    partitions = [CollectedPartition(key=key, checksum="c" * 64, rows=800, fetched_at=NOW, source="api",
+                                     raw_path=f"/home/staging/{key}.json.gz", is_changed=True) for key in keys]
+    failed = {key: "the CFBD API answered HTTP 500 " * 5 for key in keys[:40]}
+    collected = CollectResult(source="api", partitions=partitions, failed=failed, skipped={}, calls_remaining=900)
+    loads = [PartitionLoad.from_collected(p, [TableOutput("games", f"/home/staging/{p.key}.parquet", 800)])
+             for p in partitions]
+    summaries = [flow_run_summary(collected), flow_run_summary(ProcessResult(loads=loads, score=0.97)),
+                 flow_run_summary(TrainResult(report={"slates": list(range(5000))}, champion="m1")),
+                 flow_run_summary({key: ("v", "w") for key in keys}), flow_run_summary(partitions)]
+    from dataclasses import asdict
+
+    full = len(json.dumps([asdict(collected), asdict(ProcessResult(loads=loads))], default=str))
+    assert full > 512_000  # what the server was asked to store of process's inputs before: over its default limit
+    assert max(len(json.dumps(summary)) for summary in summaries) < 2_000
+    changed = summaries[0]["changed"]
+    assert changed == {"count": len(keys), "first": sorted(keys)[:10]} and summaries[0]["failed"]["count"] == 40
+    assert summaries[1]["loads"]["count"] == len(loads) and summaries[1]["score"] == 0.97
+    assert summaries[2]["champion"] == "m1" and "report" not in summaries[2]
+    assert summaries[4] == changed  # a list of partitions: by their keys
+    assert flow_run_summary(["a", "b"]) == ["a", "b"] and flow_run_summary("run-1") == "run-1"  # small values as they are
