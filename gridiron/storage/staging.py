@@ -41,10 +41,12 @@ class StagingArea:
         return self.root / "raw" / f"{checksum}.json.gz"
 
     def write_raw(self, normalised: bytes, checksum: str) -> Path:
-        """Store a normalised payload under its checksum (kept if already there)."""
+        """Store a normalised payload under its checksum (kept if already there). Level 3: the ten
+        bundled seasons' 54 MiB of payloads compress in 0.32 s to 5.9 MiB, against 0.73 s to 4.9 MiB
+        at level 6 (every cold run pays the time; the warehouse keeps the bytes)."""
         path = self.raw_path(checksum)
         if not path.exists():
-            atomic_write(path, gzip.compress(normalised, compresslevel=6, mtime=0))
+            atomic_write(path, gzip.compress(normalised, compresslevel=3, mtime=0))
         return path
 
     def write_raw_compressed(self, compressed: bytes, checksum: str) -> Path:
