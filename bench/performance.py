@@ -107,6 +107,31 @@ print(time.perf_counter() - start)
     return float(done.stdout.strip())
 
 
+def prefect_floor(env: dict[str, str]) -> float:
+    """Wall time of `bench/prefect_floor.py`: Prefect's own cost of a parent flow and six idle
+    subflows against the same server, process start and exit included (the floor of target 2a)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(REPO / "bench" / "prefect_floor.py")], env=env, cwd=REPO,
+                   capture_output=True, text=True, check=True)
+    return time.perf_counter() - start
+
+
+IMPORTED = ("flows.pipeline", "pandera.polars", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing",
+            "scipy.sparse")
+
+
+def import_floor(env: dict[str, str]) -> float:
+    """Resident memory (MiB) of a process that has imported what a cold run imports (the flows, the
+    quality gate's pandera and the model's scikit-learn, with the pandas, pyarrow and scipy they
+    load) and opened one DuckDB connection, and done nothing else: the floor of target 5."""
+    script = (f"import {', '.join(IMPORTED)}, duckdb\n"
+              "duckdb.connect().execute('SELECT 1').fetchall()\n"
+              "from gridiron.runs import high_water_mb\n"
+              "print(high_water_mb())")
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def gridiron_run(label: str, env: dict[str, str], api_url: str) -> Run:
     started_at = datetime.now(timezone.utc) - timedelta(seconds=1)
     start = time.perf_counter()
@@ -184,6 +209,8 @@ def main() -> None:
             peer_again = run_peer(fake.url, work)
             runs.append(gridiron_run("HTTP, cold again", {**api, "GRIDIRON_HOME": str(work / "api-again")}, server.url))
             floor = duckdb_floor(snapshot, work)
+            floors = Floors(prefect=[prefect_floor({**base, **server.env}) for _ in range(2)],
+                            imports_mb=import_floor(base))
             local = {**base, **server.env, "GRIDIRON_SNAPSHOT_DIR": str(snapshot), "GRIDIRON_HOME": str(work / "snap")}
             runs.append(gridiron_run("snapshot, cold", local, server.url))
             runs.append(gridiron_run("snapshot, no-change rerun", local, server.url))
@@ -192,10 +219,16 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(write_section("performance", "Performance (issue 12): targets",
-                        report([peer, peer_again], floor, runs, started)))
+                        report([peer, peer_again], floor, runs, started, floors)))
 
 
-def report(peers: list[dict], floor: float, runs: list[Run], started: float) -> str:
+@dataclass
+class Floors:
+    prefect: list[float]  # seconds: a parent flow and six idle subflows, process start to exit
+    imports_mb: float  # MiB: a process holding what a run imports, doing nothing
+
+
+def report(peers: list[dict], floor: float, runs: list[Run], started: float, floors: Floors) -> str:
     by = {run.label.split(" (")[0]: run for run in runs}
     cold_api, rerun_api, again = by["HTTP, cold"], by["HTTP, no-change rerun"], by["HTTP, cold again"]
     peer = peers[0]
@@ -225,6 +258,9 @@ def report(peers: list[dict], floor: float, runs: list[Run], started: float) -> 
         f"snapshot {rerun.wall:.1f} s of {cold.wall:.1f} s | {rerun_api.wall / cold_api.wall:.0%}; "
         f"{rerun.wall / cold.wall:.0%} | {verdict(rerun_api.wall <= 0.1 * cold_api.wall)}; "
         f"{verdict(rerun.wall <= 0.1 * cold.wall)} |",
+        f"| 2a's floor: Prefect alone, a parent flow and six idle subflows (`bench/prefect_floor.py`, same server) "
+        f"| {' and '.join(f'{s:.1f}' for s in floors.prefect)} s | {min(floors.prefect) / cold_api.wall:.0%}; "
+        f"{min(floors.prefect) / cold.wall:.0%} of the cold runs | - |",
         f"| 2b. one changed game <= 25% of the cold run | snapshot {changed.wall:.1f} s of {cold.wall:.1f} s "
         f"| {changed.wall / cold.wall:.0%} | {verdict(changed.wall <= 0.25 * cold.wall)} |",
         f"| 3. collect + process + load within 3x of the DuckDB floor (same gzipped JSON) | {cpl:.1f} s; "
@@ -235,6 +271,8 @@ def report(peers: list[dict], floor: float, runs: list[Run], started: float) -> 
         f"{verdict(cold.overhead <= 0.2 * cold.wall)} |",
         f"| 5. peak RSS <= 400 MB, ten real seasons | HTTP {cold_api.peak_mb:.0f} MiB; snapshot {cold.peak_mb:.0f} MiB "
         f"| {cold.peak_mb / 400:.2f} | {verdict(max(cold.peak_mb, cold_api.peak_mb) <= 400)} |",
+        f"| 5's floor: a process that imports what a run imports (flows, pandera, scikit-learn, with pandas, pyarrow, "
+        f"scipy) and opens DuckDB, and does nothing | {floors.imports_mb:.0f} MiB | {floors.imports_mb / 400:.2f} | - |",
         "",
         "| run | wall | peak RSS | collect | process | train | load | validate | backup | task runs (ran) | "
         "time no task body ran |",
