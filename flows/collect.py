@@ -26,7 +26,6 @@ from gridiron.planning import (
     split_weekly,
 )
 from gridiron.sources import (
-    ApiSource,
     AuthError,
     QuotaExceededError,
     QuotaReserveReached,
@@ -51,7 +50,7 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
     home, warehouse = str(config.home), str(config.warehouse_path)
     manifest, calls_recorded = read_collect_state(warehouse)
     source = make_source(config)
-    costs_quota = isinstance(source, ApiSource)
+    costs_quota = source.metered
     try:
         calls_before = read_calls_left(source) if costs_quota else None  # fresh: /info costs nothing
         calls_before = calls_recorded if calls_before is None else calls_before
@@ -109,7 +108,7 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
 def _collect_weeks(config, source, manifest, fetched, *, now, refresh_age, costs_quota, budget, full_refresh):
     """The weekly endpoints (box scores), planned from the weeks of the games just collected (or
     stored) and fetched: (their partitions, their plan, what `_fetch` gave)."""
-    games = {int(c.key.split("/")[1]): c.raw_path for c in fetched if c.key.startswith("games/") and c.raw_path}
+    games = {c.partition.season: c.raw_path for c in fetched if c.partition.endpoint == "games" and c.raw_path}
     weeks, settles = plan_weeks(read_calendar(str(config.warehouse_path), games, list(config.seasons)),
                                 source.seasons_available, now=now) if config.source.box_scores else ([], {})
     plan = plan_fetches(weeks, manifest, now=now, refresh_age=refresh_age, costs_quota=costs_quota,

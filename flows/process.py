@@ -14,7 +14,6 @@ from gridiron.planning import CollectResult, dependencies_of, split_weekly, stal
 from gridiron.quality.gate import PartitionVerdict, gate_outcome, gate_waves, passing
 from gridiron.quality.report import report_rows, write_report
 from gridiron.results import ProcessResult
-from gridiron.sources import Partition
 from gridiron.storage import PartitionLoad
 from tasks.process import stage_partition_files, stage_week_files
 from tasks.validate import (
@@ -98,7 +97,7 @@ def _stage(config: PipelineConfig, collected: CollectResult, full_refresh: bool)
     )
 
     def submit(item, refresh: bool = False):
-        deps = {d.key: raw_paths[d.key] for d in dependencies_of(Partition.from_key(item.key)) if d.key in raw_paths}
+        deps = {d.key: raw_paths[d.key] for d in dependencies_of(item.partition) if d.key in raw_paths}
         task = stage.with_options(refresh_cache=True) if refresh else stage
         return task.submit(item.key, item.signature, item.raw_path, deps, str(config.home),
                            list(config.conferences), config.batch_size)

@@ -26,10 +26,9 @@ from typing import Any
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from gridiron.sources.base import ENDPOINTS, REFERENCE, SEASONAL, WEEKLY, Partition
+from gridiron.endpoints import ENDPOINTS, REFERENCE, SEASONAL, WEEKLY
+from gridiron.sources.base import Partition
 
-# endpoint -> endpoints its processing also reads (seasonal ones: the same season)
-DEPENDENCIES: dict[str, tuple[str, ...]] = {"stats_season": ("teams_fbs", "teams"), "talent": ("teams",)}
 _ENDPOINT_ORDER = {name: index for index, name in enumerate(ENDPOINTS)}
 
 
@@ -43,6 +42,11 @@ class ManifestEntry:
     signature: str | None = None
     rows: int = 0
     version: str | None = None  # the source's version tag when it was loaded (`Source.version`)
+
+    @property
+    def partition(self) -> Partition:
+        """The typed partition its key names."""
+        return Partition.from_key(self.key)
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,14 @@ def is_season_complete(season: int, today: date) -> bool:
 def plan_partitions(
     seasons: Iterable[int], seasons_available: Callable[[str], set[int] | None]
 ) -> list[Partition]:
-    """Every partition of the configured seasons that the source can serve, in a stable order."""
+    """Every partition of the configured seasons that the source can serve (and the API has data
+    for: from the endpoint's first season), in a stable order."""
     seasons = sorted(set(seasons))
     partitions: list[Partition] = []
     for endpoint in SEASONAL:
         available = seasons_available(endpoint)
         for season in seasons:
-            if available is None or season in available:
+            if ENDPOINTS[endpoint].serves(season) and (available is None or season in available):
                 partitions.append(Partition(endpoint, season))
     partitions.extend(Partition(endpoint) for endpoint in REFERENCE)
     return partitions
@@ -112,12 +117,13 @@ def slates_of(games: Iterable[tuple[int, str, int, datetime, bool]]) -> list[Sla
     return sorted(found, key=lambda slate: (slate.season, slate.first_kickoff, slate.season_type, slate.week))
 
 
-def split_weekly(items: Iterable, key: Callable[[Any], str] = lambda item: item.key) -> tuple[list, dict[str, list]]:
-    """Items of partitions that are not weekly, and those that are, grouped by endpoint and season
-    (`games_teams/2023` -> its weeks, in order): the tasks take a season's weeks in one run."""
+def split_weekly(items: Iterable) -> tuple[list, dict[str, list]]:
+    """Items (partitions, or anything with a `.partition`) of partitions that are not weekly, and
+    those that are, grouped by endpoint and season (`games_teams/2023` -> its weeks, in order): the
+    tasks take a season's weeks in one run."""
     single, seasons = [], {}
     for item in items:
-        partition = Partition.from_key(key(item))
+        partition = item if isinstance(item, Partition) else item.partition
         if partition.week is None:
             single.append(item)
         else:
@@ -149,7 +155,7 @@ def plan_weeks(
     for endpoint in WEEKLY:
         available = seasons_available(endpoint)
         for slate in slates:
-            if available is None or slate.season in available:
+            if ENDPOINTS[endpoint].serves(slate.season) and (available is None or slate.season in available):
                 partition = Partition(endpoint, slate.season, slate.season_type, slate.week)
                 partitions.append(partition)
                 settled = slate.settled_at
@@ -226,19 +232,25 @@ def plan_fetches(
     wanted.sort(key=lambda item: item[0])
     ordered = [partition for _, partition in wanted]
     over: list[Partition] = []
-    if calls_budget is not None and len(ordered) > calls_budget:
-        budget = max(0, calls_budget)
-        over = ordered[budget:]
-        for partition in over:
-            skipped.append((partition, f"over the API call budget ({budget} calls may be spent)"))
-        ordered = ordered[:budget]
+    if calls_budget is not None:  # only metered endpoints spend the budget
+        budget, spent, kept = max(0, calls_budget), 0, []
+        for partition in ordered:
+            if partition.spec.metered and spent >= budget:
+                over.append(partition)
+                skipped.append((partition, f"over the API call budget ({budget} calls may be spent)"))
+                continue
+            spent += partition.spec.metered
+            kept.append(partition)
+        ordered = kept
     return FetchPlan(fetch=ordered, skipped=skipped, over_budget=over)
 
 
 def dependencies_of(partition: Partition) -> list[Partition]:
+    """The partitions its processing also reads (the endpoint registry's `depends_on`; a seasonal
+    one of the same season)."""
     return [
         Partition(endpoint, partition.season if ENDPOINTS[endpoint].seasonal else None)
-        for endpoint in DEPENDENCIES.get(partition.endpoint, ())
+        for endpoint in partition.spec.depends_on
     ]
 
 
@@ -248,7 +260,7 @@ def payloads_needed(partitions: Iterable[CollectedPartition]) -> set[str]:
     for collected in partitions:
         if collected.is_changed:
             needed.add(collected.key)
-            needed.update(d.key for d in dependencies_of(Partition.from_key(collected.key)))
+            needed.update(d.key for d in dependencies_of(collected.partition))
     return needed
 
 
@@ -277,6 +289,11 @@ class CollectedPartition:
     signature: str = ""
     is_changed: bool = False
     version: str | None = None  # the source's version tag of what was fetched
+
+    @property
+    def partition(self) -> Partition:
+        """The typed partition its key names."""
+        return Partition.from_key(self.key)
 
 
 @dataclass(frozen=True)
@@ -330,7 +347,7 @@ def mark_changes(
     checksums = {entry.key: entry.checksum for entry in manifest.values()}
     checksums.update({partition.key: partition.checksum for partition in partitions})
     for collected in partitions:
-        partition = Partition.from_key(collected.key)
+        partition = collected.partition
         collected.signature = partition_signature(
             partition, checksums, fingerprints[partition.endpoint]
         )
@@ -369,7 +386,7 @@ def table_ages(
     """Per table, (age in days, allowed age) of its stalest partition relative to its allowance."""
     worst: dict[str, tuple[float | None, float | None]] = {}
     for entry in entries:
-        partition = Partition.from_key(entry.key)
+        partition = entry.partition
         allowed = allowed_age_days(partition, schedule_interval, refresh_age_days, now.date())
         if allowed is None:
             continue

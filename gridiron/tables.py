@@ -5,7 +5,7 @@ Read from here by: the DDL's primary keys (`storage.schema`), the one-transactio
 replace-by-partition (`storage.loading`), the pandera schemas' uniqueness checks (`quality.schemas`),
 the gate's and the integrity check's relationships (`quality.scoring`, `quality.gate`), the planned
 warehouse view (`storage.planned`) and the endpoint -> tables mapping (`transforms.PRODUCES`). The
-API routes behind each endpoint are stated once in `sources.base.ENDPOINTS`.
+endpoints themselves (route, grain, dependencies) are stated once in `gridiron.endpoints`.
 """
 
 from __future__ import annotations

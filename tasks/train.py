@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gridiron.config import PipelineConfig
+from gridiron.endpoints import TRAINED_ON
 from gridiron.model.backtest import NotEnoughHistory
 from gridiron.model.features import BOX_COLUMNS
 from gridiron.model.registry import champion_version, read_card
@@ -15,7 +16,6 @@ from gridiron.model.training import TrainSettings, train, train_signature
 from gridiron.results import TrainResult
 from gridiron.storage import MartOutput, PartitionLoad, PlannedWarehouse, StagingArea
 
-TRAINED_ON = ("games", "lines", "talent", "games_teams")  # endpoints whose partitions the model reads
 
 
 @task(name="planned-train-signature", cache_policy=NO_CACHE)

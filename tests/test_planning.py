@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from gridiron.planning import (
+    dependencies_of,
     CollectedPartition,
     ManifestEntry,
     current_season,
@@ -18,6 +19,7 @@ from gridiron.planning import (
     shrink_problem,
     slates_of,
 )
+from gridiron.endpoints import ENDPOINTS
 from gridiron.sources import Partition
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
@@ -51,6 +53,25 @@ def test_api_plans_every_configured_season():
     partitions = plan_partitions([2024], lambda endpoint: None)
     assert keys(partitions) == [
         "games/2024", "lines/2024", "teams_fbs/2024", "stats_season/2024", "talent/2024", "teams", "conferences"]
+
+
+def test_the_api_is_not_asked_for_a_season_before_an_endpoints_first():
+    """The talent composite begins with 2015 (the endpoint registry): asking for 2014 would spend a
+    call on an empty answer, and a backfill of older seasons would spend one per season."""
+    assert ENDPOINTS["talent"].first_season == 2015
+    assert keys(plan_partitions([2014, 2015], lambda endpoint: None)) == [
+        "games/2014", "games/2015", "lines/2014", "lines/2015", "teams_fbs/2014", "teams_fbs/2015",
+        "stats_season/2014", "stats_season/2015", "talent/2015", "teams", "conferences"]
+
+
+def test_the_endpoint_registry_states_each_endpoints_facts_once():
+    assert {name: e.tables for name, e in ENDPOINTS.items()} == {
+        "games": ("games", "standings"), "lines": ("lines",), "teams_fbs": ("team_seasons",),
+        "stats_season": ("team_season_stats",), "talent": ("team_talent",), "games_teams": ("game_team_stats",),
+        "teams": ("teams",), "conferences": ("conferences",)}
+    assert [d.key for d in dependencies_of(Partition("stats_season", 2023))] == ["teams_fbs/2023", "teams"]
+    assert Partition("games_teams", 2023, "regular", 5).params == {"year": 2023, "seasonType": "regular", "week": 5}
+    assert Partition.from_key("games/2023") is Partition.from_key("games/2023")  # parsed once
 
 
 def test_a_free_source_is_read_in_full_when_it_has_no_version_tags():

@@ -375,6 +375,7 @@ class ApiSource:
     """`Source` over the live API (or any server speaking its routes)."""
 
     name = "api"
+    metered = True  # its calls cost the month's quota
 
     def __init__(self, client: CFBDClient):
         self.client = client

@@ -2,51 +2,24 @@
 
 A partition is one API call's worth of data: (endpoint, season) for seasonal endpoints, (endpoint,
 season, season type, week) for weekly ones (`/games/teams` answers only for a week, a team or a
-conference), (endpoint,) for the reference lists. Live API and bundled snapshot both implement `Source`.
+conference), (endpoint,) for the reference lists: each endpoint's grain is in the endpoint registry
+(`gridiron.endpoints`). Live API and bundled snapshot both implement `Source`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from gridiron.endpoints import ENDPOINTS, REFERENCE, SEASONAL, WEEKLY, Endpoint
 from gridiron.sources.errors import PayloadError
 
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str  # our name, also the snapshot folder / file stem
-    path: str  # CFBD route
-    seasonal: bool
-    extra_params: tuple[tuple[str, str], ...] = ()
-    required_keys: tuple[str, ...] = ()  # keys every row must carry (shape check)
-    weekly: bool = False  # partitioned by (season, season type, week), planned from the games
-
-
-ENDPOINTS: dict[str, Endpoint] = {
-    endpoint.name: endpoint
-    for endpoint in (
-        Endpoint(
-            "games", "/games", True, (("seasonType", "both"),),
-            ("id", "season", "week", "seasonType", "startDate", "completed", "neutralSite",
-             "conferenceGame", "homeId", "homeTeam", "homePoints", "awayId", "awayTeam", "awayPoints"),
-        ),
-        Endpoint("lines", "/lines", True, (), ("id", "season", "week", "seasonType", "lines")),
-        Endpoint("teams_fbs", "/teams/fbs", True, (), ("id", "school", "conference")),
-        Endpoint("stats_season", "/stats/season", True, (),
-                 ("season", "team", "statName", "statValue")),
-        Endpoint("talent", "/talent", True, (), ("year", "team", "talent")),
-        Endpoint("games_teams", "/games/teams", True, (), ("id", "teams"), weekly=True),
-        Endpoint("teams", "/teams", False, (), ("id", "school")),
-        Endpoint("conferences", "/conferences", False, (), ("id", "name")),
-    )
-}
-SEASONAL = tuple(name for name, e in ENDPOINTS.items() if e.seasonal and not e.weekly)
-WEEKLY = tuple(name for name, e in ENDPOINTS.items() if e.weekly)
-REFERENCE = tuple(name for name, e in ENDPOINTS.items() if not e.seasonal)
+__all__ = ["ENDPOINTS", "REFERENCE", "SEASONAL", "WEEKLY", "Endpoint", "FetchResult", "Partition", "Source",
+           "check_shape", "checksum", "normalise"]
 
 
 @dataclass(frozen=True, order=True)
@@ -104,17 +77,27 @@ class Partition:
         params: dict[str, Any] = {"year": self.season} if self.season is not None else {}
         if self.week is not None:
             params.update(seasonType=self.season_type, week=self.week)
-        params.update(dict(self.spec.extra_params))
+        params.update(dict(self.spec.params))
         return params
 
     @classmethod
     def from_key(cls, key: str) -> Partition:
+        """The partition of a text key (`games_teams/2023/regular/5`), parsed once per key and process."""
+        return _from_key(key) if cls is Partition else cls._parse(key)
+
+    @classmethod
+    def _parse(cls, key: str) -> Partition:
         endpoint, *scope = key.split("/")
         if len(scope) == 3:
             return cls(endpoint, int(scope[0]), scope[1], int(scope[2]))
         if len(scope) > 1:
             raise ValueError(f"not a partition key: {key!r}")
         return cls(endpoint, int(scope[0]) if scope else None)
+
+
+@functools.lru_cache(maxsize=65536)
+def _from_key(key: str) -> Partition:
+    return Partition._parse(key)  # a Partition is frozen: every caller may share the one parsed
 
 
 @dataclass
@@ -133,6 +116,7 @@ class Source(Protocol):
 
     name: str
     description: str  # for logs: what and where, and why this source was chosen
+    metered: bool  # its calls cost API quota: the plan keeps to the calls left and refetches by age
 
     def seasons_available(self, endpoint: str) -> set[int] | None:
         """Seasons the source holds for a seasonal endpoint; None when any season may be asked."""

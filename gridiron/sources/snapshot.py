@@ -67,7 +67,10 @@ def bundled_snapshot_dir() -> Path:
 
 
 class SnapshotSource:
+    """`Source` over a folder of gzipped CFBD responses (the bundled snapshot, or GRIDIRON_SNAPSHOT_DIR)."""
+
     name = "snapshot"
+    metered = False  # reading a file costs no API call
 
     def __init__(self, root: str | Path, description: str | None = None):
         self.root = Path(root).expanduser().resolve()

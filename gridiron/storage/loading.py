@@ -62,9 +62,14 @@ class PartitionLoad:
     outputs: list[TableOutput] = field(default_factory=list)
     version: str | None = None  # the source's version tag of the payload (`Source.version`)
 
+    @property
+    def partition(self) -> Partition:
+        """The typed partition its key names."""
+        return Partition.from_key(self.key)
+
     @classmethod
     def from_collected(cls, collected: CollectedPartition, outputs: Sequence[TableOutput]) -> PartitionLoad:
-        partition = Partition.from_key(collected.key)
+        partition = collected.partition
         return cls(
             key=collected.key, endpoint=partition.endpoint, season=partition.season,
             scope=partition.scope, params=partition.params, checksum=collected.checksum, signature=collected.signature,
