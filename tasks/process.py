@@ -61,7 +61,7 @@ def _stage_files(key, signature, raw_path, dependency_paths, home, conferences, 
     partition = Partition.from_key(key)
     dependencies = {dep: area.read_shared_raw(str(path)) for dep, path in dependency_paths.items()}
     staged = stage_partition(
-        partition, area.read_raw(raw_path), dependencies, conferences=conferences
+        partition, area.read_raw_bytes(raw_path), dependencies, conferences=conferences
     )
     logger = get_run_logger()
     for warning in staged.warnings:

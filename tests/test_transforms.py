@@ -344,3 +344,78 @@ def test_exact_duplicates_are_dropped_whatever_the_key_order_and_near_duplicates
               {"id": True, "teams": [side]}]
     kept, dropped = drop_exact_duplicates(nested)
     assert dropped == 2 and kept == [nested[0], nested[2], nested[3], nested[4], nested[6]]
+
+
+def _both_paths(partition, rows, dependencies=None):
+    """The staged frames and warnings from the payload's bytes (the columnar reader, where it covers
+    them) and from its parsed rows (the row path)."""
+    from gridiron.sources import normalise
+
+    return (stage_partition(partition, normalise(rows), dependencies),
+            stage_partition(partition, rows, dependencies))
+
+
+def _same(a, b) -> bool:
+    return a.warnings == b.warnings and a.frames.keys() == b.frames.keys() and all(
+        a.frames[t].schema == b.frames[t].schema and a.frames[t].equals(b.frames[t]) for t in a.frames)
+
+
+@pytest.mark.parametrize("season", [2014, 2019, 2023])
+def test_the_columnar_reader_and_the_row_path_stage_real_seasons_identically(season):
+    """Every partition of a real season, weeks included, frame for frame and warning for warning.
+    (All ten seasons, 229 partitions, agree the same way; three keep the suite short.)"""
+    from datetime import datetime, timezone
+
+    from gridiron.planning import dependencies_of, game_calendar, plan_weeks, slates_of
+    from gridiron.sources import SnapshotSource
+    from gridiron.transforms.ingest import read_columnar
+    from tests.helpers import BUNDLED
+
+    source = SnapshotSource(BUNDLED)
+    partitions = [Partition(e, season) for e in ("games", "lines", "teams_fbs", "stats_season", "talent")
+                  if season in source.seasons_available(e)] + [Partition("teams"), Partition("conferences")]
+    payloads = {p.key: source.fetch(p).payload for p in partitions}
+    weeks, _ = plan_weeks(slates_of(game_calendar(payloads[f"games/{season}"])), source.seasons_available,
+                          now=datetime.now(timezone.utc))
+    payloads.update({p.key: source.fetch(p).payload for p in weeks})
+    columnar, empty = 0, 0
+    for partition in partitions + weeks:
+        deps = {d.key: payloads[d.key] for d in dependencies_of(partition) if d.key in payloads}
+        from_bytes, from_rows = _both_paths(partition, payloads[partition.key], deps)
+        assert _same(from_bytes, from_rows), partition.key
+        from gridiron.sources import normalise
+        columnar += read_columnar(partition, normalise(payloads[partition.key])) is not None
+        empty += partition.week is not None and not payloads[partition.key]  # an empty week: the row path
+    # games, lines, stats (from 2018) and every week with box scores
+    assert columnar == 2 + (season >= 2018) + len(weeks) - empty
+
+
+def test_payloads_the_columnar_reader_leaves_to_the_row_path_say_the_same():
+    """Exact duplicates, a number sent as a string, an added field, a missing one, a bad value, and
+    box scores in odd shapes: from bytes they are staged, warned and refused as from rows."""
+    row = game(1, 10, 20, 24, 17)
+    cases = [
+        (Partition("games", 2023), [row, dict(row), game(2, 10, 30, 7, 3)]),
+        (Partition("games", 2023), [{**row, "homePoints": "24"}, game(2, 10, 30, 7, 3)]),
+        (Partition("games", 2023), [{**row, "playoff": True}, {k: v for k, v in game(2, 10, 30, 7, 3).items()
+                                                                if k != "excitementIndex"}]),
+        (Partition("lines", 2023), [{"id": 1, "season": 2023, "week": 1, "seasonType": "regular", "lines": [
+            {"provider": "consensus", "spread": -7, "overUnder": -1}, {"provider": "Bovada", "spread": -6.5}]},
+            {"id": 2, "season": 2023, "week": 1, "seasonType": "regular", "lines": []},
+            {"id": 3, "season": 2023, "week": 1, "seasonType": "regular", "lines": None}]),
+        (Partition("games_teams", 2023, "regular", 3), [
+            {"id": 1, "teams": [{"teamId": 10, "team": "A", "conference": "X", "homeAway": "home", "points": 21,
+                                 "stats": [{"category": "totalYards", "stat": 400}, {"category": "newThing", "stat": "3"},
+                                           {"category": "firstDowns", "stat": "\uff17"}]},
+                                {"teamId": 20, "team": "B", "conference": "Y", "homeAway": "away", "points": 7,
+                                 "stats": []}]},
+            {"id": 2, "teams": []}]),
+    ]
+    for partition, rows in cases:
+        from_bytes, from_rows = _both_paths(partition, rows)
+        assert _same(from_bytes, from_rows), partition.key
+        assert from_bytes.warnings == from_rows.warnings
+    with pytest.raises(TransformError, match="column 'homePoints' has 'many'"):
+        _both_paths(Partition("games", 2023), [{**row, "homePoints": "many"}])
+    with pytest.raises(TransformError, match="game 1 has teams 'oops', expected a list"):
+        _both_paths(Partition("games_teams", 2023, "regular", 3), [{"id": 1, "teams": "oops"}])

@@ -223,7 +223,7 @@ _TEAM_TALENT = _table(
 
 
 def _box_score_columns() -> dict[str, pa.Column]:
-    from gridiron.transforms.staging import BOX_SCORE_COLUMNS  # the typed columns, stated once
+    from gridiron.transforms.box_scores import BOX_SCORE_COLUMNS  # the typed columns, stated once
 
     columns = {}
     for column, dtype in BOX_SCORE_COLUMNS.items():

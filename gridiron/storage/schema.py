@@ -24,7 +24,7 @@ import polars as pl
 
 from gridiron.storage.db import LoadError, table_exists, transaction
 from gridiron.tables import TABLES
-from gridiron.transforms.staging import BOX_SCORE_COLUMNS
+from gridiron.transforms.box_scores import BOX_SCORE_COLUMNS
 
 
 def _pk(table: str) -> str:

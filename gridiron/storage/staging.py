@@ -57,8 +57,14 @@ class StagingArea:
 
     @staticmethod
     def read_raw(path: str | Path) -> list[dict[str, Any]]:
+        """A stored payload's rows."""
+        return json.loads(StagingArea.read_raw_bytes(path))
+
+    @staticmethod
+    def read_raw_bytes(path: str | Path) -> bytes:
+        """A stored payload's normalised JSON bytes (for the columnar reader)."""
         with gzip.open(path, "rb") as handle:
-            return json.loads(handle.read())
+            return handle.read()
 
     @staticmethod
     @functools.lru_cache(maxsize=4)

@@ -1,7 +1,9 @@
 """Pure transforms from raw API rows to staging tables and marts (polars, no I/O, no clock).
 
-`stage_partition` is the one entry point the process phase calls: one partition's rows (and the rows
-of the partitions it depends on) in, the frames it produces out, keyed by table name.
+`stage_partition` is the one entry point the process phase calls: one partition's payload (its
+normalised bytes, or its parsed rows) and the rows of the partitions it depends on in, the frames it
+produces out, keyed by table name. Payload bytes go through the columnar reader (`ingest`) where it
+covers them, and through the row path otherwise; both give the transforms the same frames.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import orjson
 import polars as pl
 
-from gridiron.sources.base import ENDPOINTS, Partition
+from gridiron.endpoints import ENDPOINTS
+from gridiron.sources.base import Partition
 from gridiron.tables import produced_by
+from gridiron.transforms.box_scores import build_game_team_stats
 from gridiron.transforms.frames import TransformError, snake_case
+from gridiron.transforms.ingest import read_columnar
 from gridiron.transforms.standings import build_standings, team_games
 from gridiron.transforms.staging import (
     build_conferences,
-    build_game_team_stats,
     build_games,
     build_lines,
     build_team_season_stats,
@@ -61,26 +66,33 @@ def _check_season(frame: pl.DataFrame, table: str, season: int) -> None:
 
 def stage_partition(
     partition: Partition,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | bytes,
     dependencies: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     *,
     conferences: Sequence[str] = (),
 ) -> StagedFrames:
-    """The staging (and mart) frames of one partition. `dependencies` maps partition keys to rows."""
+    """The staging (and mart) frames of one partition. `rows`: its parsed rows, or its normalised
+    payload's bytes. `dependencies` maps partition keys to rows."""
     dependencies = dependencies or {}
-    rows, duplicates = drop_exact_duplicates(rows)
-    staged = _stage(partition, rows, dependencies, conferences)
-    new_fields = unknown_fields(partition.endpoint, rows)
+    columnar = read_columnar(partition, rows) if isinstance(rows, bytes) else None
+    if columnar is not None:
+        source, keys, duplicates, (as_strings, example) = columnar.frame, columnar.keys, 0, (0, None)
+    else:
+        rows = orjson.loads(rows) if isinstance(rows, bytes) else rows
+        rows, duplicates = drop_exact_duplicates(rows)
+        source, keys = rows, {key for row in rows for key in row}
+        as_strings, example = numbers_as_strings(partition.endpoint, rows)
+    staged = _stage(partition, source, dependencies, conferences)
+    new_fields = unknown_fields(partition.endpoint, keys)
     if new_fields:
         staged.warnings.append(
             f"{partition.key}: fields not in the staging tables are ignored: {', '.join(new_fields)}"
         )
     if duplicates:
         staged.warnings.append(f"{partition.key}: dropped {duplicates} exact duplicate row(s)")
-    missing = fields_missing(partition.endpoint, rows)
+    missing = fields_missing(partition.endpoint, keys)
     if missing:
         staged.warnings.append(f"{partition.key}: no row carries {', '.join(missing)}; read as null")
-    as_strings, example = numbers_as_strings(partition.endpoint, rows)
     if as_strings:
         staged.warnings.append(
             f"{partition.key}: {as_strings} numeric value(s) arrived as strings and were read as numbers "
@@ -127,10 +139,11 @@ def _same(a: Any, b: Any) -> bool:
 
 def _stage(
     partition: Partition,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
     dependencies: Mapping[str, Sequence[Mapping[str, Any]]],
     conferences: Sequence[str],
 ) -> StagedFrames:
+    """One endpoint's transform over its rows, or the columnar reader's frame of them."""
     season = partition.season
     endpoint = partition.endpoint
     if endpoint == "games":
@@ -140,7 +153,7 @@ def _stage(
         unmatched = sorted(c for c in conferences if c not in seen)
         known = ", ".join(sorted(seen)[:12]) + (", ..." if len(seen) > 12 else "")
         notes = [f"games/{season}: conferences {', '.join(map(repr, unmatched))} match no team's conference "
-                 f"this season (known: {known})"] if unmatched and rows else []
+                 f"this season (known: {known})"] if unmatched and len(rows) else []
         return StagedFrames({"games": games, "standings": build_standings(games, conferences)}, notes)
     if endpoint == "lines":
         lines = build_lines(rows)
@@ -157,7 +170,7 @@ def _stage(
             rows, season, build_team_seasons(fbs_rows, season),
             build_teams(team_rows) if team_rows else None,
         )
-        if rows and stats.is_empty():
+        if len(rows) and stats.is_empty():
             raise TransformError(
                 f"stats_season/{season}: no school name maps to a team id (is the season's FBS "
                 "team list or the team list missing?)"

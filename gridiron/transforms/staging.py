@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,13 +47,19 @@ def _parse_utc(column: str) -> pl.Expr:
     return pl.col(column).str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
 
 
-def build_games(rows: Rows) -> pl.DataFrame:
+def typed(source: Rows | pl.DataFrame, schema: Mapping[str, pl.DataType], table: str) -> pl.DataFrame:
+    """The API's rows as a frame of `schema` (`rows_to_frame`); a frame the columnar reader
+    (`transforms.ingest`) already typed to it passes through."""
+    return source if isinstance(source, pl.DataFrame) else rows_to_frame(source, schema, table)
+
+
+def build_games(rows: Rows | pl.DataFrame) -> pl.DataFrame:
     """Games, one row per game (all divisions). Adds the result flags every mart relies on:
 
     - `is_suspect_score`: marked completed but 0-0 (real data has such rows; never a real result);
     - `has_result`: completed, both scores present, not suspect: the games that count.
     """
-    frame = rows_to_frame(rows, _GAME_SCHEMA, "games")
+    frame = typed(rows, _GAME_SCHEMA, "games")
     frame = frame.rename({c: _RENAME_GAMES.get(c, snake_case(c)) for c in frame.columns})
     bad_dates = frame.filter(pl.col("start_date").is_not_null())
     parsed = bad_dates.select(_parse_utc("start_date"))
@@ -106,10 +110,9 @@ _LINE_SCHEMA = {
 _GAME_KEYS = ("id", "season", "week", "seasonType")
 
 
-def build_lines(rows: Rows) -> pl.DataFrame:
-    """Betting lines, one row per game x provider. `spread` is from the home side (negative =
-    home favoured). Games without any provider row contribute nothing. A non-positive total
-    (`overUnder`), a provider's placeholder, becomes null (see `placeholder_totals`)."""
+def flat_lines(rows: Rows) -> pl.DataFrame:
+    """The API's games with their `lines` as one typed row per game x provider (`_LINE_SCHEMA`):
+    each provider's fields and its game's keys."""
     flat = []
     for game in rows:
         providers = game.get("lines") or []
@@ -119,7 +122,15 @@ def build_lines(rows: Rows) -> pl.DataFrame:
             if not isinstance(line, Mapping):
                 raise TransformError(f"lines: game {game.get('id')} has a line that is not an object")
             flat.append({**line, **{key: game.get(key) for key in _GAME_KEYS}})
-    lines = rows_to_frame(flat, _LINE_SCHEMA, "lines")
+    return rows_to_frame(flat, _LINE_SCHEMA, "lines")
+
+
+def build_lines(rows: Rows | pl.DataFrame) -> pl.DataFrame:
+    """Betting lines, one row per game x provider. `spread` is from the home side (negative =
+    home favoured). Games without any provider row contribute nothing. A non-positive total
+    (`overUnder`), a provider's placeholder, becomes null (see `placeholder_totals`). Takes the
+    API's games, or their providers already flat (`flat_lines`, or the columnar reader's)."""
+    lines = rows if isinstance(rows, pl.DataFrame) else flat_lines(rows)
     lines = lines.rename({c: "game_id" if c == "id" else snake_case(c) for c in lines.columns})
     if lines["provider"].null_count():
         raise TransformError("lines: a line has no provider")
@@ -217,18 +228,16 @@ _STAT_SCHEMA = {
 
 
 def build_team_season_stats(
-    rows: Rows, season: int, team_seasons: pl.DataFrame, teams: pl.DataFrame | None = None
+    rows: Rows | pl.DataFrame, season: int, team_seasons: pl.DataFrame, teams: pl.DataFrame | None = None
 ) -> tuple[pl.DataFrame, list[str]]:
     """Season statistics, one row per team x season x stat (long format, snake_case stat names).
 
     The API names teams by school only: names map to ids through that season's FBS list, then the
     full team list. Returns the frame and the school names that matched no team (dropped).
     """
-    stringified = [
-        {**row, "statValue": None if row.get("statValue") is None else str(row["statValue"])}
-        for row in rows
-    ]
-    frame = rows_to_frame(stringified, _STAT_SCHEMA, "team_season_stats")
+    frame = rows if isinstance(rows, pl.DataFrame) else rows_to_frame(
+        [{**row, "statValue": None if row.get("statValue") is None else str(row["statValue"])} for row in rows],
+        _STAT_SCHEMA, "team_season_stats")
     names = team_seasons.select(pl.col("school").alias("team"), "team_id")
     if teams is not None:
         extra = teams.select(pl.col("school").alias("team"), "team_id").join(names, on="team", how="anti")
@@ -240,7 +249,9 @@ def build_team_season_stats(
         joined.filter(pl.col("team_id").is_not_null())
         .with_columns(
             pl.col("season").fill_null(season),
-            pl.col("statName").map_elements(snake_case, return_dtype=pl.String).alias("stat_name"),
+            pl.col("statName").replace_strict(
+                {name: snake_case(name) for name in joined["statName"].drop_nulls().unique()},
+                default=None, return_dtype=pl.String).alias("stat_name"),
             pl.col("statValue").cast(pl.Float64, strict=False).alias("stat_value"),
         )
         .select("season", "team_id", "team", "conference", "stat_name", "stat_value")
@@ -288,140 +299,11 @@ def build_team_talent(rows: Rows, season: int, teams: pl.DataFrame) -> tuple[pl.
     return talent.sort("team_id"), unmatched
 
 
-# `/games/teams` stat categories -> how the string is written and the column(s) it becomes
-BOX_SCORE_STATS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "firstDowns": ("count", ("first_downs",)),
-    "thirdDownEff": ("made-attempts", ("third_down_conversions", "third_down_attempts")),
-    "fourthDownEff": ("made-attempts", ("fourth_down_conversions", "fourth_down_attempts")),
-    "totalYards": ("count", ("total_yards",)),
-    "netPassingYards": ("count", ("net_passing_yards",)),
-    "completionAttempts": ("made-attempts", ("pass_completions", "pass_attempts")),
-    "yardsPerPass": ("number", ("yards_per_pass",)),
-    "rushingYards": ("count", ("rushing_yards",)),
-    "rushingAttempts": ("count", ("rushing_attempts",)),
-    "yardsPerRushAttempt": ("number", ("yards_per_rush_attempt",)),
-    "totalPenaltiesYards": ("made-attempts", ("penalties", "penalty_yards")),
-    "turnovers": ("count", ("turnovers",)),
-    "fumblesLost": ("count", ("fumbles_lost",)),
-    "interceptions": ("count", ("interceptions_thrown",)),
-    "fumblesRecovered": ("count", ("fumbles_recovered",)),
-    "totalFumbles": ("count", ("total_fumbles",)),
-    "rushingTDs": ("count", ("rushing_tds",)),
-    "passingTDs": ("count", ("passing_tds",)),
-    "possessionTime": ("clock", ("possession_seconds",)),
-    "kickingPoints": ("count", ("kicking_points",)),
-    "kickReturns": ("count", ("kick_returns",)),
-    "kickReturnTDs": ("count", ("kick_return_tds",)),
-    "kickReturnYards": ("count", ("kick_return_yards",)),
-    "puntReturns": ("count", ("punt_returns",)),
-    "puntReturnTDs": ("count", ("punt_return_tds",)),
-    "puntReturnYards": ("count", ("punt_return_yards",)),
-    "passesIntercepted": ("count", ("passes_intercepted",)),
-    "interceptionTDs": ("count", ("interception_tds",)),
-    "interceptionYards": ("count", ("interception_yards",)),
-    "passesDeflected": ("count", ("passes_deflected",)),
-    "qbHurries": ("count", ("qb_hurries",)),
-    "sacks": ("number", ("sacks",)),  # half sacks: "2.5"
-    "tackles": ("count", ("tackles",)),
-    "tacklesForLoss": ("number", ("tackles_for_loss",)),
-    "defensiveTDs": ("count", ("defensive_tds",)),
-}
-_BOX_KEYS = {"game_id": pl.Int64, "season": pl.Int32, "season_type": pl.String, "week": pl.Int32,
-             "team_id": pl.Int64, "team": pl.String, "conference": pl.String, "home_away": pl.String,
-             "points": pl.Int32}
-BOX_SCORE_COLUMNS: dict[str, pl.DataType] = {
-    column: (pl.Float64 if kind == "number" else pl.Int32)
-    for kind, columns in BOX_SCORE_STATS.values() for column in columns
-}
-_WHOLE = re.compile(r"^-?\d+$")
-_PAIR = re.compile(r"^(-?\d+)-(-?\d+)$")
-_CLOCK = re.compile(r"^(\d+):([0-5]\d)$")
-_NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)$")  # "7.3", "-12", ".0" (real rows write it so)
-# made-attempts pairs where made can be at most attempts (penalties-yards is no such pair)
-_WITHIN = ("thirdDownEff", "fourthDownEff", "completionAttempts")
-
-
-def parse_stat(kind: str, text: str) -> tuple[float | int, ...] | None:
-    """A box-score string as numbers: "6-14" -> (6, 14), "36:53" -> (2213,) seconds, "7.3" -> (7.3,)."""
-    text = text.strip()
-    if kind == "count":
-        if text.isdigit() and text.isascii():  # the common case, without the pattern
-            return (int(text),)
-        return (int(text),) if _WHOLE.match(text) else None
-    if kind == "made-attempts":
-        made, _, attempts = text.partition("-")
-        if made.isdigit() and attempts.isdigit() and text.isascii():
-            return (int(made), int(attempts))
-        match = _PAIR.match(text)
-        return (int(match[1]), int(match[2])) if match else None
-    if kind == "clock":
-        match = _CLOCK.match(text)
-        return (int(match[1]) * 60 + int(match[2]),) if match else None
-    return (float(text),) if _NUMBER.match(text) else None
-
-
-def build_game_team_stats(
-    rows: Rows, season: int, season_type: str, week: int
-) -> tuple[pl.DataFrame, list[str], list[str]]:
-    """Box scores, one row per game x team, each stat category typed into its column(s).
-
-    A category the API leaves out (no kick return, no defensive stats before 2016) is null. Real
-    rows hold impossible pairs now and then ("1--1" fourth downs, more conversions than attempts):
-    both numbers are read as missing, and said. Returns the frame, the categories not known here
-    (ignored: a newer API's additions) and what was read as missing.
-    """
-    records, unknown, impossible = [], set(), []
-    bad_side: dict[str, Any] | None = None  # checked here, not on the frame: a week is ~100 games
-    keys: set[tuple[Any, Any]] = set()
-    duplicated = False
-    for game in rows:
-        teams = game.get("teams")
-        if not isinstance(teams, list):
-            raise TransformError(f"game_team_stats {season} {season_type} week {week}: game {game.get('id')} "
-                                 f"has teams {teams!r}, expected a list")
-        for side in teams:
-            record: dict[str, Any] = {
-                "game_id": game.get("id"), "season": season, "season_type": season_type, "week": week,
-                "team_id": side.get("teamId"), "team": side.get("team"), "conference": side.get("conference"),
-                "home_away": side.get("homeAway"), "points": side.get("points"),
-            }
-            if bad_side is None and (record["team_id"] is None or
-                                     record["home_away"] not in (None, "home", "away")):
-                bad_side = record
-            key = (record["game_id"], record["team_id"])
-            duplicated = duplicated or key in keys
-            keys.add(key)
-            for stat in side.get("stats") or []:
-                category, text = stat.get("category"), stat.get("stat")
-                if category not in BOX_SCORE_STATS:
-                    unknown.add(str(category))
-                    continue
-                kind, columns = BOX_SCORE_STATS[category]
-                values = parse_stat(kind, str(text)) if text is not None else None
-                if values is None:
-                    raise TransformError(
-                        f"game_team_stats {season} {season_type} week {week}: game {game.get('id')}, "
-                        f"{side.get('team')}: {category} is {text!r}, not {kind.replace('count', 'a whole number')}"
-                    )
-                if category in _WITHIN and not 0 <= values[0] <= values[1]:
-                    impossible.append(f"game {game.get('id')} {side.get('team')} {category} {text!r}")
-                    continue
-                record.update(zip(columns, values))
-            records.append(record)
-    frame = rows_to_frame(records, {**_BOX_KEYS, **BOX_SCORE_COLUMNS}, "game_team_stats")
-    if bad_side is not None:
-        raise TransformError(f"game_team_stats {season}: game {bad_side['game_id']} has a team {bad_side['team']!r} "
-                             f"with id {bad_side['team_id']} and homeAway {bad_side['home_away']!r}")
-    if duplicated:
-        counts = Counter((r["game_id"], r["team_id"]) for r in records)
-        row = next(r for r in records if counts[(r["game_id"], r["team_id"])] > 1)
-        raise TransformError(f"game_team_stats {season}: game {row['game_id']} has {row['team']} more than "
-                             "once with different values")
-    return frame.sort("game_id", "home_away", descending=[False, True]), sorted(unknown), impossible
-
-
-def placeholder_totals(rows: Rows) -> int:
-    """How many provider rows carry a total of zero or less (cleaned to null by `build_lines`)."""
+def placeholder_totals(rows: Rows | pl.DataFrame) -> int:
+    """How many provider rows carry a total of zero or less (cleaned to null by `build_lines`).
+    Takes the API's games, or their providers already flat."""
+    if isinstance(rows, pl.DataFrame):
+        return rows.select((pl.col("overUnder") <= 0).sum() + (pl.col("overUnderOpen") <= 0).sum()).item()
     return sum(
         1
         for game in rows
@@ -449,6 +331,7 @@ _SCHEMAS: dict[str, Mapping[str, pl.DataType]] = {
     "games": _GAME_SCHEMA, "teams": _TEAM_SCHEMA, "teams_fbs": _TEAM_SCHEMA, "conferences": _CONFERENCE_SCHEMA,
     "talent": _TALENT_SCHEMA,
 }
+RAW_SCHEMAS = _SCHEMAS  # the typed top-level fields of the flat endpoints, for the columnar reader
 _USED_FIELDS: dict[str, set[str]] = {
     "games": set(_GAME_SCHEMA),
     "lines": set(_GAME_KEYS),
@@ -461,11 +344,13 @@ _USED_FIELDS: dict[str, set[str]] = {
 }
 
 
-def unknown_fields(endpoint: str, rows: Rows) -> list[str]:
-    """Fields of the API rows that the staging tables neither use nor knowingly leave out: new
-    fields of a newer API version. They are ignored (and logged), never an error."""
+def unknown_fields(endpoint: str, rows: Rows | set[str]) -> list[str]:
+    """Fields of the API rows (or the set of their keys) that the staging tables neither use nor
+    knowingly leave out: new fields of a newer API version. They are ignored (and logged), never an
+    error."""
     known = _USED_FIELDS[endpoint] | _IGNORED_FIELDS[endpoint]
-    return sorted({key for row in rows for key in row} - known)
+    keys = rows if isinstance(rows, set) else {key for row in rows for key in row}
+    return sorted(keys - known)
 
 
 def numbers_as_strings(endpoint: str, rows: Rows) -> tuple[int, str | None]:
@@ -477,7 +362,10 @@ def numbers_as_strings(endpoint: str, rows: Rows) -> tuple[int, str | None]:
     return len(found), (f"{found[0][0]} {found[0][1]!r}" if found else None)
 
 
-def fields_missing(endpoint: str, rows: Rows) -> list[str]:
-    """Fields the staging table reads that no row carries (read as null): a sign the API changed."""
+def fields_missing(endpoint: str, rows: Rows | set[str]) -> list[str]:
+    """Fields the staging table reads that no row carries (read as null): a sign the API changed.
+    Takes the rows, or the set of the keys of a payload with rows."""
     schema = _SCHEMAS.get(endpoint, {})
+    if isinstance(rows, set):
+        return [c for c in schema if rows and c not in rows]
     return [c for c in schema if rows and not any(c in row for row in rows)]
