@@ -3,9 +3,9 @@
 An endpoint's route and fixed parameters, its partition grain, the keys every row must carry, the
 endpoints its processing also reads, whether a call costs API quota, the first season the API has
 data for, and whether the model trains on it. The tables it produces are the table registry's
-(`gridiron.tables`, where each table names its endpoint); its transform is
-`gridiron.transforms.TRANSFORMS[name]`. Adding an endpoint means one row here, its tables there and
-its transform.
+(`gridiron.tables`, where each table names its endpoint); its transform is a branch of
+`gridiron.transforms._stage` (a dispatch table there is still to come). Adding an endpoint means one
+row here, its tables there and its transform.
 
 Read from here by: partitions and their query parameters (`sources.base.Partition`), the shape
 check (`sources.base.check_shape`), the plan (`planning`), the snapshot's layout and the fake API's

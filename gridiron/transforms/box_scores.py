@@ -73,7 +73,6 @@ _CLOCK = re.compile(r"^(\d+):([0-5]\d)$")
 _NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)$")  # "7.3", "-12", ".0" (real rows write it so)
 # made-attempts pairs where made can be at most attempts (penalties-yards is no such pair)
 _WITHIN = ("thirdDownEff", "fourthDownEff", "completionAttempts")
-_KIND_WORDS = {"count": "a whole number", "made-attempts": "made-attempts", "clock": "clock", "number": "number"}
 
 
 def parse_stat(kind: str, text: str) -> tuple[float | int, ...] | None:
@@ -114,7 +113,8 @@ def box_long(rows: Sequence[Mapping[str, Any]], season: int, season_type: str, w
 
 
 def _parsed(long: pl.DataFrame) -> pl.DataFrame:
-    """The long frame with each known stat's numbers (`first`, `second`) and whether it is usable."""
+    """The long frame with each known stat's `kind` and numbers (`first`; `second` of a pair; null:
+    not parseable as its kind)."""
     kinds = {category: kind for category, (kind, _) in BOX_SCORE_STATS.items()}
     text = pl.col("stat").str.strip_chars()
     kind = pl.col("category").replace_strict(kinds, default=None, return_dtype=pl.String)
@@ -163,14 +163,13 @@ def build_game_team_stats(
         row = bad.row(0, named=True)
         raise TransformError(
             f"game_team_stats {season} {season_type} week {week}: game {row['game_id']}, {row['team']}: "
-            f"{row['category']} is {row['stat']!r}, not {_KIND_WORDS[row['kind']]}")
+            f"{row['category']} is {row['stat']!r}, not {row['kind'].replace('count', 'a whole number')}")
     within = pl.col("category").is_in(_WITHIN) & ~((pl.col("first") >= 0) & (pl.col("first") <= pl.col("second")))
     impossible = frame.filter(known & within)
     usable = frame.filter(known & ~within.fill_null(False))
-    names = {category: columns for category, (_, columns) in BOX_SCORE_STATS.items()}
     values = pl.concat([  # one row per side x column: the first number, and the second of a pair
         usable.select("order", "side", pl.col("category").replace_strict(
-            {c: n[index] for c, n in names.items() if len(n) > index}, default=None).alias("column"),
+            {c: n[index] for c, (_, n) in BOX_SCORE_STATS.items() if len(n) > index}, default=None).alias("column"),
             pl.col(value).alias("value")).drop_nulls("column")
         for index, value in enumerate(("first", "second"))])
     wide = (values.sort("order").group_by("side", "column").agg(pl.col("value").last())

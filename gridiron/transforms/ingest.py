@@ -118,9 +118,7 @@ def _lines(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _box_scores(frame: pl.DataFrame) -> pl.DataFrame:
     _unique(frame, "id")
-    if frame["teams"].null_count() if "teams" in frame.columns else True:
-        raise _Refused("teams")
-    if not _list_of_structs(frame, "teams"):
+    if not _list_of_structs(frame, "teams") or frame["teams"].null_count():
         raise _Refused("teams")
     games = (frame.select(_column(frame, "id", pl.Int64, "game_id"), "teams")
              .filter(pl.col("teams").list.len() > 0).explode("teams"))
