@@ -85,8 +85,11 @@ def test_while_a_run_holds_the_warehouse_the_last_figures_stay_up_marked_as_such
         assert {m.label: m.value for m in at.metric}["success rate"] == "67% of 3 runs"
     finally:
         holder.communicate("", timeout=30)
-    time.sleep(5.5)  # the dashboard tries a busy file again after 5 s
-    at.run()
+    deadline = time.monotonic() + 60  # the dashboard tries a busy file again after 5 s: wait for that read
+    while any("busy" in w.value for w in at.warning) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
     assert not any("busy" in w.value for w in at.warning)
     assert {m.label: m.value for m in at.metric}["success rate"] == "67% of 3 runs"
 
@@ -197,7 +200,9 @@ def test_a_dashboard_polling_every_second_never_gets_in_the_way_of_a_run(config_
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 90  # the page is up and showing the first run before the second starts
+        while time.monotonic() < deadline and not any("100% of 1 runs" in text for text in seen[-3:]):
+            time.sleep(0.5)
         state = ncaa_pipeline(config_path=str(config_file), full_refresh=True, return_state=True)
         deadline = time.monotonic() + 60  # the page redraws its history on its own once the file changed
         while time.monotonic() < deadline and not any("100% of 2 runs" in text for text in seen[-3:]):
