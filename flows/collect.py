@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 
 from prefect import get_run_logger, unmapped
 from prefect.futures import wait
-from prefect.tasks import exponential_backoff
 
 from flows.phases import phase
 from gridiron.config import PipelineConfig
@@ -41,6 +40,7 @@ from tasks.collect import (
     read_calls_left,
     read_collect_state,
     restore_raw_payload,
+    retry_options,
 )
 
 
@@ -131,11 +131,7 @@ def _fetch(config, source, partitions, manifest, planned: int) -> tuple[list[Col
     reserve (or the quota answers 429) the rest wait for the next run. A refused key or an API that
     does not answer at all stops the run: every other call would fail alike."""
     logger = get_run_logger()
-    fetch = fetch_partition.with_options(
-        retries=config.max_retries,
-        retry_delay_seconds=exponential_backoff(backoff_factor=config.retry_delay),
-        retry_jitter_factor=0.5 if config.retry_delay else None,
-    )
+    fetch = fetch_partition.with_options(**retry_options(config.max_retries, config.retry_delay))
     single, seasons = split_weekly(partitions)
     futures = list(fetch.map(partition=single, source=unmapped(source), home=unmapped(str(config.home))))
     batches = [

@@ -6,6 +6,7 @@ import time
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
 from gridiron.planning import CollectedPartition, ManifestEntry, Slate, game_calendar, slates_of
 from gridiron.sources import AuthError, Partition, Source, SourceUnavailable, checksum, is_recoverable, normalise
@@ -21,6 +22,16 @@ def retry_if_recoverable(task, task_run, state) -> bool:
     except Exception as error:  # the task's own exception, re-raised by result()
         return is_recoverable(error)
     return False
+
+
+def retry_options(max_retries: int, retry_delay: float) -> dict:
+    """The fetch task's retry options: `max_retries` retries, Prefect's exponential backoff from
+    `retry_delay` (delay, 2 x delay, 4 x delay, ...) with jitter of up to +50% (none at delay 0)."""
+    return {
+        "retries": max_retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=retry_delay)(max_retries),
+        "retry_jitter_factor": 0.5 if retry_delay else None,
+    }
 
 
 @task(name="read-collect-state", cache_policy=NO_CACHE)

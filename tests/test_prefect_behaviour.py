@@ -7,7 +7,6 @@ import time
 import pytest
 from prefect import flow, task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
-from prefect.tasks import exponential_backoff
 
 from gridiron.sources.errors import AuthError, ServerError
 from tasks.collect import retry_if_recoverable
@@ -16,27 +15,39 @@ from tasks.process import STAGE_CACHE_POLICY, stage_partition_files
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 
 
-def test_exponential_backoff_with_jitter_really_varies_the_delays():
-    attempts: list[float] = []
+def test_the_fetch_task_retries_with_exponential_backoff_and_prefect_jitters_each_delay_within_bounds():
+    """The options collect gives its fetch task, and what Prefect does with them: each retry waits
+    in AwaitingRetry until `delay x (1 +- jitter)` of its own nominal delay (read from the server's
+    states, so no clock or scheduler enters the test)."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.math import lower_clamp_multiple
 
-    @task(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=0.4), retry_jitter_factor=0.5)
+    from tasks.collect import retry_options
+
+    assert retry_options(3, 0.4) == {"retries": 3, "retry_delay_seconds": [0.4, 0.8, 1.6], "retry_jitter_factor": 0.5}
+    assert retry_options(2, 0) == {"retries": 2, "retry_delay_seconds": [0, 0], "retry_jitter_factor": None}
+
+    attempts: list[int] = []
+
+    @task(**retry_options(3, 0.2))
     def flaky():
-        attempts.append(time.monotonic())
+        attempts.append(1)
         if len(attempts) < 4:
             raise ServerError("503")
         return "ok"
 
     @flow
     def run():
-        return flaky()
+        return flaky(return_state=True)
 
-    assert run() == "ok"
-    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
-    nominal = [0.4, 0.8, 1.6]
-    assert len(gaps) == 3
-    assert gaps[2] > gaps[0]  # exponential growth survives the jitter
-    # jitter: the delays are not the nominal ones (each within 1 % would be a 1-in-10^5 fluke)
-    assert any(abs(gap - want) / want > 0.01 for gap, want in zip(gaps, nominal))
+    state = run()
+    assert state.result() == "ok" and len(attempts) == 4
+    with get_client(sync_client=True) as client:
+        states = client.read_task_run_states(state.state_details.task_run_id)
+    waits = [(s.state_details.scheduled_time - s.timestamp).total_seconds() for s in states if s.name == "AwaitingRetry"]
+    assert len(waits) == 3
+    for wait, nominal in zip(waits, [0.2, 0.4, 0.8]):
+        assert nominal * lower_clamp_multiple(1.5) - 0.01 <= wait <= nominal * 1.5 + 0.01, (wait, nominal)
 
 
 def test_retry_condition_retries_recoverable_errors_only():
