@@ -98,3 +98,18 @@ def test_the_bundled_snapshot_is_complete_and_attributed():
     assert (root / "teams.json.gz").is_file() and (root / "conferences.json.gz").is_file()
     readme = (root / "README.md").read_text()
     assert "College Football Data API" in readme and "247Sports" in readme
+
+
+def test_the_quality_modules_form_no_import_circle():
+    """The schemas (pandera) and the scores read the dimensions from a pandera-free module; only the
+    scores reach the schemas (lazily, when a frame is first judged), never the other way round.
+    Each module imports alone, in a fresh interpreter."""
+    quality = REPO / "gridiron" / "quality"
+    reaches = {path.stem: sorted({m.rsplit(".", 1)[-1] for _, m in imported_modules(path) if m.startswith("gridiron.quality.")})
+               for path in sorted(quality.glob("*.py")) if path.stem != "__init__"}
+    assert reaches["dimensions"] == [] and reaches["schemas"] == []
+    assert reaches["scoring"] == ["dimensions", "schemas"]
+    for name in reaches:
+        done = subprocess.run([sys.executable, "-c", f"import gridiron.quality.{name}"], capture_output=True,
+                              text=True, cwd=REPO)
+        assert done.returncode == 0, (name, done.stderr)

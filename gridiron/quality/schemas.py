@@ -16,7 +16,6 @@ from datetime import date
 import pandera.polars as pa
 import polars as pl
 
-from gridiron.quality.scoring import CONSISTENCY, UNIQUENESS, VALIDITY
 from gridiron.tables import TABLES
 
 MAX_WEEK = 20
@@ -293,18 +292,6 @@ _STANDINGS = _table(
                      + pl.col("away_wins") + pl.col("away_losses") + pl.col("away_ties") <= pl.col("games")),
     ],
 )
-
-# the columns a cross-column rule reads, shown in its failure's example row
-CHECK_COLUMNS: dict[str, tuple[str, ...]] = {
-    "home_differs_from_away": ("home_id", "away_id"),
-    "completed_has_both_scores": ("is_completed", "home_points", "away_points"),
-    "wins_losses_ties_add_up_to_games": ("games", "wins", "losses", "ties"),
-    "point_diff_adds_up": ("points_for", "points_against", "point_diff"),
-    "home_and_away_within_games": ("games", "home_wins", "home_losses", "away_wins", "away_losses"),
-    "completions_within_attempts": ("game_id", "team", "pass_completions", "pass_attempts"),
-    "conversions_within_attempts": ("game_id", "team", "third_down_conversions", "third_down_attempts",
-                                    "fourth_down_conversions", "fourth_down_attempts"),
-}
 
 SCHEMAS: dict[str, TableSchema] = {
     table.name: table

@@ -25,13 +25,17 @@ import polars as pl
 
 from gridiron.tables import TABLES
 
-VALIDITY, UNIQUENESS, CONSISTENCY = "validity", "uniqueness", "consistency"
-
-WEIGHTS = {"completeness": 0.25, "validity": 0.30, "uniqueness": 0.15, "consistency": 0.20, "timeliness": 0.10}
-DIMENSIONS = tuple(WEIGHTS)
-HARD = (VALIDITY, UNIQUENESS, CONSISTENCY)
-_STRUCTURAL = ("column_in_schema", "column_in_dataframe", "dtype(", "coerce_dtype")
-_UNIQUE = ("field_uniqueness", "multiple_fields_uniqueness", "unique")
+from gridiron.quality.dimensions import (  # noqa: F401 (WEIGHTS and DIMENSIONS are read from here too)
+    CHECK_COLUMNS,
+    CONSISTENCY,
+    DIMENSIONS,
+    HARD,
+    STRUCTURAL_CHECKS,
+    UNIQUE_CHECKS,
+    UNIQUENESS,
+    VALIDITY,
+    WEIGHTS,
+)
 
 
 def _schemas():
@@ -83,7 +87,7 @@ class TableQuality:
 
 
 def _dimension(table: str, check: str) -> str:
-    if any(check.startswith(prefix) for prefix in _UNIQUE):
+    if any(check.startswith(prefix) for prefix in UNIQUE_CHECKS):
         return UNIQUENESS
     if check in _schemas()[table].consistency_checks:
         return CONSISTENCY
@@ -96,8 +100,6 @@ def _example(frame: pl.DataFrame, table: str, index: int | None, column: str | N
         return first_line[:160]
     row = frame.row(index, named=True)
     columns = list(_schemas()[table].key)
-    from gridiron.quality.schemas import CHECK_COLUMNS
-
     for extra in (column, *CHECK_COLUMNS.get(check, ())):
         if extra in row and extra not in columns:
             columns.append(extra)
@@ -145,7 +147,7 @@ def check_frame(
         for (column, check), group in cases.group_by("column", "check", maintain_order=True):
             dimension = _dimension(table, check)
             indices = [i for i in group["index"].to_list() if i is not None]
-            structural = any(check.startswith(p) for p in _STRUCTURAL) or not indices
+            structural = any(check.startswith(p) for p in STRUCTURAL_CHECKS) or not indices
             failing[dimension].update([-1] if structural else indices)
             first = indices[0] if indices else None
             failures.append(CheckFailure(
