@@ -9,8 +9,9 @@ from prefect import get_run_logger
 from flows.phases import phase
 from gridiron.config import PipelineConfig
 from gridiron.planning import table_ages
+from gridiron.quality.gate import validation_outcome
 from gridiron.quality.report import report_rows, write_report
-from gridiron.quality.scoring import overall_score, timeliness, worst_checks
+from gridiron.quality.scoring import timeliness
 from gridiron.results import ValidateResult
 from gridiron.transforms import PRODUCES
 from tasks.collect import read_collect_state
@@ -45,22 +46,16 @@ def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True
         logger.info("validate: nothing changed; the tables keep their last scores")
         for table in tables:
             table.timeliness = timeliness(*ages.get(table.table, (None, None)))
-    score = overall_score(tables)
+    outcome = validation_outcome(tables, integrity.problems, threshold)
+    score = outcome.score
     write_report(config.home, run_id, "validate", report_rows(tables, score), threshold)
     notes = [f"Integrity: {'; '.join(integrity.checked)}."] + [f"- **{p}**" for p in integrity.problems]
     publish_quality("validate", tables, score, threshold, notes)
-
-    for table in tables:
-        if table.score < threshold:
-            emit_quality_breach(table.table, "warning", table.score, threshold,
-                                [f.describe() for f in table.failures][:10], "validate", run_id)
-    problems = list(integrity.problems)
-    if score < threshold:
-        problems.append(f"data quality {score:.3f} is below min_data_quality_score {threshold:.2f} "
-                        f"(worst: {' | '.join(worst_checks(tables, 3))})")
-    if problems:
-        emit_quality_breach("warehouse", "critical", score, threshold, problems, "validate", run_id)
-        raise ValidationFailed("the warehouse failed validation: " + "; ".join(problems))
+    for breach in outcome.breaches:
+        emit_quality_breach(breach.table, breach.severity, breach.score, breach.threshold,
+                            breach.failed_checks, "validate", run_id)
+    if outcome.fails:
+        raise ValidationFailed(outcome.message())
     logger.info("validate: integrity holds (%s); quality %.3f (threshold %.2f)",
                 "; ".join(integrity.checked), score, threshold)
     return ValidateResult(score=score, tables={t.table: t.score for t in tables}, checked=integrity.checked)

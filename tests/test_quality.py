@@ -250,3 +250,20 @@ def test_integrity_names_rows_missing_against_the_manifest(warehouse):
     warehouse.execute("DELETE FROM games WHERE game_id = 2")
     problems = integrity_problems(warehouse).problems
     assert "games (season 2023): 1 rows stored, the manifest says 2" in problems
+
+
+def test_the_validation_outcome_warns_per_table_and_fails_on_integrity_or_a_low_score():
+    from gridiron.quality.gate import validation_outcome
+
+    good, poor = TableQuality("games", 10), TableQuality("lines", 10, validity=0.0, consistency=0.0)
+    passes = validation_outcome([good], [], 0.8)
+    assert (passes.fails, passes.breaches, passes.score) == (False, [], 1.0)
+
+    low = validation_outcome([good, poor], [], 0.8)  # lines 0.5, the run 0.75
+    assert [(b.table, b.severity) for b in low.breaches] == [("lines", "warning"), ("warehouse", "critical")]
+    assert low.fails and low.message() == (
+        "the warehouse failed validation: data quality 0.750 is below min_data_quality_score 0.80 (worst: )")
+
+    broken = validation_outcome([good], ["games 2023: 3734 rows stored, the manifest says 3735"], 0.8)
+    assert broken.fails and [(b.table, b.failed_checks) for b in broken.breaches] == [
+        ("warehouse", ["games 2023: 3734 rows stored, the manifest says 3735"])]

@@ -165,6 +165,46 @@ class GateOutcome:
         )
 
 
+def table_breaches(tables: Iterable[TableQuality], threshold: float) -> list[Breach]:
+    """A warning for each table scoring below the threshold, with its first ten failed checks."""
+    return [Breach(t.table, "warning", t.score, threshold, [f.describe() for f in t.failures][:10])
+            for t in tables if t.score < threshold]
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """The validate phase's decision on the committed warehouse."""
+
+    score: float
+    breaches: list[Breach]
+    problems: list[str]  # why the warehouse fails validation (empty: it passes)
+
+    @property
+    def fails(self) -> bool:
+        """The warehouse is rolled back to its state before the run."""
+        return bool(self.problems)
+
+    def message(self) -> str:
+        return "the warehouse failed validation: " + "; ".join(self.problems)
+
+
+def validation_outcome(
+    tables: Sequence[TableQuality], integrity: Sequence[str], threshold: float
+) -> ValidationOutcome:
+    """The committed warehouse's score, breaches and verdict: a warning for each table below the
+    threshold; a failure (critical, table `warehouse`) for any integrity problem or an overall
+    score below the threshold."""
+    score = overall_score(tables)
+    problems = list(integrity)
+    if score < threshold:
+        problems.append(f"data quality {score:.3f} is below min_data_quality_score {threshold:.2f} "
+                        f"(worst: {' | '.join(worst_checks(tables, 3))})")
+    breaches = table_breaches(tables, threshold)
+    if problems:
+        breaches.append(Breach("warehouse", "critical", score, threshold, problems))
+    return ValidationOutcome(score=score, breaches=breaches, problems=problems)
+
+
 def gate_outcome(
     loads: Sequence[PartitionLoad], verdicts: Mapping[str, PartitionVerdict], threshold: float
 ) -> GateOutcome:
@@ -180,10 +220,7 @@ def gate_outcome(
         )
         for load in loads if verdicts[load.key].quarantined
     ]
-    breaches = [
-        Breach(t.table, "warning", t.score, threshold, [f.describe() for f in t.failures][:10])
-        for t in tables if t.score < threshold
-    ]
+    breaches = table_breaches(tables, threshold)
     if score < threshold:
         breaches.append(Breach("run", "critical", score, threshold, worst_checks(tables)))
     return GateOutcome(
