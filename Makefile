@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup clean browser postgres
+.PHONY: run test bench setup clean browser postgres lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ postgres:
 # two workers, each taking whole test files (their module fixtures and servers stay together): the
 # suite waits on servers, workers and subprocesses much of the time, so two share 2 cores well
 test: $(STAMP) browser postgres
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# lint and import order ([tool.ruff] in pyproject.toml); `make test` runs it first
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_pipeline.py

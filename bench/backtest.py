@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,11 +34,11 @@ from gridiron.model.backtest import (  # noqa: E402
     walk_forward,
 )
 from gridiron.model.features import build_game_features  # noqa: E402
-from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
 from gridiron.model.history import season_box_scores, talent_frame  # noqa: E402
-from gridiron.transforms import build_games, build_lines  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
 from gridiron.runs import peak_rss_mb  # noqa: E402
+from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
+from gridiron.transforms import build_games, build_lines  # noqa: E402
 
 REPORTED = (2019, 2021, 2022, 2023)
 # the model before prediction v2 (issue 14): no talent, margins capped at 35, duplicated rating features
@@ -92,7 +92,7 @@ def main() -> None:
 
     header = ["| | games | straight up | MAE | Brier | log loss | ATS |", "|---|---|---|---|---|---|---|"]
     body = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         "`.venv/bin/python bench/backtest.py`: walk-forward (each week trained only on earlier weeks), "
         "FBS v FBS games, the shipped settings (tuned on 2015-2018 only), no betting-line features. Vegas = median closing spread "
         f"across providers (regular season only; its probability from a normal with sd {VEGAS_SIGMA:g} points); "

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +25,6 @@ sys.path.insert(0, str(REPO))
 
 from bench.report import clean_environment, write_section  # noqa: E402
 from gridiron.storage import connect, content_checksums, create_backup, restore, verify_backup  # noqa: E402
-
 
 
 def main() -> None:
@@ -44,7 +43,7 @@ def main() -> None:
         backups = work / "bench-backups"
         times: dict[str, list[float]] = {"backup (EXPORT + checksums)": [], "verify (restore + compare)": [], "restore --at (check, import, swap)": []}
         sizes = []
-        base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        base = datetime(2026, 1, 1, tzinfo=UTC)
         for index in range(args.repeat):
             with connect(warehouse) as con:
                 start = time.perf_counter()
@@ -63,7 +62,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         f"`.venv/bin/python bench/backup.py --repeat {args.repeat}`: the warehouse of the full bundled "
         f"snapshot ({warehouse_bytes / 1e6:.1f} MB DuckDB file after a checkpoint), median of {args.repeat}.",
         "",

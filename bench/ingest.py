@@ -15,7 +15,7 @@ import json
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def main() -> None:
     partitions = plan_partitions(range(2014, 2024), source.seasons_available)
     rows = {p.key: source.fetch(p).payload for p in partitions}
     calendar = [r for p in partitions if p.endpoint == "games" for r in game_calendar(rows[p.key])]
-    weeks, _ = plan_weeks(slates_of(calendar), source.seasons_available, now=datetime.now(timezone.utc))
+    weeks, _ = plan_weeks(slates_of(calendar), source.seasons_available, now=datetime.now(UTC))
     rows.update({p.key: source.fetch(p).payload for p in weeks})
     payloads = {key: normalise(value) for key, value in rows.items()}
 

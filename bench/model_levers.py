@@ -61,7 +61,7 @@ def main() -> None:
         frame = build_game_features(games, feature_settings, talent if use_talent else None, box if use_box else None)
         model = replace(shipped.model, features=tuple(features), **options)
 
-        def metrics(seasons):
+        def metrics(seasons, frame=frame, model=model):
             p = pl.concat([walk_forward(frame, s, model) for s in seasons]).filter(pl.col("is_fbs_game"))
             return _metrics(p["margin"].to_numpy(), p["predicted_margin"].to_numpy(), p["home_win_prob"].to_numpy())
 

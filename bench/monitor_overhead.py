@@ -49,7 +49,7 @@ def main() -> int:
             monitor = Monitor(work / "home", refresh=1.0, env=server.env)
             stop, polls = threading.Event(), []
 
-            def watch():
+            def watch(monitor=monitor, stop=stop, polls=polls):
                 with sync_playwright() as p:
                     browser, page = browser_page(p)
                     page.goto(monitor.url)

@@ -19,8 +19,7 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +36,7 @@ from tests.test_operate import Ops, _flow_process  # noqa: E402
 
 def _seen(condition) -> float:
     wait_for(condition, 180, "a notification", every=0.1)
-    return datetime.now(timezone.utc).timestamp()
+    return datetime.now(UTC).timestamp()
 
 
 def _flow_run(ops: Ops, run_id: str):
@@ -63,8 +62,8 @@ def main() -> None:
                     ops.deploy(api_key="a-revoked-key")
                     run_id, name = ops.run()
                     ops.wait_state(run_id, {"Failed"}, 120)
-                    mail_at = _seen(lambda: ops.mail(name))
-                    slack_at = _seen(lambda: ops.posts("/slack", name))
+                    mail_at = _seen(lambda name=name: ops.mail(name))
+                    slack_at = _seen(lambda name=name: ops.posts("/slack", name))
                     ended = _flow_run(ops, run_id).end_time.timestamp()
                     failed_mail.append(mail_at - ended)
                     failed_slack.append(slack_at - ended)
@@ -74,17 +73,17 @@ def main() -> None:
                     ops.deploy()
                     run_id, name = ops.run()
                     ops.wait_state(run_id, {"Running"}, 120)
-                    process = wait_for(lambda: _flow_process(run_id), 30, "the flow process")
+                    process = wait_for(lambda run_id=run_id: _flow_process(run_id), 30, "the flow process")
                     wait_for(lambda: api.requests_to("/games"), 60, "the run to call /games")
-                    killed = datetime.now(timezone.utc).timestamp()
+                    killed = datetime.now(UTC).timestamp()
                     os.kill(process.pid, signal.SIGKILL)
-                    crashed_mail.append(_seen(lambda: ops.mail(name)) - killed)
+                    crashed_mail.append(_seen(lambda name=name: ops.mail(name)) - killed)
 
                 for _ in range(args.repeat):
                     ops.deploy(max_pipeline_duration=10)
                     run_id, name = ops.run()
                     ops.wait_state(run_id, {"Running"}, 120)
-                    mail_at = _seen(lambda: [m for m in ops.mail(name) if "stuck" in m["Subject"]])
+                    mail_at = _seen(lambda name=name: [m for m in ops.mail(name) if "stuck" in m["Subject"]])
                     ops.wait_state(run_id, {"Cancelled"}, 180)
                     flow_run = _flow_run(ops, run_id)
                     stuck_mail.append(mail_at - flow_run.start_time.timestamp())

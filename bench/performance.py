@@ -35,9 +35,8 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -142,7 +141,7 @@ def import_floor(env: dict[str, str]) -> float:
 
 
 def gridiron_run(label: str, env: dict[str, str], api_url: str) -> Run:
-    started_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    started_at = datetime.now(UTC) - timedelta(seconds=1)
     start = time.perf_counter()
     process = subprocess.Popen([GRIDIRON, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -246,7 +245,7 @@ def report(peers: list[dict], runs: list[Run], started: float, floors: Floors) -
         return "met" if ok else "**not met**"
 
     lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores, {memory:.0f} GiB), "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on this machine ({os.cpu_count()} cores, {memory:.0f} GiB), "
         f"`.venv/bin/python bench/performance.py` ({time.perf_counter() - started:.0f} s in all), single runs: ten "
         "seasons (2014-2023), a fake CFBD server in the benchmark's process and a running `prefect server start` "
         "(SQLite), both on 127.0.0.1.",

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         f"`.venv/bin/python bench/run_pipeline.py --repeat {args.repeat}`: the whole `gridiron run` "
         "process on the full bundled snapshot (10 seasons, 47 partitions), median of "
         f"{args.repeat}, peak RSS the largest of the runs.",

@@ -23,9 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -124,7 +123,7 @@ def main() -> None:
         return f"{statistics.median(samples):.1f} s ({min(samples):.1f} - {max(samples):.1f})"
 
     lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores, "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on this machine ({os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB), "
         f"`.venv/bin/python bench/scale.py --repeat {args.repeat}` ({time.perf_counter() - started:.0f} s in all): "
         "the whole `gridiron run` process on the full bundled snapshot (10 seasons) against a running "

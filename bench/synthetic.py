@@ -23,9 +23,8 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -110,7 +109,7 @@ def main() -> None:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     base_factor, base_games, base_run = results[0]
     lines = [
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on this machine ({os.cpu_count()} cores, {memory:.0f} GiB), "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on this machine ({os.cpu_count()} cores, {memory:.0f} GiB), "
         f"`.venv/bin/python bench/synthetic.py --factors {' '.join(map(str, args.factors))}` "
         f"({time.perf_counter() - started:.0f} s in all): one cold `gridiron run` per factor on the derived snapshot "
         "(`GRIDIRON_SNAPSHOT_DIR`), a running `prefect server start` (SQLite, default settings) "

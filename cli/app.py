@@ -13,11 +13,12 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
+from datetime import UTC
 from pathlib import Path
-from typing import Sequence
 
-from gridiron import __version__
 from cli.console import console
+from gridiron import __version__
 from gridiron.config import ConfigError, PipelineConfig, load_config
 
 ENVIRONMENT_HELP = """\
@@ -239,7 +240,7 @@ def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
     import json
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from gridiron.model.history import season_backtest
     from gridiron.model.training import TrainSettings
@@ -253,7 +254,7 @@ def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
     with connect(config.warehouse_path) as con:  # kept beside the model runs
         migrate(con)
         record_backtest(con, args.season, report.as_json(), TrainSettings.from_config(config).as_dict(),
-                        datetime.now(timezone.utc))
+                        datetime.now(UTC))
     if args.json:
         print(json.dumps(report.as_json()))
         return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
@@ -40,7 +40,7 @@ def backfill(first: int, last: int, chunk: int, wait: bool, poll_seconds: float 
             client.read_deployment_by_name(DEPLOYMENT)
         except ObjectNotFound:
             raise BackfillError(f"no deployment {DEPLOYMENT}: run `gridiron deploy` first") from None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     runs = []
     for index, (start, end) in enumerate(chunks):
         seasons = f"{start}" if start == end else f"{start}-{end}"

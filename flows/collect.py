@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from prefect import get_run_logger, unmapped
 from prefect.futures import wait
@@ -55,7 +55,7 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
         calls_before = read_calls_left(source) if costs_quota else None  # fresh: /info costs nothing
         calls_before = calls_recorded if calls_before is None else calls_before
         budget = calls_before - config.source.min_calls_reserve if costs_quota and calls_before is not None else None
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         refresh_age = timedelta(days=config.source.refresh_age_days)
         partitions = plan_partitions(config.seasons, source.seasons_available)
         plan = plan_fetches(

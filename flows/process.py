@@ -3,7 +3,7 @@ gate: a partition failing its schema is quarantined, and a run below the quality
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import get_run_logger
@@ -60,7 +60,7 @@ def process(config: PipelineConfig, collected: CollectResult, full_refresh: bool
 
 def _judge(config: PipelineConfig, loads: list[PartitionLoad]) -> dict[str, PartitionVerdict]:
     """Each staged partition against its schema and the ids the warehouse will hold, wave by wave."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     verdicts: dict[str, PartitionVerdict] = {}
     for wave in gate_waves(loads):
         known = known_ids(str(config.warehouse_path), passing(loads, verdicts))

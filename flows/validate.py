@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect import get_run_logger
 
@@ -37,7 +37,7 @@ def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True
     manifest, _ = read_collect_state(warehouse)
     ages = table_ages(
         manifest.values(), PRODUCES, schedule_interval=config.schedule_interval,
-        refresh_age_days=config.source.refresh_age_days, now=datetime.now(timezone.utc),
+        refresh_age_days=config.source.refresh_age_days, now=datetime.now(UTC),
     )
     tables = None if changed else last_quality_report(warehouse, "validate")
     if tables is None:

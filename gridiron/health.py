@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def prefect_check(api_url: str | None) -> Check:
 
 def run_history_checks(config: PipelineConfig, now: datetime | None = None) -> list[Check]:
     """Freshness of the last successful run against the schedule, and duration degradation."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if not config.warehouse_path.exists():
         return []
     with connect(config.warehouse_path, read_only=True) as con:
@@ -134,7 +134,7 @@ def stuck_runs_check(config: PipelineConfig, running: list[tuple], now: datetime
     reports Running. A run is stuck past `max_pipeline_duration`, or at once when it is the last
     run to take this home's run lock and no live process holds the lock any more (its process was
     killed: Prefect keeps reporting it Running)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     record, held = lock_state(config.home)
     gone_id = (record or {}).get("run_id") if not held else None
     gone = [name for name, _start, *rest in running if gone_id and rest and str(rest[0]) == gone_id]
@@ -170,5 +170,5 @@ def record_checks(config: PipelineConfig, checks: list[Check], at: datetime | No
         return False
     with connect(config.warehouse_path) as con:
         migrate(con)
-        record_health(con, [c.as_row() for c in checks], at or datetime.now(timezone.utc))
+        record_health(con, [c.as_row() for c in checks], at or datetime.now(UTC))
     return True

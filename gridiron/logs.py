@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gridiron.config import PipelineConfig
@@ -46,7 +46,7 @@ class RedactSecrets(logging.Filter):
 
 
 def log_path(home: str | Path, when: datetime | None = None) -> Path:
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     return Path(home) / "logs" / f"pipeline_{when:%Y%m%d}.log"
 
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from gridiron.endpoints import ENDPOINTS, REFERENCE, SEASONAL, WEEKLY
 from gridiron.sources.base import Partition
@@ -140,7 +139,7 @@ def game_calendar(rows: Iterable[Mapping]) -> list[tuple[int, str, int, datetime
         except ValueError:
             continue
         if kickoff.tzinfo is None:
-            kickoff = kickoff.replace(tzinfo=timezone.utc)
+            kickoff = kickoff.replace(tzinfo=UTC)
         calendar.append((row.get("season"), row.get("seasonType"), row.get("week"), kickoff, bool(row.get("completed"))))
     return calendar
 
@@ -161,7 +160,7 @@ def plan_weeks(
                 settled = slate.settled_at
                 if settled is None and is_season_complete(slate.season, now.date()):
                     # a game never completed (cancelled): the week is over with its season
-                    settled = datetime(slate.season + 1, 2, 1, tzinfo=timezone.utc)
+                    settled = datetime(slate.season + 1, 2, 1, tzinfo=UTC)
                 settles[partition.key] = settled
     return partitions, settles
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterator, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from gridiron.planning import CollectResult
-from gridiron.progress import PROGRESS_LOGGER, progress  # one line as each phase starts and ends
+from gridiron.progress import progress  # one line as each phase starts and ends
 
 T = TypeVar("T")
 
@@ -75,14 +76,14 @@ class RunTracker:
     warnings: int = 0
     errors: int = 0
     partition_errors: dict[str | None, str] = field(default_factory=dict)  # key (None: the run) -> message
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     phases: list[Phase] = field(default_factory=list)
     _clock_start: float = field(default_factory=time.perf_counter)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[Phase]:
         """Time a phase; its status is `completed` or `failed` (the exception propagates)."""
-        phase = Phase(name, datetime.now(timezone.utc))
+        phase = Phase(name, datetime.now(UTC))
         self.phases.append(phase)
         start = time.perf_counter()
         progress.info("%s ...", name)
@@ -131,7 +132,7 @@ class RunTracker:
             "warnings": self.warnings,
             "errors": self.errors,
             "started_at": self.started_at,
-            "finished_at": datetime.now(timezone.utc),
+            "finished_at": datetime.now(UTC),
             "duration_seconds": round(time.perf_counter() - self._clock_start, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "records_collected": self.records("collect"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -17,12 +17,11 @@ from gridiron.results import TrainResult
 from gridiron.storage import MartOutput, PartitionLoad, PlannedWarehouse, StagingArea
 
 
-
 @task(name="planned-train-signature", cache_policy=NO_CACHE)
 def planned_train_signature(warehouse: str, loads: list[PartitionLoad], settings: TrainSettings) -> str:
     """The signature of what the model would be trained on once this run's partitions load."""
     signatures = PlannedWarehouse(warehouse, loads).signatures(TRAINED_ON)
-    return train_signature(signatures, settings, datetime.now(timezone.utc))
+    return train_signature(signatures, settings, datetime.now(UTC))
 
 
 @task(name="current-model-signature", cache_policy=NO_CACHE)
@@ -39,7 +38,7 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
         result = train(planned.frame("games"), planned.frame("lines"), str(config.home / "models"),
                        talent=planned.frame("team_talent"), box=planned.frame("game_team_stats", BOX_COLUMNS),
                        settings=TrainSettings.from_config(config), signature=signature,
-                       conferences=config.conferences, now=datetime.now(timezone.utc), run_id=run_id,
+                       conferences=config.conferences, now=datetime.now(UTC), run_id=run_id,
                        checkpoints_dir=str(config.home / "cache" / "features"),
                        backtests_dir=str(config.home / "cache" / "backtests"))
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons

@@ -30,6 +30,7 @@ import pytest  # noqa: E402
 from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
 from tests.helpers import API_KEY, SMALL, copy_snapshot, write_config  # noqa: E402
 
+
 @pytest.fixture
 def small_snapshot(tmp_path: Path) -> Path:
     """Two seasons of games, one of everything else: real data, small enough for flow tests."""

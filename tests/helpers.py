@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -23,7 +23,7 @@ from gridiron.transforms import stage_partition
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = bundled_snapshot_dir()
 API_KEY = "test-key-123"
-NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 # two seasons of games, one of everything else: real data, small enough for flow tests
 SMALL = {"games": [2022, 2023], "lines": [2023], "teams_fbs": [2023], "stats_season": [2023]}
 
@@ -134,7 +134,16 @@ def seed_monitored_warehouse(home: Path) -> Path:
     calls left, health history, a promoted model with its backtest and predictions."""
     from datetime import timedelta
 
-    from gridiron.storage import FetchRecord, QuarantineRecord, commit_partitions, connect, migrate, record_health, record_quality, record_run
+    from gridiron.storage import (
+        FetchRecord,
+        QuarantineRecord,
+        commit_partitions,
+        connect,
+        migrate,
+        record_health,
+        record_quality,
+        record_run,
+    )
 
     area = StagingArea(home)
     path = home / "gridiron.duckdb"

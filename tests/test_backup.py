@@ -9,14 +9,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from gridiron.sources import Partition
-from gridiron.storage.backup import check_files
 from gridiron.storage import (
     SCHEMA_VERSION,
     BackupError,
@@ -33,9 +31,10 @@ from gridiron.storage import (
     restore,
     verify_backup,
 )
+from gridiron.storage.backup import check_files
 from tests.helpers import REPO, real_rows, staged
 
-T1 = datetime(2026, 11, 1, 6, tzinfo=timezone.utc)
+T1 = datetime(2026, 11, 1, 6, tzinfo=UTC)
 T2 = T1 + timedelta(days=1)
 T3 = T2 + timedelta(days=1)
 
@@ -164,10 +163,10 @@ def test_a_half_written_backup_is_not_listed(warehouse):
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("2026-11-27T06:00:00Z", datetime(2026, 11, 27, 6, tzinfo=timezone.utc)),
-    ("2026-11-27 06:00", datetime(2026, 11, 27, 6, tzinfo=timezone.utc)),
-    ("2026-11-27T08:00:00+02:00", datetime(2026, 11, 27, 6, tzinfo=timezone.utc)),
-    ("2026-11-27", datetime(2026, 11, 27, 23, 59, 59, 999999, tzinfo=timezone.utc)),
+    ("2026-11-27T06:00:00Z", datetime(2026, 11, 27, 6, tzinfo=UTC)),
+    ("2026-11-27 06:00", datetime(2026, 11, 27, 6, tzinfo=UTC)),
+    ("2026-11-27T08:00:00+02:00", datetime(2026, 11, 27, 6, tzinfo=UTC)),
+    ("2026-11-27", datetime(2026, 11, 27, 23, 59, 59, 999999, tzinfo=UTC)),
 ])
 def test_points_in_time(text, expected):
     assert parse_point_in_time(text) == expected

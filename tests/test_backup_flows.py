@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from flows import ncaa_pipeline
 from cli import main
+from flows import ncaa_pipeline
 from gridiron.storage import connect, content_checksums, list_backups
 from gridiron.testing.fake_cfbd import Fault
 from tests.helpers import API_KEY, change_score, query, write_config
@@ -39,7 +39,7 @@ def test_no_backup_when_disabled(tmp_path, small_snapshot):
 
 def test_restore_command_brings_back_an_earlier_run(config_file, small_snapshot, tmp_path, capsys):
     ncaa_pipeline(config_path=str(config_file))
-    between = datetime.now(timezone.utc)
+    between = datetime.now(UTC)
     change_score(small_snapshot, 401551789, 40)
     ncaa_pipeline(config_path=str(config_file))
     assert query(config_file, "SELECT home_points FROM games WHERE game_id = 401551789") == [(40,)]
@@ -99,7 +99,7 @@ def test_a_load_that_fails_leaves_the_warehouse_as_it_was(config_file, fake_cfbd
         tmp_path / "stale.yaml", source={"refresh_age_days": 0}, storage={"home": str(tmp_path / "home")})),
         return_state=True)
     assert state.is_failed()
-    assert f"games (season 2023): the rows clash with rows already stored" in state.message
+    assert "games (season 2023): the rows clash with rows already stored" in state.message
     assert str(taken) in state.message
     with connect(tmp_path / "home" / "gridiron.duckdb", read_only=True) as con:
         assert content_checksums(con, ["games", "standings", "raw_manifest", "raw_payloads"]) == before

@@ -12,6 +12,7 @@ import pytest
 from cli import main
 from tests.helpers import REPO, gridiron, query
 
+
 def test_help_lists_the_commands():
     done = gridiron("help")
     assert done.returncode == 0

@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import httpx
 import pytest
 
 from gridiron.sources import (
@@ -28,7 +27,7 @@ from gridiron.sources import (
 from gridiron.sources.api import _Pacer
 from gridiron.sources.errors import RequestError, ServerError, SourceError, TransportError
 from gridiron.sources.retry import backoff_delay, parse_retry_after
-from gridiron.testing.fake_cfbd import Fault, FakeCFBD
+from gridiron.testing.fake_cfbd import FakeCFBD, Fault
 from tests.helpers import API_KEY
 
 
@@ -105,7 +104,7 @@ def test_429_with_retry_after_then_200(fake_cfbd):
 
 
 def test_retry_after_as_http_date():
-    later = datetime.now(timezone.utc) + timedelta(seconds=30)
+    later = datetime.now(UTC) + timedelta(seconds=30)
     assert 28 <= parse_retry_after(format_datetime(later, usegmt=True)) <= 30
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("soon") is None

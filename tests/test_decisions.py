@@ -16,10 +16,10 @@ from gridiron.results import ProcessResult, TrainResult, failure_summary, flow_r
 from gridiron.sources import ENDPOINTS, Partition
 from gridiron.storage import (
     PartitionLoad,
-    TableOutput,
     PlannedWarehouse,
     QuarantineRecord,
     StagingArea,
+    TableOutput,
     commit_partitions,
     connect,
     content_checksums,

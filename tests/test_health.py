@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from gridiron.logs import RedactSecrets, log_path, run_log, secrets_from
 from gridiron.storage import connect, migrate, record_run
 from tests.helpers import gridiron
 
-NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
 
 def config(tmp_path, **values):

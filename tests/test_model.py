@@ -4,7 +4,7 @@ predictions, model files."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
@@ -25,7 +25,7 @@ from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir
 from gridiron.transforms import build_games, build_lines
 
 SOURCE = SnapshotSource(bundled_snapshot_dir())
-NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_new_teams_start_at_their_division_mean_and_regress_between_seasons():
 
 
 def test_no_leakage_results_after_a_date_change_no_earlier_feature(real_games):
-    cutoff = datetime(2022, 10, 20, tzinfo=timezone.utc)
+    cutoff = datetime(2022, 10, 20, tzinfo=UTC)
     before = build_game_features(real_games)
     scrambled = real_games.with_columns(
         pl.when(pl.col("start_date") >= cutoff).then(pl.col("away_points")).otherwise(pl.col("home_points")).alias("home_points"),
@@ -198,10 +198,10 @@ def test_no_leakage_box_scores_and_results_after_a_date_change_no_earlier_featur
     from gridiron.planning import game_calendar, plan_weeks, slates_of
     from gridiron.transforms import stage_partition
 
-    cutoff = datetime(2022, 10, 20, tzinfo=timezone.utc)
+    cutoff = datetime(2022, 10, 20, tzinfo=UTC)
     weeks = [w for s in (2021, 2022) for w in plan_weeks(
         slates_of(game_calendar(SOURCE.fetch(Partition("games", s)).payload)), SOURCE.seasons_available,
-        now=datetime(2024, 1, 1, tzinfo=timezone.utc))[0]]
+        now=datetime(2024, 1, 1, tzinfo=UTC))[0]]
     box = pl.concat([stage_partition(w, SOURCE.fetch(w).payload).frames["game_team_stats"] for w in weeks])
     games = real_games.filter(pl.col("season") <= 2022)
     before = build_game_features(games, box=box)
@@ -294,7 +294,7 @@ def test_no_leakage_with_the_preseason_prior(real_games):
     settings = FeatureSettings(preseason_prior=True)
     talent = pl.DataFrame({"season": [2022, 2022, 2023, 2023], "team_id": [130, 264, 130, 264],
                            "talent": [800.0, 700.0, 850.0, 700.0]})
-    cutoff = datetime(2022, 10, 20, tzinfo=timezone.utc)
+    cutoff = datetime(2022, 10, 20, tzinfo=UTC)
     before = build_game_features(real_games, settings, talent)
     scrambled = real_games.with_columns(
         pl.when(pl.col("start_date") >= cutoff).then(pl.col("away_points")).otherwise(pl.col("home_points")).alias("home_points"),
@@ -306,7 +306,7 @@ def test_no_leakage_with_the_preseason_prior(real_games):
     assert early(before).height > 2000 and early(before)["season_margin"].std() > 5
     assert early(before).equals(early(after))
     for column in ("prior_margin", "season_margin"):  # next season's prior and this season's later ratings move
-        late = lambda frame: frame.filter(pl.col("start_date") >= cutoff + pl.duration(days=8)).select(column)  # noqa: E731
+        late = lambda frame, column=column: frame.filter(pl.col("start_date") >= cutoff + pl.duration(days=8)).select(column)  # noqa: E731
         assert not late(before).equals(late(after))
     assert "prior_margin" not in build_game_features(real_games).columns  # not asked: not built
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gridiron.testing.fake_cfbd import Fault, FakeCFBD
+from gridiron.testing.fake_cfbd import FakeCFBD, Fault
 from tests.helpers import API_KEY, REPO, SMALL, copy_snapshot, gridiron, write_config
 from tests.servers import PREFECT, HTTPReceiver, PrefectServer, SMTPServer, Worker, wait_for
 

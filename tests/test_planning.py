@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from gridiron.endpoints import ENDPOINTS
 from gridiron.planning import (
-    dependencies_of,
     CollectedPartition,
     ManifestEntry,
     current_season,
+    dependencies_of,
     is_season_complete,
     mark_changes,
     plan_fetches,
@@ -19,10 +20,9 @@ from gridiron.planning import (
     shrink_problem,
     slates_of,
 )
-from gridiron.endpoints import ENDPOINTS
 from gridiron.sources import Partition
 
-NOW = datetime(2026, 11, 27, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 WEEK = timedelta(days=7)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 import pytest
 from prefect import flow, task
@@ -95,14 +96,14 @@ def test_only_the_parent_flow_sends_heartbeats_its_subflows_do_not(config_file):
     """Prefect starts a heartbeat thread per flow run (crash detection) and joins it, in 1 s steps,
     when the run ends: about a second per subflow. The pipeline turns it off for its six subflows,
     which run in its own process; the parent's heartbeat still says the process is alive."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import httpx
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows import ncaa_pipeline
 
-    since = datetime.now(timezone.utc).isoformat()
+    since = datetime.now(UTC).isoformat()
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30}):  # the suite runs without them
         result = ncaa_pipeline(config_path=str(config_file))
     query = {"filter": {"event": {"prefix": ["prefect.flow-run.heartbeat"]}, "occurred": {"since": since}},

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import polars as pl
 import duckdb
+import polars as pl
 import pytest
 
-from gridiron.quality.gate import integrity_problems, judge_partition, judge_partitions, run_quality
 from gridiron.planning import game_calendar, plan_weeks, slates_of
-from gridiron.tables import TABLES
+from gridiron.quality.gate import integrity_problems, judge_partition, judge_partitions, run_quality
 from gridiron.quality.schemas import SCHEMAS
 from gridiron.quality.scoring import WEIGHTS, TableQuality, assess, combine, completeness, timeliness
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir
 from gridiron.storage import StagingArea, commit_partitions, connect, migrate
+from gridiron.tables import TABLES
 from gridiron.transforms import build_games, build_standings, stage_partition
 from tests.helpers import NOW, game, staged
 

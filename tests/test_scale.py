@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from prefect.client.orchestration import get_client
 
 from flows import ncaa_pipeline

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import polars as pl
 import pytest
 
@@ -379,7 +381,7 @@ def _same(a, b) -> bool:
 def test_the_columnar_reader_and_the_row_path_stage_real_seasons_identically(season):
     """Every partition of a real season, weeks included, frame for frame and warning for warning.
     (All ten seasons, 229 partitions, agree the same way; three keep the suite short.)"""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from gridiron.planning import dependencies_of, game_calendar, plan_weeks, slates_of
     from gridiron.sources import SnapshotSource
@@ -391,7 +393,7 @@ def test_the_columnar_reader_and_the_row_path_stage_real_seasons_identically(sea
                   if season in source.seasons_available(e)] + [Partition("teams"), Partition("conferences")]
     payloads = {p.key: source.fetch(p).payload for p in partitions}
     weeks, _ = plan_weeks(slates_of(game_calendar(payloads[f"games/{season}"])), source.seasons_available,
-                          now=datetime.now(timezone.utc))
+                          now=datetime.now(UTC))
     payloads.update({p.key: source.fetch(p).payload for p in weeks})
     columnar, empty = 0, 0
     for partition in partitions + weeks:

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from gridiron.quality.gate import integrity_problems
 from gridiron.sources import Partition
 from gridiron.storage import (
     MIGRATIONS,
@@ -22,7 +23,6 @@ from gridiron.storage import (
     read_raw_payload,
     schema_version,
 )
-from gridiron.quality.gate import integrity_problems
 from tests.helpers import game, staged
 
 TEAMS = [{"id": team_id, "school": f"Team {team_id}", "conference": "Big Ten"} for team_id in (10, 20, 30)]

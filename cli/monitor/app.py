@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -53,7 +53,7 @@ def _read(config) -> bool:
     if view.busy:
         state["retry_at"] = time.monotonic() + BUSY_RETRY_SECONDS
         first = state.get("busy_since") is None
-        state["busy_since"] = state.get("busy_since") or datetime.now(timezone.utc)
+        state["busy_since"] = state.get("busy_since") or datetime.now(UTC)
         return first and state.get("last") is None  # with figures up, the live panel says it
     state["stamp"], state["problem"], state["busy_since"] = stamp, view.problem, None
     if view.read_at is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ def read_warehouse(config: PipelineConfig) -> WarehouseView:
         return WarehouseView(problem=f"no warehouse at {path} yet: run `gridiron run` (or start the schedule)")
     try:
         with connect(path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
-            return WarehouseView(frames=monitor_frames(con), read_at=datetime.now(timezone.utc))
+            return WarehouseView(frames=monitor_frames(con), read_at=datetime.now(UTC))
     except WarehouseBusy:
         return WarehouseView(problem="the warehouse is busy (a run is writing it)", busy=True)
     except Exception as error:  # noqa: BLE001 - shown on the page, the app goes on

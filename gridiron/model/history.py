@@ -7,7 +7,7 @@ a season only an external snapshot holds works too, before it was ever loaded).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -75,7 +75,7 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
 def season_box_scores(source, games_rows: list[dict]) -> list[pl.DataFrame]:
     """The `game_team_stats` rows (the features' columns) of the season of these `/games` rows, read
     week by week as the pipeline plans them."""
-    weeks = plan_weeks(slates_of(game_calendar(games_rows)), source.seasons_available, now=datetime.now(timezone.utc))[0]
+    weeks = plan_weeks(slates_of(game_calendar(games_rows)), source.seasons_available, now=datetime.now(UTC))[0]
     return [stage_partition(week, source.fetch(week).payload).frames["game_team_stats"].select(BOX_COLUMNS)
             for week in weeks]
 

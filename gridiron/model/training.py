@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 import polars as pl
@@ -141,7 +141,7 @@ def train(
     changed one season's games walks from that season on (`build_game_features`);
     `backtests_dir`: where the backtest keeps each slate's predictions, so it refits only the
     slates whose inputs changed (`backtest.walk_forward`)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     checkpoints = CheckpointDir(checkpoints_dir) if checkpoints_dir else None
     backtests = CheckpointDir(backtests_dir) if backtests_dir else None
     features = build_game_features(games, settings.features, talent, box, checkpoints)

@@ -23,9 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
-from gridiron.tables import TABLES
-
-from gridiron.quality.dimensions import (  # noqa: F401 (WEIGHTS and DIMENSIONS are read from here too)
+from gridiron.quality.dimensions import (
     CHECK_COLUMNS,
     CONSISTENCY,
     DIMENSIONS,
@@ -36,6 +34,7 @@ from gridiron.quality.dimensions import (  # noqa: F401 (WEIGHTS and DIMENSIONS 
     VALIDITY,
     WEIGHTS,
 )
+from gridiron.tables import TABLES
 
 
 def _schemas():

@@ -30,7 +30,7 @@ import logging
 import random
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -396,7 +396,7 @@ class ApiSource:
         return FetchResult(
             partition=partition,
             payload=rows,
-            fetched_at=datetime.now(timezone.utc),
+            fetched_at=datetime.now(UTC),
             source=self.name,
             calls_remaining=self.client.remaining_by_partition.get(partition.key, self.client.calls_remaining),
             meta={"url": f"{self.client.base_url}{partition.spec.path}"},

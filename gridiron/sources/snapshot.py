@@ -18,7 +18,7 @@ import threading
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,7 @@ class SnapshotSource:
         return FetchResult(
             partition=partition,
             payload=check_shape(partition, payload),
-            fetched_at=datetime.now(timezone.utc),
+            fetched_at=datetime.now(UTC),
             source=self.name,
             meta={"path": str(path), "mtime": stat.st_mtime},
             version=version,

@@ -31,9 +31,9 @@ from gridiron.storage.loading import (
     QuarantineRecord,
     TableOutput,
     api_fetches,
-    version_updates,
     commit_partitions,
     table_counts,
+    version_updates,
 )
 from gridiron.storage.operations import (
     WarehouseStatus,

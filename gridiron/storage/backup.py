@@ -20,7 +20,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ def create_backup(
     """Export the warehouse into `backups_dir/<UTC timestamp>/` with its manifest (not yet verified)."""
     backups_dir = Path(backups_dir)
     backups_dir.mkdir(parents=True, exist_ok=True)
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     final = backups_dir / now.strftime(_NAME_FORMAT)
     if final.exists():
         raise BackupError(f"backup {final.name} already exists")
@@ -195,7 +195,7 @@ def verify_backup(info: BackupInfo, live: dict[str, str] | None = None, *, scrat
             raise BackupError(
                 f"backup {info.name}: a restore differs from {what} in {', '.join(differing)}"
             )
-    info.verified, info.verified_at = True, datetime.now(timezone.utc)
+    info.verified, info.verified_at = True, datetime.now(UTC)
     _write_manifest(info)
     return info
 
@@ -217,7 +217,7 @@ def list_backups(backups_dir: str | Path) -> list[BackupInfo]:
 
 def apply_retention(backups_dir: str | Path, retention_days: float, now: datetime | None = None) -> RetentionReport:
     """Delete backups older than the retention period, but never the newest verified one."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     backups = list_backups(backups_dir)
     verified = [info for info in backups if info.verified]
     protected = verified[-1].name if verified else None
@@ -242,13 +242,13 @@ def parse_point_in_time(text: str) -> datetime:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             day = datetime.fromisoformat(value).date()
-            return datetime.combine(day, time.max, tzinfo=timezone.utc)
+            return datetime.combine(day, time.max, tzinfo=UTC)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise BackupError(
             f"'{text}' is not a point in time: use an ISO 8601 date or time, e.g. 2026-11-27T06:00:00Z"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def choose_backup(backups: list[BackupInfo], at: datetime) -> BackupInfo:
@@ -279,7 +279,7 @@ class RestoreReport:
         """One line: which backup (and when it was made), what was kept."""
         when = f"{self.restored_created_at:%Y-%m-%dT%H:%M:%SZ}" if self.restored_created_at else "?"
         later = (" (the newest verified backup: no backup is as late as the time asked for)"
-                 if at > datetime.now(timezone.utc) else "")
+                 if at > datetime.now(UTC) else "")
         kept = sum(self.history_kept.values())
         return (f"warehouse restored from backup {self.restored}, made {when}{later}"
                 + (f"; the replaced warehouse was kept as {self.replaced_backup}" if self.replaced_backup else "")
@@ -363,7 +363,7 @@ def _keep_replaced(warehouse: Path, backups_dir: Path, now: datetime | None) -> 
             info = create_backup(con, backups_dir, reason="replaced by restore", now=now)
         return verify_backup(info).name
     except (duckdb.Error, BackupError):
-        stamp = (now or datetime.now(timezone.utc)).strftime(_NAME_FORMAT)
+        stamp = (now or datetime.now(UTC)).strftime(_NAME_FORMAT)
         aside = backups_dir / f"unreadable-{stamp}.duckdb"
         shutil.copy2(warehouse, aside)
         return aside.name

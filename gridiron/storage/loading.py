@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,7 @@ def commit_partitions(
     (partition key, table, rows) after each table's rows are replaced.
     """
     rows_by_table: dict[str, int] = {}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with transaction(con):
         # reference tables first, so teams derived from games see the fresh team list
         for load in sorted(loads, key=lambda load: load.season is not None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -40,7 +40,7 @@ def record_run(
 ) -> None:
     """Insert or replace one run's row in `pipeline_runs`, its phases and its errors (partition key
     -> message; None for the run's own error), in one transaction."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with transaction(con):
         con.execute("DELETE FROM pipeline_run_errors WHERE run_id = ?", [run["run_id"]])
         for partition, message in (errors or {}).items():
@@ -63,7 +63,7 @@ def record_quality(
     con: duckdb.DuckDBPyConnection, run_id: str, stage: str, rows: Sequence[Mapping[str, Any]], threshold: float
 ) -> None:
     """Store a run's quality report (one row per table and one named 'overall'), own transaction."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with transaction(con):
         con.execute("DELETE FROM quality_reports WHERE run_id = ? AND stage = ?", [run_id, stage])
         for row in rows:

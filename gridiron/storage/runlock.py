@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ def run_lock(home: str | Path, run_id: str, flow_run_name: str | None) -> Iterat
         ) from None
     try:
         holder = {"run_id": run_id, "flow_run_name": flow_run_name, "pid": os.getpid(),
-                  "host": socket.gethostname(), "started_at": datetime.now(timezone.utc).isoformat()}
+                  "host": socket.gethostname(), "started_at": datetime.now(UTC).isoformat()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         yield path

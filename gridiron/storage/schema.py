@@ -17,7 +17,7 @@ which no partition produces, state theirs here. Tables by layer:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
@@ -216,7 +216,7 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: list[tuple[int, str, lis
                 con.execute(statement)
             con.execute(
                 "INSERT INTO schema_version VALUES (?, ?, ?)",
-                [version, description, datetime.now(timezone.utc)],
+                [version, description, datetime.now(UTC)],
             )
         applied.append(version)
     return applied

@@ -24,7 +24,6 @@ from gridiron.tables import produced_by
 from gridiron.transforms.box_scores import build_game_team_stats
 from gridiron.transforms.frames import TransformError, snake_case
 from gridiron.transforms.ingest import read_columnar
-from gridiron.transforms.standings import build_standings, team_games
 from gridiron.transforms.staging import (
     build_conferences,
     build_games,
@@ -38,6 +37,7 @@ from gridiron.transforms.staging import (
     placeholder_totals,
     unknown_fields,
 )
+from gridiron.transforms.standings import build_standings, team_games
 
 __all__ = [
     "PRODUCES", "StagedFrames", "TransformError", "build_conferences", "build_game_team_stats", "build_games",
