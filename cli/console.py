@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from gridiron.runs import PROGRESS_LOGGER
+from gridiron.progress import PROGRESS_LOGGER
 
 TICK_SECONDS = 0.25
 TASK_LOGGER = "prefect.task_runs"  # Prefect's engine logs "Finished in state ..." once per task run
