@@ -23,7 +23,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.performance import duckdb_floor  # noqa: E402
 from bench.report import write_section  # noqa: E402
-from gridiron.planning import dependencies_of, game_calendar, plan_partitions, plan_weeks, slates_of  # noqa: E402
+from gridiron.game_weeks import game_calendar, game_weeks_of, plan_weeks  # noqa: E402
+from gridiron.planning import dependencies_of, plan_partitions  # noqa: E402
 from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir, normalise  # noqa: E402
 from gridiron.transforms import stage_partition  # noqa: E402
 from gridiron.transforms.ingest import read_columnar  # noqa: E402
@@ -34,7 +35,7 @@ def main() -> None:
     partitions = plan_partitions(range(2014, 2024), source.seasons_available)
     rows = {p.key: source.fetch(p).payload for p in partitions}
     calendar = [r for p in partitions if p.endpoint == "games" for r in game_calendar(rows[p.key])]
-    weeks, _ = plan_weeks(slates_of(calendar), source.seasons_available, now=datetime.now(UTC))
+    weeks, _ = plan_weeks(game_weeks_of(calendar), source.seasons_available, now=datetime.now(UTC))
     rows.update({p.key: source.fetch(p).payload for p in weeks})
     payloads = {key: normalise(value) for key, value in rows.items()}
 

@@ -9,6 +9,7 @@ from prefect.futures import wait
 
 from flows.phases import phase
 from gridiron.config import PipelineConfig
+from gridiron.game_weeks import plan_weeks
 from gridiron.planning import (
     CollectedPartition,
     CollectResult,
@@ -19,7 +20,6 @@ from gridiron.planning import (
     payloads_needed,
     plan_fetches,
     plan_partitions,
-    plan_weeks,
     seasons_missing,
     shrink_problem,
     split_weekly,

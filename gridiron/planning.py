@@ -9,7 +9,7 @@
   plan, what matters most is fetched first: seasons in progress, then never-fetched partitions, then
   stale ones, newest season first.
 - A weekly endpoint's partitions (`games_teams`: season, season type, week) are planned from the
-  season's games: every week that has kicked off. A week settles two days after its last game ends
+  season's game weeks (`gridiron.game_weeks`): every week that has kicked off. A week settles two days after its last game ends
   (when every game of it is completed); a week fetched after it settled is a complete partition like
   a complete season, and an unsettled one is fetched every run, so a weekly run in season fetches
   the new week (and any still settling) only.
@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from gridiron.endpoints import ENDPOINTS, REFERENCE, SEASONAL, WEEKLY
+from gridiron.endpoints import ENDPOINTS, REFERENCE, SEASONAL
+from gridiron.game_weeks import is_season_complete
 from gridiron.sources.base import Partition
 
 _ENDPOINT_ORDER = {name: index for index, name in enumerate(ENDPOINTS)}
@@ -55,16 +56,6 @@ class FetchPlan:
     over_budget: list[Partition] = field(default_factory=list)  # due, but the calls left do not cover them
 
 
-def current_season(today: date) -> int:
-    """The season being played or most recently played: a season starts in August."""
-    return today.year if today.month >= 8 else today.year - 1
-
-
-def is_season_complete(season: int, today: date) -> bool:
-    """A season is complete once its bowls and playoff are over (from February 1 after it)."""
-    return today >= date(season + 1, 2, 1)
-
-
 def plan_partitions(
     seasons: Iterable[int], seasons_available: Callable[[str], set[int] | None]
 ) -> list[Partition]:
@@ -81,41 +72,6 @@ def plan_partitions(
     return partitions
 
 
-WEEK_SETTLES_AFTER = timedelta(days=2)  # box scores are corrected for a day or two after a game
-
-
-@dataclass(frozen=True)
-class Slate:
-    """One week of one season type, from the season's games."""
-
-    season: int
-    season_type: str
-    week: int
-    first_kickoff: datetime
-    last_kickoff: datetime
-    completed: bool  # every game of it is completed
-
-    @property
-    def settled_at(self) -> datetime | None:
-        """When its box scores stop changing (None: a game is still to be completed)."""
-        return self.last_kickoff + WEEK_SETTLES_AFTER if self.completed else None
-
-
-def slates_of(games: Iterable[tuple[int, str, int, datetime, bool]]) -> list[Slate]:
-    """The weeks of (season, season type, week, kickoff, completed) game rows, in calendar order."""
-    weeks: dict[tuple[int, str, int], list[tuple[datetime, bool]]] = {}
-    for season, season_type, week, kickoff, completed in games:
-        if None in (season, season_type, week, kickoff):
-            continue
-        weeks.setdefault((season, season_type, week), []).append((kickoff, bool(completed)))
-    found = [
-        Slate(season, season_type, week, min(k for k, _ in games_), max(k for k, _ in games_),
-              all(done for _, done in games_))
-        for (season, season_type, week), games_ in weeks.items()
-    ]
-    return sorted(found, key=lambda slate: (slate.season, slate.first_kickoff, slate.season_type, slate.week))
-
-
 def split_weekly(items: Iterable) -> tuple[list, dict[str, list]]:
     """Items (partitions, or anything with a `.partition`) of partitions that are not weekly, and
     those that are, grouped by endpoint and season (`games_teams/2023` -> its weeks, in order): the
@@ -128,41 +84,6 @@ def split_weekly(items: Iterable) -> tuple[list, dict[str, list]]:
         else:
             seasons.setdefault(f"{partition.endpoint}/{partition.season}", []).append(item)
     return single, seasons
-
-
-def game_calendar(rows: Iterable[Mapping]) -> list[tuple[int, str, int, datetime, bool]]:
-    """(season, season type, week, kickoff, completed) of raw `/games` rows (unparseable dates skipped)."""
-    calendar = []
-    for row in rows:
-        try:
-            kickoff = datetime.fromisoformat(str(row.get("startDate")).replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        if kickoff.tzinfo is None:
-            kickoff = kickoff.replace(tzinfo=UTC)
-        calendar.append((row.get("season"), row.get("seasonType"), row.get("week"), kickoff, bool(row.get("completed"))))
-    return calendar
-
-
-def plan_weeks(
-    slates: Iterable[Slate], seasons_available: Callable[[str], set[int] | None], *, now: datetime
-) -> tuple[list[Partition], dict[str, datetime | None]]:
-    """The weekly endpoints' partitions of every week that has kicked off, and when each settles."""
-    partitions: list[Partition] = []
-    settles: dict[str, datetime | None] = {}
-    slates = [slate for slate in slates if slate.first_kickoff <= now]
-    for endpoint in WEEKLY:
-        available = seasons_available(endpoint)
-        for slate in slates:
-            if ENDPOINTS[endpoint].serves(slate.season) and (available is None or slate.season in available):
-                partition = Partition(endpoint, slate.season, slate.season_type, slate.week)
-                partitions.append(partition)
-                settled = slate.settled_at
-                if settled is None and is_season_complete(slate.season, now.date()):
-                    # a game never completed (cancelled): the week is over with its season
-                    settled = datetime(slate.season + 1, 2, 1, tzinfo=UTC)
-                settles[partition.key] = settled
-    return partitions, settles
 
 
 def seasons_missing(

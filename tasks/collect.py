@@ -8,7 +8,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from gridiron.planning import CollectedPartition, ManifestEntry, Slate, game_calendar, slates_of
+from gridiron.game_weeks import GameWeek, game_calendar, game_weeks_of
+from gridiron.planning import CollectedPartition, ManifestEntry
 from gridiron.sources import AuthError, Partition, Source, SourceUnavailable, checksum, is_recoverable, normalise
 from gridiron.sources.retry import backoff_delay
 from gridiron.storage import StagingArea, connect, last_calls_remaining, read_manifest, read_raw_payload
@@ -121,7 +122,7 @@ def restore_raw_payload(warehouse: str, key: str, home: str) -> str:
 
 
 @task(name="read-calendar", cache_policy=NO_CACHE)
-def read_calendar(warehouse: str, games_payloads: dict[int, str], seasons: list[int]) -> list[Slate]:
+def read_calendar(warehouse: str, games_payloads: dict[int, str], seasons: list[int]) -> list[GameWeek]:
     """The weeks of `seasons`: from the games payloads this run fetched (season -> staged path),
     else from the games the warehouse holds."""
     rows = [row for path in games_payloads.values() for row in game_calendar(StagingArea.read_raw(path))]
@@ -129,4 +130,4 @@ def read_calendar(warehouse: str, games_payloads: dict[int, str], seasons: list[
     if stored:
         with connect(warehouse) as con:
             rows.extend(stored_calendar(con, stored))
-    return slates_of(rows)
+    return game_weeks_of(rows)

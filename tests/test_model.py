@@ -195,12 +195,12 @@ def test_no_leakage_with_talent_a_later_season_composite_changes_no_earlier_feat
 def test_no_leakage_box_scores_and_results_after_a_date_change_no_earlier_feature(real_games):
     """Scramble every result and every box score from a date on: no feature of an earlier game moves
     (the efficiency ratings read only games finished before a game's slate)."""
-    from gridiron.planning import game_calendar, plan_weeks, slates_of
+    from gridiron.game_weeks import game_calendar, game_weeks_of, plan_weeks
     from gridiron.transforms import stage_partition
 
     cutoff = datetime(2022, 10, 20, tzinfo=UTC)
     weeks = [w for s in (2021, 2022) for w in plan_weeks(
-        slates_of(game_calendar(SOURCE.fetch(Partition("games", s)).payload)), SOURCE.seasons_available,
+        game_weeks_of(game_calendar(SOURCE.fetch(Partition("games", s)).payload)), SOURCE.seasons_available,
         now=datetime(2024, 1, 1, tzinfo=UTC))[0]]
     box = pl.concat([stage_partition(w, SOURCE.fetch(w).payload).frames["game_team_stats"] for w in weeks])
     games = real_games.filter(pl.col("season") <= 2022)

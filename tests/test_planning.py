@@ -7,18 +7,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from gridiron.endpoints import ENDPOINTS
+from gridiron.game_weeks import current_season, game_weeks_of, is_season_complete, plan_weeks
 from gridiron.planning import (
     CollectedPartition,
     ManifestEntry,
-    current_season,
     dependencies_of,
-    is_season_complete,
     mark_changes,
     plan_fetches,
     plan_partitions,
-    plan_weeks,
     shrink_problem,
-    slates_of,
 )
 from gridiron.sources import Partition
 
@@ -204,7 +201,7 @@ def test_weekly_partitions_follow_the_games_and_only_unsettled_weeks_are_fetched
         (2026, "regular", 14, kickoff(-6), False),
         (2025, "postseason", 1, kickoff(330), True),
     ]
-    weeks, settles = plan_weeks(slates_of(calendar), lambda endpoint: None, now=NOW)
+    weeks, settles = plan_weeks(game_weeks_of(calendar), lambda endpoint: None, now=NOW)
     assert keys(weeks) == ["games_teams/2025/postseason/1", "games_teams/2026/regular/11",
                            "games_teams/2026/regular/12", "games_teams/2026/regular/13"]
     assert settles["games_teams/2026/regular/11"] == kickoff(15.5) + timedelta(days=2)

@@ -6,7 +6,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from gridiron.planning import game_calendar, plan_weeks, slates_of
+from gridiron.game_weeks import game_calendar, game_weeks_of, plan_weeks
 from gridiron.quality.gate import integrity_problems, judge_partition, judge_partitions, run_quality
 from gridiron.quality.schemas import SCHEMAS
 from gridiron.quality.scoring import WEIGHTS, TableQuality, assess, combine, completeness, timeliness
@@ -29,8 +29,8 @@ def real_partitions():
     # box scores week by week: 2014 (no defensive stats), 2019 (an impossible fourth-down pair),
     # 2022 (games without an FBS side, "1--1" fourth downs)
     for season in (2014, 2019, 2022):
-        slates = slates_of(game_calendar(SOURCE.fetch(Partition("games", season)).payload))
-        yield from plan_weeks(slates, SOURCE.seasons_available, now=NOW)[0]
+        weeks = game_weeks_of(game_calendar(SOURCE.fetch(Partition("games", season)).payload))
+        yield from plan_weeks(weeks, SOURCE.seasons_available, now=NOW)[0]
 
 
 def test_every_schema_accepts_all_ten_seasons_of_real_data():

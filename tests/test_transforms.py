@@ -383,7 +383,8 @@ def test_the_columnar_reader_and_the_row_path_stage_real_seasons_identically(sea
     (All ten seasons, 229 partitions, agree the same way; three keep the suite short.)"""
     from datetime import datetime
 
-    from gridiron.planning import dependencies_of, game_calendar, plan_weeks, slates_of
+    from gridiron.game_weeks import game_calendar, game_weeks_of, plan_weeks
+    from gridiron.planning import dependencies_of
     from gridiron.sources import SnapshotSource
     from gridiron.transforms.ingest import read_columnar
     from tests.helpers import BUNDLED
@@ -392,7 +393,7 @@ def test_the_columnar_reader_and_the_row_path_stage_real_seasons_identically(sea
     partitions = [Partition(e, season) for e in ("games", "lines", "teams_fbs", "stats_season", "talent")
                   if season in source.seasons_available(e)] + [Partition("teams"), Partition("conferences")]
     payloads = {p.key: source.fetch(p).payload for p in partitions}
-    weeks, _ = plan_weeks(slates_of(game_calendar(payloads[f"games/{season}"])), source.seasons_available,
+    weeks, _ = plan_weeks(game_weeks_of(game_calendar(payloads[f"games/{season}"])), source.seasons_available,
                           now=datetime.now(UTC))
     payloads.update({p.key: source.fetch(p).payload for p in weeks})
     columnar, empty = 0, 0

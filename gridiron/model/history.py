@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import polars as pl
 
 from gridiron.config import PipelineConfig
+from gridiron.game_weeks import game_calendar, game_weeks_of, plan_weeks
 from gridiron.model.backtest import BacktestReport, backtest
 from gridiron.model.features import BOX_COLUMNS, build_game_features
 from gridiron.model.training import TrainSettings
-from gridiron.planning import game_calendar, plan_weeks, slates_of
 from gridiron.progress import step
 from gridiron.sources import Partition, SourceError, make_source
 from gridiron.storage import PlannedWarehouse
@@ -75,7 +75,7 @@ def season_history(config: PipelineConfig, season: int) -> tuple[pl.DataFrame, p
 def season_box_scores(source, games_rows: list[dict]) -> list[pl.DataFrame]:
     """The `game_team_stats` rows (the features' columns) of the season of these `/games` rows, read
     week by week as the pipeline plans them."""
-    weeks = plan_weeks(slates_of(game_calendar(games_rows)), source.seasons_available, now=datetime.now(UTC))[0]
+    weeks = plan_weeks(game_weeks_of(game_calendar(games_rows)), source.seasons_available, now=datetime.now(UTC))[0]
     return [stage_partition(week, source.fetch(week).payload).frames["game_team_stats"].select(BOX_COLUMNS)
             for week in weeks]
 

@@ -17,6 +17,7 @@ from importlib import resources
 import polars as pl
 
 from gridiron.config import PipelineConfig
+from gridiron.game_weeks import current_season, is_season_complete
 from gridiron.model.backtest import (
     BacktestReport,
     ModelSettings,
@@ -38,7 +39,6 @@ from gridiron.model.registry import (
     save_model,
     set_champion,
 )
-from gridiron.planning import current_season, is_season_complete
 
 log = logging.getLogger(__name__)
 OUTCOME_COLUMNS = ("margin", "home_win")
