@@ -15,8 +15,8 @@ Features per game (home minus away where it is a difference):
   opponent-adjusted (a ridge fit of each side's yards per play on its offense, the other side's
   defense and home field, with a shorter recency half-life than the ratings), as the expected
   yards-per-play edge of the home side; `has_box` 0 (and `eff_diff` 0) before both teams have a box
-  score in the window, or when no box scores are passed. On 2015-2018 it took MAE -0.06 and
-  straight up +0.6 pp (`bench/model_levers.py`);
+  score in the window, or when no box scores are passed (its effect on the tuning seasons:
+  BENCHMARKS.md, "Prediction v2: each lever");
 - preseason prior (`prior_margin`, `season_margin`, `prior_early`; only with `preseason_prior`):
   each team's prior from the recency-weighted rating of the last seasons, last season's own
   rating and talent (weights fitted on earlier seasons' margins) and in-season ratings shrunk
@@ -27,13 +27,14 @@ Features per game (home minus away where it is a difference):
   (`talent_early`), when the results say least. No composite for a season (2014): zero, flagged.
 
 `elo_prob` and `rating_diff` nearly duplicate `elo_diff` and `rating_margin`, but dropping them
-made 2015-2018 slightly worse (Brier +0.0004; `bench/model_levers.py`), so the model keeps them.
+made the tuning seasons slightly worse (BENCHMARKS.md, "Prediction v2: each lever"), so the model
+keeps them. The fits live in `ratings` (ridge ratings, efficiency) and `prior` (the preseason
+prior, talent); this module holds the settings and the walk.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -42,8 +43,17 @@ import numpy as np
 import polars as pl
 
 from gridiron.model import elo
+from gridiron.model.prior import PreseasonPrior, TalentTable, prior_columns
+from gridiron.model.ratings import (
+    DIVISIONS,
+    HOME_EDGE,
+    _division,
+    efficiency_edge,
+    fit_efficiency,
+    fit_ratings,
+    fit_season_ratings,
+)
 
-DIVISIONS = ("fbs", "fcs", "ii", "iii", "other")
 FEATURES = (
     "elo_diff", "elo_prob", "rating_margin", "rating_diff", "form_diff", "rest_diff",
     "home_rest", "away_rest", "is_neutral", "is_conference_game", "is_postseason",
@@ -76,10 +86,6 @@ class FeatureSettings:
         return self.margin_cap if self.margin_cap is not None else float("inf")
 
 
-def _division(value: str | None) -> str:
-    return value if value in DIVISIONS else "other"
-
-
 def add_slates(games: pl.DataFrame) -> pl.DataFrame:
     """Slate = the Monday-to-Sunday week of kickoff in US time (UTC-6 puts late Saturday night
     games on Saturday); `slate_start` is that Monday, `slate` its order."""
@@ -89,228 +95,6 @@ def add_slates(games: pl.DataFrame) -> pl.DataFrame:
     )
     order = with_start.select("slate_start").unique().sort("slate_start").with_row_index("slate")
     return with_start.join(order, on="slate_start").with_columns(pl.col("slate").cast(pl.Int32))
-
-
-def _team_columns(first: np.ndarray, second: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
-    """{team: column} over the teams of both sides, and each side's column per row."""
-    index = {team: i for i, team in enumerate(np.unique(np.concatenate([first, second])))}
-    return (index, np.fromiter((index[x] for x in first), int, len(first)),
-            np.fromiter((index[x] for x in second), int, len(second)))
-
-
-def fit_ratings(history: dict[str, np.ndarray], as_of_days: float, settings: FeatureSettings) -> tuple[dict[int, float], float]:
-    """Ridge ratings from earlier games: {team: rating in points}, and the home-field edge."""
-    from scipy import sparse  # here, not at import: a run that trains nothing never loads them
-    from sklearn.linear_model import Ridge
-
-    age = as_of_days - history["day"]
-    keep = (age > 0) & (age <= settings.lookback_days)
-    if keep.sum() < 50:
-        return {}, 2.5
-    home, away = history["home"][keep], history["away"][keep]
-    margin = np.clip(history["margin"][keep], -settings.margin_limit, settings.margin_limit)
-    weights = 0.5 ** (age[keep] / settings.half_life_days)
-    index, hcol, acol = _team_columns(home, away)
-    n, t, d = len(home), len(index), len(DIVISIONS)
-    rows = np.repeat(np.arange(n), 5)
-    cols = np.column_stack([hcol, acol, t + history["home_div"][keep], t + history["away_div"][keep],
-                            np.full(n, t + d)]).ravel()
-    values = np.column_stack([np.ones(n), -np.ones(n), np.ones(n), -np.ones(n),
-                              (~history["neutral"][keep]).astype(float)]).ravel()
-    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, t + d + 1))
-    model = Ridge(alpha=settings.ridge_alpha, fit_intercept=False).fit(matrix, margin, sample_weight=weights)
-    coef = model.coef_
-    team_division = {}
-    for team, div in zip(np.concatenate([home, away]), np.concatenate([history["home_div"][keep], history["away_div"][keep]])):
-        team_division[team] = div
-    ratings = {int(team): float(coef[i] + coef[t + team_division[team]]) for team, i in index.items()}
-    return ratings, float(coef[t + d])
-
-
-def fit_efficiency(box: dict[str, np.ndarray], as_of_days: float, settings: FeatureSettings) -> tuple[dict[int, float], dict[int, float], float]:
-    """Opponent-adjusted yards per play from earlier box scores: ({team: offense}, {team: defense},
-    home edge), offense and defense as yards per play above an average side (defense: allowed less)."""
-    from scipy import sparse
-    from sklearn.linear_model import Ridge
-
-    age = as_of_days - box["day"]
-    keep = (age > 0) & (age <= settings.lookback_days)
-    if keep.sum() < 100:
-        return {}, {}, 0.0
-    offense, defense = box["offense"][keep], box["defense"][keep]
-    index, ocol, dcol = _team_columns(offense, defense)
-    n, t = len(offense), len(index)
-    rows = np.repeat(np.arange(n), 3)
-    cols = np.column_stack([ocol, t + dcol, np.full(n, 2 * t)]).ravel()
-    values = np.column_stack([np.ones(n), -np.ones(n), box["home_sign"][keep]]).ravel()
-    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, 2 * t + 1))
-    ypp = box["ypp"][keep]
-    half_life = settings.efficiency_half_life_days or settings.half_life_days
-    weights = 0.5 ** (age[keep] / half_life) * box["plays"][keep] / 65.0
-    model = Ridge(alpha=settings.efficiency_alpha, fit_intercept=True).fit(matrix, ypp, sample_weight=weights)
-    coef = model.coef_
-    return ({int(team): float(coef[i]) for team, i in index.items()},
-            {int(team): float(coef[t + i]) for team, i in index.items()}, float(coef[2 * t]))
-
-
-@dataclass(frozen=True)
-class TalentTable:
-    """The talent composites as the features read them: a team's for the season, else the season
-    before's, else the season's 5th percentile (a team the composite does not list is FCS or
-    below); None in a season without a composite."""
-
-    known: dict[tuple[int, int], float]
-    low: dict[int, float]
-
-    @classmethod
-    def of_frame(cls, talent: pl.DataFrame | None) -> TalentTable:
-        if talent is None or talent.is_empty():
-            return cls({}, {})
-        rows = talent.select(pl.col("season").cast(pl.Int64), pl.col("team_id").cast(pl.Int64),
-                             pl.col("talent").cast(pl.Float64)).drop_nulls("talent")
-        low = rows.group_by("season").agg(pl.col("talent").quantile(0.05))
-        return cls({(s, t): v for s, t, v in rows.drop_nulls().iter_rows()}, dict(low.iter_rows()))
-
-    def value(self, season: int, team: int) -> float | None:
-        if season not in self.low:
-            return None
-        return self.known.get((season, team), self.known.get((season - 1, team), self.low[season]))
-
-
-def fit_season_ratings(history: dict[str, np.ndarray], season: int, as_of_days: float,
-                       prior: dict[int, float], prior_hfa: float, alpha: float) -> tuple[dict[int, float], float]:
-    """Ratings from the season's own earlier games, each team's shrunk toward its preseason prior
-    (a ridge on the difference from the prior: `alpha` games' worth), and the home edge."""
-    from scipy import sparse
-    from sklearn.linear_model import Ridge
-
-    keep = (history["season"] == season) & (history["day"] < as_of_days) if len(history["day"]) else np.array([], bool)
-    if keep.sum() < 20:
-        return dict(prior), prior_hfa
-    home, away = history["home"][keep], history["away"][keep]
-    home_field = (~history["neutral"][keep]).astype(float)
-    base = np.array([prior.get(h, 0.0) - prior.get(a, 0.0) for h, a in zip(home, away)]) + prior_hfa * home_field
-    index, hcol, acol = _team_columns(home, away)
-    n, t = len(home), len(index)
-    rows = np.repeat(np.arange(n), 3)
-    cols = np.column_stack([hcol, acol, np.full(n, t)]).ravel()
-    values = np.column_stack([np.ones(n), -np.ones(n), 10.0 * home_field]).ravel()  # x10: the edge barely penalised
-    matrix = sparse.csr_matrix((values, (rows, cols)), shape=(n, t + 1))
-    coef = Ridge(alpha=alpha, fit_intercept=False).fit(matrix, history["margin"][keep] - base).coef_
-    ratings = dict(prior)
-    for team, i in index.items():
-        ratings[int(team)] = prior.get(int(team), 0.0) + float(coef[i])
-    return ratings, prior_hfa + 10.0 * float(coef[t])
-
-
-DEFAULT_PRIOR_WEIGHTS = (0.6, 0.15, 0.0)  # last season, the one before, talent: before any season can fit them
-
-
-def prior_inputs(team: int, season: int, season_end: dict[int, dict[int, float]],
-                 talent: TalentTable, division_mean: dict[int, float],
-                 long_ratings: dict[int, float]) -> tuple[float, float, float]:
-    """(the recency-weighted rating of the last seasons, last season's own rating, talent in
-    hundreds of points) of a team for `season`; a team new to the data takes its division's mean."""
-    last = season_end.get(season - 1, {})
-    r2 = last.get(team, division_mean.get(team, 0.0))
-    r1 = long_ratings.get(team, r2)
-    value = talent.value(season, team)
-    return r1, r2, value / 100.0 if value is not None else 0.0
-
-
-def fit_prior_weights(history: dict[str, np.ndarray], inputs: dict[int, dict[int, tuple[float, float, float]]],
-                      seasons: list[int], use_talent: bool) -> tuple[tuple[float, float, float], float]:
-    """How much last season's rating, the one before and talent say about a season's margins: a
-    least-squares fit of the margins of `seasons` (earlier ones, whose inputs were known before
-    them) on the home-minus-away inputs and home field; the defaults while fewer than 500 games."""
-    keep = np.isin(history["season"], seasons) if seasons and len(history["day"]) else np.zeros(0, bool)
-    if keep.sum() < 500:
-        return DEFAULT_PRIOR_WEIGHTS, 2.5
-    x = []
-    for season, home, away, neutral in zip(history["season"][keep], history["home"][keep], history["away"][keep],
-                                          history["neutral"][keep]):
-        h, a = inputs[season][home], inputs[season][away]
-        x.append((h[0] - a[0], h[1] - a[1], h[2] - a[2], 0.0 if neutral else 1.0))
-    x = np.asarray(x)
-    if not use_talent:
-        x[:, 2] = 0.0
-    coef = np.linalg.lstsq(x, history["margin"][keep], rcond=None)[0]
-    return (float(coef[0]), float(coef[1]), float(coef[2]) if use_talent else 0.0), float(coef[3])
-
-
-_PRIOR_STATE = ("season_end", "inputs", "prior", "hfa", "season")  # what a season's walk changes
-
-
-class PreseasonPrior:
-    """Each season's preseason rating of every team: a fit (on earlier seasons' margins) of the
-    recency-weighted rating of the last seasons, last season's own rating and the season's talent
-    composite. Season by season: at a season's start, the season before's own ratings are fitted
-    (shrunk toward its prior), then the weights and this season's prior."""
-
-    def __init__(self, season_teams: dict[int, set[int]], team_division: dict[int, int], talent: TalentTable,
-                 prior_games: float):
-        self.season_teams, self.team_division, self.talent = season_teams, team_division, talent
-        self.prior_games = prior_games
-        self.season_end: dict[int, dict[int, float]] = {}
-        self.inputs: dict[int, dict[int, tuple[float, float, float]]] = {}
-        self.prior: dict[int, float] = {}
-        self.hfa, self.season = 2.5, None
-
-    @classmethod
-    def of_schedule(cls, frame: pl.DataFrame, talent: pl.DataFrame | None, prior_games: float) -> PreseasonPrior:
-        """Every season's teams and each team's division, from the schedule (known before kickoff)."""
-        division_index = {d: i for i, d in enumerate(DIVISIONS)}
-        season_teams: dict[int, set[int]] = defaultdict(set)
-        team_division: dict[int, int] = {}
-        for season, home, away, hclass, aclass in frame.select(
-                "season", "home_id", "away_id", "home_classification", "away_classification").iter_rows():
-            season_teams[season].update((home, away))
-            team_division[home] = division_index[_division(hclass)]
-            team_division[away] = division_index[_division(aclass)]
-        return cls(season_teams, team_division, TalentTable.of_frame(talent), prior_games)
-
-    def start_season(self, history: dict[str, np.ndarray], season: int,
-                     long_ratings: dict[int, float]) -> tuple[dict[int, float], float]:
-        """The season's prior ({team: points}, home edge); computed at its first slate."""
-        if season == self.season:
-            return self.prior, self.hfa
-        if self.season is not None:
-            self.season_end[self.season] = fit_season_ratings(
-                history, self.season, float("inf"), self.prior, self.hfa, self.prior_games)[0]
-        last = self.season_end.get(season - 1, {})
-        by_division: dict[int, list[float]] = defaultdict(list)
-        for team, value in last.items():
-            by_division[self.team_division.get(team, len(DIVISIONS) - 1)].append(value)
-        means = {d: float(np.mean(v)) for d, v in by_division.items()}
-        division_mean = {team: means.get(d, 0.0) for team, d in self.team_division.items()}
-        self.inputs[season] = {team: prior_inputs(team, season, self.season_end, self.talent, division_mean, long_ratings)
-                               for team in self.season_teams[season] | set(last)}
-        informed = [s for s in self.inputs if s < season and self.season_end.get(s - 1)]  # inputs from the season before
-        weights, self.hfa = fit_prior_weights(history, self.inputs, informed, season in self.talent.low)
-        self.prior = {team: weights[0] * r1 + weights[1] * r2 + weights[2] * t
-                      for team, (r1, r2, t) in self.inputs[season].items()} if last else {}
-        self.season = season
-        return self.prior, self.hfa
-
-
-def prior_columns(prior: dict[int, float], prior_hfa: float, shrunk: dict[int, float], shrunk_hfa: float,
-                  home: int, away: int, neutral: bool, games_played: int, decay_games: float) -> dict[str, float]:
-    """A game's prior margin, its in-season margin shrunk toward the prior, and the prior weighted
-    toward the first games of a season like `talent_early`."""
-    home_field = 0.0 if neutral else 1.0
-    prior_margin = prior.get(home, 0.0) - prior.get(away, 0.0) + home_field * prior_hfa
-    return {"prior_margin": prior_margin,
-            "season_margin": shrunk.get(home, 0.0) - shrunk.get(away, 0.0) + home_field * shrunk_hfa,
-            "prior_early": prior_margin * math.exp(-games_played / (2 * decay_games))}
-
-
-def efficiency_edge(offense: dict[int, float], defense: dict[int, float], home_edge: float, home: int, away: int,
-                    neutral: bool) -> float:
-    """The home side's expected yards-per-play edge: its yards per play against this defense
-    (offense - the defense's rating) minus the away side's against its own, plus twice the home
-    edge of one side on a true home game."""
-    return ((offense[home] - defense[away]) - (offense[away] - defense[home])
-            + (0.0 if neutral else 2 * home_edge))
 
 
 def box_sides(box: pl.DataFrame | None) -> dict[int, list[tuple[int, float, float]]]:
@@ -469,7 +253,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
             recent[team].extend(values)
         season_games.update(last["season_games"])
         if priors is not None:
-            priors.__dict__.update(last["priors"])
+            priors.restore(last["priors"])
         frame = frame.filter(pl.col("slate") >= last["slate"])  # the slates the saved walk had not reached
     checkpointed, season_rows_from = {resume_at}, _height(out)
 
@@ -482,11 +266,11 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                     "slate": slate["slate"][0], "rows": {c: v[season_rows_from:] for c, v in out.items()}, "elo": state, "history": history, "box_history": box_history,
                     "last_played": last_played, "recent": {t: list(d) for t, d in recent.items()},
                     "season_games": dict(season_games),
-                    "priors": None if priors is None else {k: v for k, v in priors.__dict__.items() if k in _PRIOR_STATE},
+                    "priors": None if priors is None else priors.save(),
                 })
             season_rows_from = _height(out)
         arrays = history.arrays()
-        ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if history.size else ({}, 2.5)
+        ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if history.size else ({}, HOME_EDGE)
         offense, defense, eff_hfa = fit_efficiency(
             box_history.arrays(), slate_day, settings) if box_history.size else ({}, {}, 0.0)
         rows = slate.to_dicts()
