@@ -24,8 +24,8 @@ from gridiron.sources import (
     SourceUnavailable,
     is_recoverable,
 )
-from gridiron.sources.api import _Pacer
 from gridiron.sources.errors import RequestError, ServerError, SourceError, TransportError
+from gridiron.sources.pacing import Pacer
 from gridiron.sources.retry import backoff_delay, parse_retry_after
 from gridiron.testing.fake_cfbd import FakeCFBD, Fault
 from tests.helpers import API_KEY
@@ -308,7 +308,7 @@ def test_a_429_holds_back_every_request_and_widens_the_spacing_until_answers_nar
 
 
 def test_each_429_doubles_the_spacing_up_to_its_ceiling_and_never_below_the_floor():
-    pacer = _Pacer(0.05)
+    pacer = Pacer(0.05)
     seen = []
     for _ in range(6):
         pacer.slow_down(None)
@@ -317,7 +317,7 @@ def test_each_429_doubles_the_spacing_up_to_its_ceiling_and_never_below_the_floo
     for _ in range(100):
         pacer.answered()
     assert pacer.interval == 0.05
-    assert _Pacer(0.5).after_429 == 0.5  # a configured floor above the first step is kept
+    assert Pacer(0.5).after_429 == 0.5  # a configured floor above the first step is kept
 
 
 def test_missing_key_fails_fast_with_its_name():

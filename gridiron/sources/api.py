@@ -2,7 +2,7 @@
 
 One `httpx.Client` per `CFBDClient` (base URL, Bearer auth, timeouts), safe to share between threads.
 The client bounds requests in flight, spaces request starts (no spacing by default; a 429 widens it
-for every thread and later answers narrow it again, see `_Pacer`), retries recoverable faults itself with
+for every thread and later answers narrow it again, see `pacing.Pacer`), retries recoverable faults itself with
 jittered exponential backoff (honouring `Retry-After`, which Prefect's retry delays do not read), and
 records the `X-CallLimit-Remaining` header of every response.
 
@@ -51,50 +51,11 @@ from gridiron.sources.errors import (
     TransportError,
     TruncatedPayload,
 )
+from gridiron.sources.pacing import Pacer
 from gridiron.sources.retry import backoff_delay, parse_retry_after
 
 log = logging.getLogger(__name__)
 PROBE_ATTEMPTS = 2
-
-
-class _Pacer:
-    """Spaces request starts at least `interval` seconds apart, across threads, and adapts the
-    interval to what the server says. It starts at `floor` (the config's `min_request_interval`).
-    A 429 doubles it (to at least `after_429`, at most `ceiling`) and holds every request start
-    back for the answer's `Retry-After`; each request answered without a 429 narrows it by
-    `recovery` back towards the floor. So a client asks as fast as its in-flight bound lets it
-    while the server keeps up, and slows down for everyone as soon as it is told to."""
-
-    def __init__(self, floor: float, *, after_429: float = 0.25, ceiling: float = 5.0, recovery: float = 0.9):
-        self.floor = floor
-        self.interval = floor
-        self.after_429 = max(after_429, floor)
-        self.ceiling = max(ceiling, self.after_429)
-        self.recovery = recovery
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
-
-    def slow_down(self, retry_after: float | None) -> None:
-        """A 429: wider spacing for every later request, and none starts before `retry_after`."""
-        with self._lock:
-            self.interval = min(self.ceiling, max(2 * self.interval, self.after_429))
-            hold = time.monotonic() + (retry_after or 0.0)
-            self._next = max(self._next, hold)
-
-    def answered(self) -> None:
-        if self.interval <= self.floor:
-            return
-        with self._lock:
-            narrower = self.interval * self.recovery
-            self.interval = narrower if narrower > max(self.floor, 0.01) else self.floor
 
 
 class CFBDClient:
@@ -130,7 +91,7 @@ class CFBDClient:
             follow_redirects=True,  # httpx drops the Authorization header on a cross-host redirect
         )
         self._in_flight = threading.BoundedSemaphore(max_in_flight)
-        self._pacer = _Pacer(min_request_interval)
+        self._pacer = Pacer(min_request_interval)
         self.deadline_seconds = 4 * timeout_seconds  # a whole answer, however it trickles in
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
