@@ -126,6 +126,7 @@ def _commands_help(sub: dict[str, argparse.ArgumentParser]) -> str:
 
 
 def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron run: run the pipeline once, on the configured Prefect server or a temporary one."""
     _prefect_environment(config)
     from flows import ncaa_pipeline  # after the environment is set
 
@@ -148,6 +149,7 @@ def cmd_run(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron status: what the warehouse holds, the recent runs, quality and forecasts."""
     from gridiron.storage import connect, forecast_scores, schema_version, warehouse_status
 
     path = config.warehouse_path
@@ -197,6 +199,7 @@ def cmd_status(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron backup: make a verified backup now, or list the backups."""
     from gridiron.storage import list_backups
 
     if args.list:
@@ -224,6 +227,7 @@ def cmd_backup(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron restore: restore the warehouse as it was at a point in time."""
     from gridiron.storage import choose_backup, list_backups, parse_point_in_time
 
     # a bad time, or no backup old enough, fails here in one line, before Prefect starts
@@ -239,6 +243,7 @@ def cmd_restore(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron backtest: backtest the model on a season and print its metrics."""
     import json
     from datetime import datetime
 
@@ -275,6 +280,7 @@ def cmd_backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_health(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron health: run the health checks and print them."""
     from gridiron.health import record_checks, run_checks
 
     api_url = os.environ.get("PREFECT_API_URL")
@@ -321,6 +327,7 @@ def cmd_monitor(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron deploy: create or update the work pool, deployments, automations and blocks."""
     if not os.environ.get("PREFECT_API_URL"):
         raise CommandError(
             "deploy needs a running Prefect server: start one (prefect server start) and set PREFECT_API_URL"
@@ -334,6 +341,7 @@ def cmd_deploy(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron backfill: run past seasons through the work pool in chunks."""
     if not os.environ.get("PREFECT_API_URL"):
         raise CommandError("it runs through the work pool: set PREFECT_API_URL to the server "
                            "`gridiron deploy` used, and start a worker (gridiron schedule)")
@@ -349,6 +357,7 @@ def cmd_backfill(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron schedule: deploy, then start a worker that runs the deployments on their schedule."""
     cmd_deploy(config, args)
     from deployments.setup import WORK_POOL
 
@@ -359,6 +368,7 @@ def cmd_schedule(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments, load the config and run the command; the exit status says how it ended."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command in (None, "help"):

@@ -47,6 +47,8 @@ class ConsoleHandler(logging.Handler):
         self._ticker: threading.Thread | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Whether a record reaches the console: progress lines unless quiet; otherwise warnings and
+        errors, less the engine lines Prefect repeats."""
         if record.name == PROGRESS_LOGGER:
             return not self.quiet
         if self.live and record.name == TASK_LOGGER and str(record.msg).startswith("Finished in state"):
@@ -58,6 +60,7 @@ class ConsoleHandler(logging.Handler):
         return f"{'/'}prefect{'/'}" not in record.pathname.replace("\\", "/")
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Print the record as one plain line (a phase's start and end become one line when live)."""
         try:
             if record.name == TASK_LOGGER:
                 with self._lock:
@@ -105,6 +108,7 @@ class ConsoleHandler(logging.Handler):
         self._ticker.start()
 
     def close(self) -> None:
+        """Stop the live ticker and close the handler."""
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=2)

@@ -18,6 +18,7 @@ from tasks.backup import (
 
 @phase("backup")
 def backup(config: PipelineConfig, run_id: str | None = None, changed: bool = True) -> BackupResult:
+    """Back the warehouse up when the run changed it (or no verified backup exists), verify the backup, apply retention."""
     logger = get_run_logger()
     backups_dir = str(config.home / "backups")
     if not config.enable_backup:

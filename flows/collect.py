@@ -46,6 +46,7 @@ from tasks.collect import (
 
 @phase("collect")
 def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult:
+    """Plan the partitions, fetch the due ones within the quota, and mark which changed since the last load."""
     logger = get_run_logger()
     home, warehouse = str(config.home), str(config.warehouse_path)
     manifest, calls_recorded = read_collect_state(warehouse)

@@ -19,6 +19,7 @@ class Unhealthy(RuntimeError):
 
 @flow(name="ncaa-health-check")
 def health_check(config_path: str | None = None) -> list[Check]:
+    """Run every health check, record it in the warehouse, and fail the flow run when one is unhealthy."""
     logger = get_run_logger()
     config = load_config(config_path, with_stored_api_key(os.environ))
     checks = check_health(config, PREFECT_API_URL.value())

@@ -22,10 +22,12 @@ class PhaseFlow(Flow):
     """A `prefect.Flow` whose runs record `flow_run_summary` of each parameter."""
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Each parameter as its `flow_run_summary`, so a flow run's inputs stay small."""
         return super().serialize_parameters({name: flow_run_summary(value) for name, value in parameters.items()})
 
     def with_options(self, **options: Any) -> PhaseFlow:
         # Prefect's Flow.with_options builds a plain Flow: keep the copy a PhaseFlow
+        """A copy with new options that is still a PhaseFlow."""
         copy = super().with_options(**options)
         copy.__class__ = PhaseFlow
         return copy

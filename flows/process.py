@@ -31,6 +31,7 @@ class QualityGateFailed(RuntimeError):
 
 @phase("process")
 def process(config: PipelineConfig, collected: CollectResult, full_refresh: bool = False, run_id: str = "local") -> ProcessResult:
+    """Stage every changed partition, hold the staged partitions to the quality gate, and return what may load."""
     logger = get_run_logger()
     if not collected.changed:
         logger.info("process: no partition changed, nothing to process")

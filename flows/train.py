@@ -13,6 +13,7 @@ from tasks.train import current_model_signature, planned_train_signature, train_
 
 @phase("train")
 def train(config: PipelineConfig, processed: ProcessResult, run_id: str = "local", full_refresh: bool = False) -> TrainResult:
+    """Build the features, backtest and fit the model when its inputs changed, and predict the unplayed games."""
     logger = get_run_logger()
     if not config.model.enabled:
         logger.info("train: model.enabled is false, no training")

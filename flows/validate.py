@@ -30,6 +30,7 @@ class ValidationFailed(RuntimeError):
 
 @phase("validate")
 def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True) -> ValidateResult:
+    """Check the committed warehouse's integrity and quality; a failure raises and the run rolls back."""
     logger = get_run_logger()
     warehouse = str(config.warehouse_path)
     threshold = config.min_data_quality_score

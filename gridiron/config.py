@@ -213,20 +213,24 @@ class PipelineConfig(_Section):
     # ---- derived values -------------------------------------------------------------------
     @property
     def seasons(self) -> list[int]:
+        """Every season from start_year to end_year."""
         return list(range(self.start_year, self.end_year + 1))
 
     @property
     def home(self) -> Path:
+        """The storage home (staging, backups, logs, models), resolved."""
         return Path(self.storage.home).expanduser().resolve()
 
     @property
     def warehouse_path(self) -> Path:
+        """The DuckDB file: storage.warehouse when set, else gridiron.duckdb in the home."""
         if self.storage.warehouse:
             return Path(self.storage.warehouse).expanduser().resolve()
         return self.home / "gridiron.duckdb"
 
     @property
     def uses_api(self) -> bool:
+        """Whether runs read the CFBD API (source kind api, or auto with a key set) rather than the snapshot."""
         if self.source.kind == "auto":
             return self.api_key is not None
         return self.source.kind == "api"

@@ -24,6 +24,8 @@ Grain = Literal["season", "week", "reference"]
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One CFBD endpoint as the pipeline uses it: route, grain, params, required keys, dependencies, metering, first season."""
+
     name: str  # our name, also the snapshot folder / file stem
     route: str  # the CFBD route
     grain: Grain  # one partition per season; per (season, season type, week); or one for the whole list

@@ -22,6 +22,8 @@ from gridiron.storage import connect, lock_state, migrate, record_health, schema
 
 @dataclass
 class Check:
+    """One health check: its name, whether it passed, what it found, and the value against its threshold."""
+
     name: str
     healthy: bool
     detail: str
@@ -29,6 +31,7 @@ class Check:
     threshold: float | None = None
 
     def as_row(self) -> dict[str, Any]:
+        """The check as a health_checks row."""
         return asdict(self)
 
 
@@ -39,6 +42,7 @@ def _existing_parent(path: Path) -> Path:
 
 
 def system_checks(config: PipelineConfig) -> list[Check]:
+    """CPU, memory and disk use against the configured limits."""
     limits = config.health
     cpu = psutil.cpu_percent(interval=0.5)
     memory = psutil.virtual_memory().percent
@@ -55,6 +59,7 @@ def system_checks(config: PipelineConfig) -> list[Check]:
 
 
 def warehouse_check(config: PipelineConfig) -> Check:
+    """Whether the warehouse file opens and answers a query."""
     path = config.warehouse_path
     if not path.exists():
         return Check("warehouse", False, f"no warehouse at {path}: run 'gridiron run'")
@@ -68,6 +73,7 @@ def warehouse_check(config: PipelineConfig) -> Check:
 
 
 def cfbd_check(config: PipelineConfig) -> Check:
+    """Whether the CFBD API answers with the key (unmetered /info), when runs use the API."""
     if not config.uses_api:
         return Check("cfbd_api", True, "source is the snapshot: the API is not needed")
     from gridiron.sources import SourceError, make_client
@@ -86,6 +92,7 @@ def cfbd_check(config: PipelineConfig) -> Check:
 
 
 def prefect_check(api_url: str | None) -> Check:
+    """Whether the Prefect API at PREFECT_API_URL answers its health route."""
     if not api_url:
         return Check("prefect_api", True, "no PREFECT_API_URL: runs start a temporary Prefect server")
     try:
@@ -153,6 +160,8 @@ def stuck_runs_check(config: PipelineConfig, running: list[tuple], now: datetime
 
 def run_checks(config: PipelineConfig, *, prefect_api_url: str | None,
                running: list[tuple[str, datetime]] | None = None) -> list[Check]:
+    """Every health check: the machine, the warehouse, the CFBD and Prefect APIs, the recent runs, and
+    (given `running`) runs going for longer than max_pipeline_duration."""
     checks = system_checks(config)
     checks.append(warehouse_check(config))
     checks.append(cfbd_check(config))

@@ -23,6 +23,7 @@ class RunFormatter(logging.Formatter):
     line such as "Finished in state Completed()" says what finished."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record with the flow or task run's name in front."""
         name = getattr(record, "task_run_name", None) or getattr(record, "flow_run_name", None)
         record.run = f"[{name}] " if name else ""
         return super().format(record)
@@ -30,22 +31,27 @@ _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
 class RedactSecrets(logging.Filter):
+    """A logging filter that replaces every secret value, and any Bearer token, by ***."""
+
     def __init__(self, secrets: Iterable[str]):
         super().__init__()
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
+        """`text` with every secret and Bearer token replaced by ***."""
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return _BEARER.sub(r"\1***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's message in place (always keeps the record)."""
         record.msg = self.redact(record.getMessage())
         record.args = ()
         return True
 
 
 def log_path(home: str | Path, when: datetime | None = None) -> Path:
+    """The day's log file under the home (one file per UTC day)."""
     when = when or datetime.now(UTC)
     return Path(home) / "logs" / f"pipeline_{when:%Y%m%d}.log"
 
@@ -67,15 +73,19 @@ class _Count(logging.Filter):
 
 @dataclass
 class RunLog:
+    """A run's log file and the warnings and errors written to it."""
+
     path: Path
     counts: _Count
 
     @property
     def warnings(self) -> int:
+        """Warnings logged so far."""
         return self.counts.warnings
 
     @property
     def errors(self) -> int:
+        """Errors logged so far."""
         return self.counts.errors
 
 

@@ -51,6 +51,8 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class FetchPlan:
+    """Which partitions collect fetches, which it leaves (and why), and which are due but over the budget."""
+
     fetch: list[Partition]
     skipped: list[tuple[Partition, str]]  # (partition, reason): not due, or over the budget
     over_budget: list[Partition] = field(default_factory=list)  # due, but the calls left do not cover them
@@ -230,14 +232,17 @@ class CollectResult:
 
     @property
     def changed(self) -> list[CollectedPartition]:
+        """The partitions whose signature differs from the one last loaded."""
         return [partition for partition in self.partitions if partition.is_changed]
 
     @property
     def rows_fetched(self) -> int:
+        """Rows of the partitions fetched this run."""
         return sum(partition.rows for partition in self.partitions if partition.was_fetched)
 
     @property
     def records(self) -> int:
+        """The phase's record count: the rows it fetched."""
         return self.rows_fetched
 
 

@@ -30,10 +30,12 @@ class ProcessResult:
 
     @property
     def rows(self) -> int:
+        """Rows staged over every passing partition's tables."""
         return sum(output.rows for load in self.loads for output in load.outputs)
 
     @property
     def records(self) -> int:
+        """The phase's record count: the rows it staged."""
         return self.rows
 
 
@@ -55,10 +57,12 @@ class TrainResult:
 
     @classmethod
     def not_trained(cls, reason: str) -> TrainResult:
+        """A train phase that fitted nothing, with why."""
         return cls(skipped=reason)
 
     @property
     def records(self) -> int:
+        """Rows of the trained marts it hands to load."""
         return sum(output.rows for output in self.outputs)
 
 
@@ -72,6 +76,7 @@ class ValidateResult:
 
     @property
     def records(self) -> int:
+        """The phase's record count: the tables it scored."""
         return len(self.tables)
 
 
@@ -87,6 +92,7 @@ class BackupResult:
 
     @property
     def records(self) -> int:
+        """1 when the phase made a backup, else 0."""
         return 1 if self.backup else 0
 
 
@@ -117,6 +123,7 @@ class PipelineResult:
 
     @property
     def rows_loaded(self) -> int:
+        """Rows loaded by the run over every table."""
         return sum(self.rows_by_table.values())
 
 

@@ -45,6 +45,8 @@ def peak_rss_mb() -> float:
 
 @dataclass
 class Phase:
+    """One phase of a run as recorded in pipeline_run_phases: when, how long, records, peak memory, status."""
+
     phase: str
     started_at: datetime
     duration_seconds: float = 0.0
@@ -53,6 +55,7 @@ class Phase:
     status: str = "running"
 
     def as_row(self) -> dict[str, Any]:
+        """The phase as a pipeline_run_phases row."""
         return dict(self.__dict__)
 
     def counts(self, result: T) -> T:
@@ -100,14 +103,17 @@ class RunTracker:
                           phase.duration_seconds, f"{phase.records:,}", phase.peak_rss_mb)
 
     def records(self, name: str) -> int:
+        """Records counted by the phases named `name`."""
         return sum(p.records for p in self.phases if p.phase == name)
 
     def collected(self, result: CollectResult) -> None:
+        """Take the source and partition counts from collect's result."""
         self.source = result.source
         self.partitions_total = len(result.partitions)
         self.partitions_changed = len(result.changed)
 
     def succeeded(self) -> None:
+        """Mark the run completed."""
         self.status, self.error = "completed", None
 
     def failed(self, error: BaseException, status: str = "failed") -> None:
@@ -116,6 +122,7 @@ class RunTracker:
         self.partition_errors.setdefault(None, self.error)
 
     def phase_rows(self) -> list[dict[str, Any]]:
+        """Every phase of the run as pipeline_run_phases rows."""
         return [phase.as_row() for phase in self.phases]
 
     def summary(self) -> dict[str, Any]:

@@ -24,6 +24,8 @@ class Reference:
 
 @dataclass(frozen=True)
 class Table:
+    """One warehouse table: its grain, key, partition column, producing endpoint and foreign keys."""
+
     name: str
     grain: str  # one line: what one row is
     key: tuple[str, ...]  # the primary key (DuckDB enforces it)
@@ -35,10 +37,12 @@ class Table:
 
     @property
     def partition_columns(self) -> tuple[str, ...]:
+        """The columns a partition's rows are replaced by (none for a whole-table replace)."""
         column = self.partition_column
         return () if column is None else (column,) if isinstance(column, str) else column
 
     def primary_key_sql(self) -> str:
+        """The table's PRIMARY KEY clause."""
         return f"PRIMARY KEY ({', '.join(self.key)})"
 
 

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class ApiWatchdog:
+    """Polls the Prefect API's health in a thread and calls `on_lost` once it has not answered for `grace_seconds`."""
+
     def __init__(self, health_url: str, *, interval_seconds: float = 5.0, grace_seconds: float = 30.0,
                  on_lost: Callable[[str], None] | None = None):
         self.health_url = health_url

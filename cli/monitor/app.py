@@ -127,6 +127,7 @@ def now_panel(config) -> None:
 
 
 def pipeline_page(config) -> None:
+    """The pipeline page: live run state, run history charts, errors, quality and the machine."""
     frames, note = _frames(config)  # first: the live panel compares the file with what this read
     st.fragment(run_every=REFRESH)(now_panel)(config)
     if note:
@@ -181,6 +182,7 @@ def pipeline_page(config) -> None:
 
 
 def analytics_page(config) -> None:
+    """The analytics page: standings, upcoming predictions and the model's quality."""
     frames, note = _frames(config)
     if note:
         st.warning(note)
@@ -222,6 +224,7 @@ def analytics_page(config) -> None:
 
 
 def main() -> None:
+    """The dashboard: its two pages, refreshed on their own."""
     st.set_page_config(page_title="gridiron monitor", page_icon="🏈", layout="wide")
     st.title("gridiron monitor")
     try:

@@ -18,12 +18,14 @@ def _data(frame: pl.DataFrame) -> alt.Data:
 
 
 def runs_over_time(runs: pl.DataFrame) -> alt.Chart:
+    """Each run's duration by its start, coloured by status."""
     return alt.Chart(_data(runs), title="Runs over time").mark_circle(size=90).encode(
         x=alt.X("started_at:T", title="started"), y=alt.Y("duration_seconds:Q", title="duration (s)"),
         color=alt.Color("status:N", scale=STATUS_COLORS), tooltip=["flow_run_name:N", "status:N", "duration_seconds:Q", "error:N"])
 
 
 def phase_durations(phases: pl.DataFrame) -> alt.Chart:
+    """Each run's phases as stacked bars of their durations."""
     return alt.Chart(_data(phases), title="Duration per phase").mark_bar().encode(
         x=alt.X("yearmonthdatehoursminutes(run_started_at):O", title="run (start)", axis=alt.Axis(labelAngle=-40)),
         y=alt.Y("sum(duration_seconds):Q", title="seconds", stack=True),
@@ -32,6 +34,7 @@ def phase_durations(phases: pl.DataFrame) -> alt.Chart:
 
 
 def records_per_run(runs: pl.DataFrame) -> alt.Chart:
+    """Records collected, processed and loaded per run."""
     long = runs.select("started_at", "records_collected", "records_processed", "records_loaded").unpivot(
         index="started_at", variable_name="records", value_name="count")
     return alt.Chart(_data(long), title="Records per run").mark_line(point=True).encode(
@@ -40,6 +43,7 @@ def records_per_run(runs: pl.DataFrame) -> alt.Chart:
 
 
 def quality_over_time(quality: pl.DataFrame) -> alt.LayerChart:
+    """Each table's quality score per run, with the threshold."""
     threshold = float(quality["threshold"].max()) if quality.height else 0.8
     lines = alt.Chart(_data(quality), title="Quality score per table (validate)").mark_line(point=True).encode(
         x=alt.X("created_at:T", title="run"), y=alt.Y("score:Q", scale=alt.Scale(domain=[0, 1])),
@@ -50,11 +54,13 @@ def quality_over_time(quality: pl.DataFrame) -> alt.LayerChart:
 
 
 def calls_remaining(calls: pl.DataFrame) -> alt.Chart:
+    """The CFBD calls left this month after each fetch."""
     return alt.Chart(_data(calls), title="CFBD calls remaining this month").mark_line(point=True).encode(
         x=alt.X("fetched_at:T", title="fetched"), y=alt.Y("calls_remaining:Q", title="calls left"))
 
 
 def system_history(health: pl.DataFrame, limits: dict[str, float]) -> alt.LayerChart:
+    """CPU, memory and disk use from the health checks, with their limits."""
     usage = health.filter(pl.col("name").is_in(list(limits)))
     lines = alt.Chart(_data(usage), title="CPU, memory and disk (health checks)").mark_line(point=True).encode(
         x=alt.X("checked_at:T", title="checked"), y=alt.Y("value:Q", title="% used", scale=alt.Scale(domain=[0, 100])),
@@ -65,6 +71,7 @@ def system_history(health: pl.DataFrame, limits: dict[str, float]) -> alt.LayerC
 
 
 def calibration(bins: list[dict]) -> alt.LayerChart:
+    """Predicted home-win probability against the observed share, per bin."""
     points = alt.Chart(alt.Data(values=bins), title="Calibration: predicted home-win probability vs observed").mark_line(
         point=True).encode(x=alt.X("predicted:Q", scale=alt.Scale(domain=[0, 1])),
                            y=alt.Y("observed:Q", scale=alt.Scale(domain=[0, 1])), tooltip=["bin:N", "games:Q", "observed:Q"])

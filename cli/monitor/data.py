@@ -25,6 +25,8 @@ READ_WAIT_SECONDS = 0.5  # a run holding the file is not waited for: the last fi
 
 @dataclass
 class WarehouseView:
+    """What the dashboard read of the warehouse: its frames and when, or why it could not."""
+
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     read_at: datetime | None = None
     problem: str | None = None  # why it could not be read now (no warehouse yet, or busy)
@@ -32,10 +34,12 @@ class WarehouseView:
 
     @property
     def has_runs(self) -> bool:
+        """Whether any run is recorded."""
         return not self.frames.get("runs", pl.DataFrame()).is_empty()
 
 
 def read_warehouse(config: PipelineConfig) -> WarehouseView:
+    """The dashboard's frames read from the warehouse, read-only; busy when a run holds the file."""
     path = config.warehouse_path
     if not path.exists():
         return WarehouseView(problem=f"no warehouse at {path} yet: run `gridiron run` (or start the schedule)")
@@ -50,6 +54,8 @@ def read_warehouse(config: PipelineConfig) -> WarehouseView:
 
 @dataclass
 class LiveRun:
+    """A flow run the Prefect API reports as running, with its phase and how long it has run."""
+
     name: str
     run_id: str
     started_at: datetime | None
@@ -60,6 +66,9 @@ class LiveRun:
 
 @dataclass
 class PrefectView:
+    """What the dashboard read of the Prefect API: the live runs, the last run's state, the next
+    scheduled run, or why it could not."""
+
     api_url: str | None
     problem: str | None = None
     running: list[LiveRun] = field(default_factory=list)
@@ -160,6 +169,8 @@ def _flow_name(client: Any, run: Any) -> str:
 
 @dataclass
 class MachineView:
+    """The machine's CPU, memory and disk use now."""
+
     cpu: float
     memory: float
     disk: float
@@ -180,6 +191,8 @@ def read_machine(config: PipelineConfig) -> MachineView:
 
 @dataclass
 class BackupsView:
+    """The backups: how many, their size, the newest verified one and their share of the disk."""
+
     count: int
     size_bytes: int
     disk_total_bytes: int
@@ -187,6 +200,7 @@ class BackupsView:
 
     @property
     def disk_share(self) -> float:
+        """The backups' size as a share of the disk."""
         return self.size_bytes / self.disk_total_bytes if self.disk_total_bytes else 0.0
 
 

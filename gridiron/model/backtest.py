@@ -40,6 +40,8 @@ VEGAS_SIGMA = 15.0  # points: the spread of margins around the line, to turn a s
 
 @dataclass(frozen=True)
 class ModelSettings:
+    """The game model's features and the penalties of its margin and win-probability fits."""
+
     features: tuple[str, ...] = FEATURES
     margin_alpha: float = 10.0
     prob_c: float = 0.1
@@ -50,6 +52,8 @@ class ModelSettings:
 
 @dataclass
 class Models:
+    """A fitted margin model and win-probability model, with the features they read."""
+
     margin: Pipeline
     prob: Pipeline | LogisticRegression
     features: tuple[str, ...]
@@ -57,6 +61,7 @@ class Models:
     from_margin: bool = False  # `prob` reads the predicted margin, not the features
 
     def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The frame with each game's predicted margin and home win probability."""
         x = frame.select(self.features).to_numpy()
         margin = self.margin.predict(x)
         prob = self.prob.predict_proba(margin.reshape(-1, 1) if self.from_margin else x)[:, 1]
@@ -65,6 +70,7 @@ class Models:
 
 
 def training_rows(features: pl.DataFrame, settings: ModelSettings) -> pl.DataFrame:
+    """The games a model learns from: played, past the burn-in seasons, with every feature."""
     first = features["season"].min() + settings.burn_in_seasons
     return features.filter(
         pl.col("has_result") & (pl.col("season") >= first)
@@ -73,6 +79,7 @@ def training_rows(features: pl.DataFrame, settings: ModelSettings) -> pl.DataFra
 
 
 def fit_models(train: pl.DataFrame, settings: ModelSettings) -> Models:
+    """Fit the margin ridge and the win-probability logistic model on `train`."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -185,6 +192,8 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class BacktestReport:
+    """One season's walk-forward backtest: the model's metrics beside the baselines, its calibration and the market's."""
+
     season: int
     games: int
     model: dict
@@ -193,6 +202,7 @@ class BacktestReport:
     calibration: list[dict] = field(default_factory=list)  # per probability bin: predicted vs observed
 
     def as_json(self) -> dict:
+        """The report as the JSON stored in model_runs.metrics."""
         data = {"season": self.season, "games": self.games, "model": self.model, "baselines": self.baselines,
                 "calibration": self.calibration}
         if self.market is not None:

@@ -22,6 +22,8 @@ OTHER_MEAN = 850.0  # non-NCAA opponents
 
 @dataclass(frozen=True)
 class EloSettings:
+    """Elo's K factor, home-field edge (rating points), regression between seasons and what it regresses to."""
+
     k: float = 25.0
     hfa: float = 55.0
     regression: float = 0.33
@@ -31,6 +33,8 @@ class EloSettings:
 
 @dataclass
 class EloState:
+    """The running Elo ratings, each team's division and last conference, and the season they are at."""
+
     ratings: dict[int, float] = field(default_factory=dict)
     divisions: dict[int, str | None] = field(default_factory=dict)
     conferences: dict[int, str] = field(default_factory=dict)  # the conference a team last played in
@@ -38,18 +42,22 @@ class EloState:
 
 
 def division_mean(division: str | None) -> float:
+    """The rating a team new to the data starts from, by its division."""
     return DIVISION_MEANS.get(division or "", OTHER_MEAN)
 
 
 def expected_home(home: float, away: float, hfa: float) -> float:
+    """The home side's expected score (win probability) from two ratings and the home edge."""
     return 1.0 / (1.0 + 10 ** (-(home - away + hfa) / 400.0))
 
 
 def mov_multiplier(margin: float, winner_edge: float) -> float:
+    """How much a margin of victory scales an update, damped when the favourite wins."""
     return math.log(abs(margin) + 1.0) * 2.2 / (0.001 * winner_edge + 2.2)
 
 
 def rating(state: EloState, team: int, division: str | None) -> float:
+    """A team's rating, starting it at its division's mean the first time it is seen."""
     if team not in state.ratings:
         state.ratings[team] = division_mean(division)
     if division:

@@ -65,6 +65,8 @@ BOX_COLUMNS = ("game_id", "team_id", "total_yards", "rushing_attempts", "pass_at
 
 @dataclass(frozen=True)
 class FeatureSettings:
+    """The walk's settings: Elo, the ridge ratings, form, rest, efficiency, talent and the preseason prior."""
+
     elo: elo.EloSettings = field(default_factory=elo.EloSettings)
     ridge_alpha: float = 0.5
     half_life_days: float = 150.0  # tuned on 2016-2018 only (see BENCHMARKS.md)
@@ -152,9 +154,11 @@ class Checkpoints(Protocol):
     """Where the walk keeps its state at each season's start (`build_game_features`); `put` keeps
     the value as it is when called (it serialises it then)."""
 
-    def get(self, key: str) -> Any | None: ...
+    def get(self, key: str) -> Any | None:
+        """The value kept under `key` (None: a miss)."""
 
-    def put(self, key: str, value: Any) -> None: ...
+    def put(self, key: str, value: Any) -> None:
+        """Keep `value` under `key`, as it is now."""
 
 
 _CHECKPOINT_FORMAT = 2  # of what a checkpoint holds: a change makes every old one a miss

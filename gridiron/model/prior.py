@@ -25,6 +25,7 @@ class TalentTable:
 
     @classmethod
     def of_frame(cls, talent: pl.DataFrame | None) -> TalentTable:
+        """The table of `team_talent` rows (empty without any)."""
         if talent is None or talent.is_empty():
             return cls({}, {})
         rows = talent.select(pl.col("season").cast(pl.Int64), pl.col("team_id").cast(pl.Int64),
@@ -33,6 +34,7 @@ class TalentTable:
         return cls({(s, t): v for s, t, v in rows.drop_nulls().iter_rows()}, dict(low.iter_rows()))
 
     def value(self, season: int, team: int) -> float | None:
+        """A team's composite for the season, else the season before's, else the season's low end; None in a season without one."""
         if season not in self.low:
             return None
         return self.known.get((season, team), self.known.get((season - 1, team), self.low[season]))

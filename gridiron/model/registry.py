@@ -31,12 +31,15 @@ class ModelCompatibilityError(RuntimeError):
 
 
 def library_versions() -> dict[str, str]:
+    """The versions of the libraries a model's pickle depends on."""
     return {"scikit-learn": installed("scikit-learn"), "numpy": numpy.__version__,
             "polars": polars.__version__, "python": platform.python_version()}
 
 
 @dataclass
 class ModelCard:
+    """What a trained model version records beside its pickle: when, on what, with which settings and backtests."""
+
     version: str
     trained_at: str
     training_seasons: list[int]
@@ -47,6 +50,7 @@ class ModelCard:
     libraries: dict[str, str] = field(default_factory=library_versions)
 
     def metrics(self, season: int) -> dict | None:
+        """The model's backtest metrics for `season` (None: not backtested on it)."""
         entry = self.backtests.get(str(season))
         return entry["model"] if entry else None
 
@@ -61,6 +65,7 @@ class CheckpointDir:
         self.touched: set[str] = set()
 
     def get(self, key: str) -> Any | None:
+        """The checkpoint kept under `key`; None when it is missing, damaged or foreign (the walk redoes it)."""
         self.touched.add(key)
         try:
             return pickle.loads((self.directory / f"{key}.pkl").read_bytes())
@@ -68,10 +73,12 @@ class CheckpointDir:
             return None
 
     def put(self, key: str, value: Any) -> None:
+        """Keep a checkpoint under `key`, written whole or not at all."""
         self.touched.add(key)
         atomic_write(self.directory / f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
     def prune(self) -> None:
+        """Delete the checkpoints this store's builds neither read nor wrote."""
         for path in self.directory.glob("*.pkl"):
             if path.stem not in self.touched:
                 path.unlink(missing_ok=True)
@@ -96,10 +103,12 @@ def save_model(models_dir: str | Path, models: Models, card: ModelCard) -> Path:
 
 
 def read_card(models_dir: str | Path, version: str) -> ModelCard:
+    """The card of a stored model version."""
     return ModelCard(**json.loads((Path(models_dir) / version / "card.json").read_text()))
 
 
 def load_model(models_dir: str | Path, version: str) -> tuple[Models, ModelCard]:
+    """A stored model version and its card; refuses a pickle written by another scikit-learn."""
     card = read_card(models_dir, version)
     written, running = card.libraries.get("scikit-learn"), installed("scikit-learn")
     if written != running:
@@ -112,6 +121,7 @@ def load_model(models_dir: str | Path, version: str) -> tuple[Models, ModelCard]
 
 
 def champion_version(models_dir: str | Path) -> str | None:
+    """The version of the promoted model (None: none promoted yet)."""
     pointer = Path(models_dir) / "champion.json"
     if not pointer.exists():
         return None
@@ -119,6 +129,7 @@ def champion_version(models_dir: str | Path) -> str | None:
 
 
 def set_champion(models_dir: str | Path, version: str) -> None:
+    """Promote `version`: the champion pointer is rewritten atomically."""
     atomic_write(Path(models_dir) / "champion.json", json.dumps({"version": version}).encode())
 
 

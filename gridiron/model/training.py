@@ -46,11 +46,14 @@ OUTCOME_COLUMNS = ("margin", "home_win")
 
 @dataclass(frozen=True)
 class TrainSettings:
+    """The feature and model settings a train run uses, and the tolerance a challenger is held to."""
+
     features: FeatureSettings = FeatureSettings()
     model: ModelSettings = ModelSettings()
     tolerance: tuple[tuple[str, float], ...] = (("brier", 0.002), ("mae", 0.15), ("su_accuracy", 0.01))
 
     def as_dict(self) -> dict:
+        """The settings as plain JSON data (for the model card and the signature)."""
         return {"features": asdict(self.features), "model": asdict(self.model), "tolerance": dict(self.tolerance)}
 
     @classmethod
@@ -68,6 +71,7 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> TrainSettings:
+        """Settings from `as_dict`'s data."""
         features = dict(data["features"])
         features["elo"] = EloSettings(**features["elo"])
         model = dict(data["model"])
@@ -76,6 +80,7 @@ class TrainSettings:
 
 
 def code_fingerprint() -> str:
+    """A sha256 of the model package's source: new model code retrains."""
     digest = hashlib.sha256()
     package = resources.files(__package__)
     for name in sorted(p.name for p in package.iterdir() if p.name.endswith(".py")):
@@ -96,6 +101,7 @@ def train_signature(partition_signatures: Mapping[str, str], settings: TrainSett
 
 
 def latest_complete_season(games: pl.DataFrame, today: datetime) -> int | None:
+    """The newest season with results that is complete by `today` (None: none)."""
     seasons = games.filter(pl.col("has_result"))["season"].unique().to_list()
     complete = [s for s in seasons if is_season_complete(s, today.date())]
     return max(complete) if complete else None

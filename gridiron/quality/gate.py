@@ -43,12 +43,15 @@ STANDARD_QUERIES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class PartitionVerdict:
+    """The gate's verdict on one staged partition: its tables' quality and, when quarantined, why."""
+
     key: str
     tables: list[TableQuality]
     reason: str | None = None  # why it is quarantined; None when it passed
 
     @property
     def quarantined(self) -> bool:
+        """Whether any hard check failed, so the partition is not loaded."""
         return self.reason is not None
 
 
@@ -159,6 +162,7 @@ class GateOutcome:
         return self.score < self.threshold
 
     def stop_message(self) -> str:
+        """Why the run stops at the gate: its score against the threshold and the worst checks."""
         return (
             f"data quality {self.score:.3f} is below min_data_quality_score {self.threshold:.2f}; nothing was "
             f"loaded. Worst checks: " + " | ".join(worst_checks(self.tables))
@@ -185,6 +189,7 @@ class ValidationOutcome:
         return bool(self.problems)
 
     def message(self) -> str:
+        """Why the warehouse failed validation, every problem in one line."""
         return "the warehouse failed validation: " + "; ".join(self.problems)
 
 
@@ -231,6 +236,8 @@ def gate_outcome(
 
 @dataclass
 class IntegrityReport:
+    """What the integrity check of the committed warehouse found wrong, and what it checked."""
+
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
 
@@ -248,6 +255,7 @@ def _expected_rows(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, int | None
 
 
 def integrity_problems(con: duckdb.DuckDBPyConnection) -> IntegrityReport:
+    """Row counts against the manifest, foreign keys and the standard queries of the warehouse."""
     report = IntegrityReport()
     # row counts against the manifest
     expected = _expected_rows(con)

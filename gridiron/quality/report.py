@@ -23,6 +23,7 @@ def report_rows(tables: list[TableQuality], score: float | None = None) -> list[
 
 
 def write_report(home: str | Path, run_id: str, stage: str, rows: list[dict[str, Any]], threshold: float) -> Path:
+    """Write a stage's quality report as JSON under the run's folder of the home."""
     path = Path(home) / "runs" / run_id / f"quality-{stage}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"stage": stage, "threshold": threshold, "rows": rows}))
@@ -30,11 +31,13 @@ def write_report(home: str | Path, run_id: str, stage: str, rows: list[dict[str,
 
 
 def read_reports(home: str | Path, run_id: str) -> list[dict[str, Any]]:
+    """Every stage's quality report of a run (none when the run left none)."""
     folder = Path(home) / "runs" / run_id
     return [json.loads(p.read_text()) for p in sorted(folder.glob("quality-*.json"))] if folder.is_dir() else []
 
 
 def markdown_summary(stage: str, tables: list[TableQuality], score: float, threshold: float, extra: list[str] = ()) -> str:
+    """The report as the Prefect artifact's markdown: the verdict, the score against the threshold, each table."""
     verdict = "passed" if score >= threshold else "**below threshold**"
     lines = [
         f"# Data quality ({stage})",

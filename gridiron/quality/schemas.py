@@ -34,6 +34,8 @@ def _frame_check(name: str, expression: pl.Expr) -> pa.Check:
 
 @dataclass(frozen=True)
 class TableSchema:
+    """A table's pandera schema, its key, the columns that should be filled and its consistency checks."""
+
     name: str
     schema: pa.DataFrameSchema
     key: tuple[str, ...]

@@ -47,6 +47,8 @@ def _schemas():
 
 @dataclass
 class CheckFailure:
+    """One failed check: table, column, check, dimension, rows failing and an example row."""
+
     table: str
     column: str | None
     check: str
@@ -55,6 +57,7 @@ class CheckFailure:
     example: str
 
     def describe(self) -> str:
+        """The failure in one line: where, which check, how many rows, an example."""
         where = f"{self.table}.{self.column}" if self.column and self.column != self.table else self.table
         count = f"{self.rows} row(s)" if self.rows else "the table"
         return f"{where}: {self.check} fails on {count}, e.g. {self.example}"
@@ -62,6 +65,8 @@ class CheckFailure:
 
 @dataclass
 class TableQuality:
+    """A table's score in each dimension, and the checks that failed."""
+
     table: str
     rows: int
     completeness: float = 1.0
@@ -73,13 +78,16 @@ class TableQuality:
 
     @property
     def score(self) -> float:
+        """The weighted total of the dimension scores."""
         return round(sum(getattr(self, d) * w for d, w in WEIGHTS.items()), 4)
 
     @property
     def hard_failures(self) -> list[CheckFailure]:
+        """The failures that quarantine a partition (validity, uniqueness, consistency)."""
         return [f for f in self.failures if f.dimension in HARD]
 
     def as_row(self) -> dict:
+        """The table's scores as a quality_reports row."""
         row = {d: round(getattr(self, d), 4) for d in DIMENSIONS}
         return {"table_name": self.table, "rows": self.rows, **row, "score": self.score,
                 "failed_checks": json.dumps([asdict(f) for f in self.failures])}
@@ -176,6 +184,7 @@ def check_frame(
 
 
 def completeness(table: str, frame: pl.DataFrame, max_null_percentage: float) -> float:
+    """The mean over the columns that should be filled of their null share against the allowed one."""
     columns = [c for c in _schemas()[table].complete_columns if c in frame.columns]
     if not columns or frame.height == 0:
         return 1.0
@@ -185,6 +194,7 @@ def completeness(table: str, frame: pl.DataFrame, max_null_percentage: float) ->
 
 
 def timeliness(age_days: float | None, allowed_days: float | None) -> float:
+    """1 while data is younger than allowed, falling linearly to 0 at three times that age."""
     if age_days is None or allowed_days is None or age_days <= allowed_days:
         return 1.0
     return max(0.0, 1 - (age_days - allowed_days) / (2 * allowed_days))
@@ -231,6 +241,7 @@ def combine(parts: Sequence[TableQuality]) -> TableQuality:
 
 
 def overall_score(tables: Iterable[TableQuality]) -> float:
+    """The mean of the tables' scores (1.0 with no tables)."""
     scores = [t.score for t in tables]
     return round(sum(scores) / len(scores), 4) if scores else 1.0
 

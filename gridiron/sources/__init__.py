@@ -45,6 +45,7 @@ __all__ = [
 
 
 def make_client(config: PipelineConfig) -> CFBDClient:
+    """A CFBD client with the config's base URL, key, timeouts, pacing, concurrency and retry budget."""
     settings = config.source
     return CFBDClient(
         config.api_key.get_secret_value() if config.api_key else "",

@@ -204,6 +204,7 @@ class CFBDClient:
         return self.get("/info")
 
     def close(self) -> None:
+        """Close the HTTP client."""
         self._http.close()
 
     def __enter__(self) -> CFBDClient:
@@ -343,15 +344,19 @@ class ApiSource:
         self.description = f"the CFBD API at {client.base_url}"
 
     def seasons_available(self, endpoint: str) -> set[int] | None:
+        """None: the API may be asked for any season."""
         return None
 
     def version(self, partition: Partition) -> str | None:
+        """None: only fetching tells whether a partition changed."""
         return None  # only fetching tells (refresh_age_days says when a complete season is fetched again)
 
     def calls_left(self) -> int | None:
+        """The month's calls left, from the unmetered /info."""
         return self.client.calls_left()
 
     def fetch(self, partition: Partition) -> FetchResult:
+        """The partition's rows from its route, checked for shape, with the calls left after it."""
         payload = self.client.get(partition.spec.path, partition.params, partition=partition.key)
         rows = check_shape(partition, payload)
         return FetchResult(
@@ -364,4 +369,5 @@ class ApiSource:
         )
 
     def close(self) -> None:
+        """Close the client."""
         self.client.close()

@@ -24,6 +24,8 @@ __all__ = ["ENDPOINTS", "REFERENCE", "SEASONAL", "WEEKLY", "Endpoint", "FetchRes
 
 @dataclass(frozen=True, order=True)
 class Partition:
+    """One unit of collection: an endpoint and, for seasonal and weekly endpoints, its season (and week)."""
+
     endpoint: str
     season: int | None = None
     season_type: str | None = None  # weekly endpoints only: "regular", "postseason", ...
@@ -69,6 +71,7 @@ class Partition:
 
     @property
     def spec(self) -> Endpoint:
+        """The endpoint's registry entry."""
         return ENDPOINTS[self.endpoint]
 
     @property
@@ -102,6 +105,8 @@ def _from_key(key: str) -> Partition:
 
 @dataclass
 class FetchResult:
+    """What a source returned for a partition: its rows and, from the API, the calls left."""
+
     partition: Partition
     payload: list[dict[str, Any]]
     fetched_at: datetime
@@ -121,7 +126,8 @@ class Source(Protocol):
     def seasons_available(self, endpoint: str) -> set[int] | None:
         """Seasons the source holds for a seasonal endpoint; None when any season may be asked."""
 
-    def fetch(self, partition: Partition) -> FetchResult: ...
+    def fetch(self, partition: Partition) -> FetchResult:
+        """The partition's rows, checked for shape (the API's or the snapshot's)."""
 
     def version(self, partition: Partition) -> str | None:
         """A tag of the partition's current content that costs next to nothing to read (a snapshot
@@ -131,7 +137,8 @@ class Source(Protocol):
     def calls_left(self) -> int | None:
         """The month's API calls left, read fresh where that costs nothing (None: no quota, or unknown)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the source holds open (the HTTP client)."""
 
 
 def normalise(payload: list[dict[str, Any]]) -> bytes:
@@ -140,6 +147,7 @@ def normalise(payload: list[dict[str, Any]]) -> bytes:
 
 
 def checksum(normalised: bytes) -> str:
+    """The sha256 of a normalised payload."""
     return hashlib.sha256(normalised).hexdigest()
 
 

@@ -27,6 +27,8 @@ class RecoverableSourceError(SourceError):
 
 
 class RateLimitedError(RecoverableSourceError):
+    """A 429: recoverable, with the seconds the server asked to wait (None: it did not say)."""
+
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
         self.retry_after = retry_after
         super().__init__(message, **kwargs)

@@ -25,6 +25,7 @@ class Pacer:
         self._next = 0.0
 
     def wait(self) -> None:
+        """Block until this request may start, and book the next start an interval later."""
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
@@ -40,6 +41,7 @@ class Pacer:
             self._next = max(self._next, hold)
 
     def answered(self) -> None:
+        """An answer without a 429: narrow the interval back towards the floor."""
         if self.interval <= self.floor:
             return
         with self._lock:

@@ -57,6 +57,7 @@ class _SeasonWeeks:
 
 
 def read_gzipped_json(path: Path) -> Any:
+    """The JSON document in a gzipped file."""
     with gzip.open(path, "rb") as handle:
         return json.loads(handle.read())
 
@@ -87,11 +88,13 @@ class SnapshotSource:
         self._lock = threading.Lock()
 
     def path_for(self, partition: Partition) -> Path:
+        """The file holding a partition (a season's file, or the reference list's)."""
         if partition.season is None:
             return self.root / f"{partition.endpoint}.json.gz"
         return self.root / partition.endpoint / f"{partition.season}.json.gz"
 
     def seasons_available(self, endpoint: str) -> set[int]:
+        """The seasons the snapshot holds files for, for a seasonal endpoint."""
         if not ENDPOINTS[endpoint].seasonal:
             raise ValueError(f"{endpoint} is not a seasonal endpoint")
         folder = self.root / endpoint
@@ -102,6 +105,7 @@ class SnapshotSource:
         }
 
     def has(self, partition: Partition) -> bool:
+        """Whether the snapshot has the partition's file."""
         return self.path_for(partition).is_file()
 
     def version(self, partition: Partition) -> str | None:
@@ -117,6 +121,7 @@ class SnapshotSource:
         return ";".join(f"{s.st_size}:{s.st_mtime_ns}" for s in stats)
 
     def fetch(self, partition: Partition) -> FetchResult:
+        """The partition's rows from its file, checked for shape."""
         version = self.version(partition)  # before reading: a file changing meanwhile is read again next run
         path = self.path_for(partition)
         if not path.is_file():
@@ -173,7 +178,9 @@ class SnapshotSource:
             return week
 
     def calls_left(self) -> int | None:
+        """None: reading files costs no quota."""
         return None  # reading files costs no quota
 
     def close(self) -> None:
+        """Nothing to release."""
         pass

@@ -44,6 +44,8 @@ class BackupError(RuntimeError):
 
 @dataclass
 class BackupInfo:
+    """A backup as its manifest describes it: when, which run, per table rows and checksum, per file sha256."""
+
     path: Path
     created_at: datetime
     run_id: str | None
@@ -59,9 +61,11 @@ class BackupInfo:
 
     @property
     def name(self) -> str:
+        """The backup's folder name (its UTC timestamp)."""
         return self.path.name
 
     def to_json(self) -> dict[str, Any]:
+        """The manifest's JSON (the path is where it lies, not part of it)."""
         data = asdict(self)
         data.pop("path")
         data["created_at"] = self.created_at.isoformat()
@@ -70,6 +74,7 @@ class BackupInfo:
 
     @classmethod
     def read(cls, path: Path) -> BackupInfo:
+        """The backup in `path`, from its manifest (BackupError: none, or unreadable)."""
         try:
             data = json.loads((path / MANIFEST).read_text())
             data["created_at"] = datetime.fromisoformat(data["created_at"])
@@ -82,6 +87,8 @@ class BackupInfo:
 
 @dataclass
 class RetentionReport:
+    """What retention deleted and kept, and the size of what it kept."""
+
     deleted: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     total_bytes: int = 0
@@ -268,6 +275,8 @@ HISTORY_TABLES = ("pipeline_runs", "pipeline_run_phases", "pipeline_run_errors",
 
 @dataclass(frozen=True)
 class RestoreReport:
+    """What a restore brought back, and the backup it took of the warehouse it replaced."""
+
     restored: str
     replaced_backup: str | None
     warehouse: str

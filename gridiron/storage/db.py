@@ -66,12 +66,14 @@ def read_frame(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any]
 
 
 def utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with every timestamp column in UTC."""
     return frame.with_columns(pl.col(pl.Datetime).dt.convert_time_zone("UTC"))
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, and a following
     # `con.sql(...)` on the connection then refuses to run
+    """Whether the connection's database has the table."""
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
     ).fetchall()[0][0])

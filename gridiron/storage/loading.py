@@ -69,6 +69,7 @@ class PartitionLoad:
 
     @classmethod
     def from_collected(cls, collected: CollectedPartition, outputs: Sequence[TableOutput]) -> PartitionLoad:
+        """The load of a collected partition with its staged outputs."""
         partition = collected.partition
         return cls(
             key=collected.key, endpoint=partition.endpoint, season=partition.season,
@@ -79,6 +80,7 @@ class PartitionLoad:
         )
 
     def staged(self, table: str) -> list[str]:
+        """The staged files of one of its tables."""
         return [output.path for output in self.outputs if output.table == table]
 
 
@@ -133,10 +135,12 @@ class LoadReport:
 
     @property
     def rows(self) -> int:
+        """Rows committed over every table."""
         return sum(self.rows_by_table.values())
 
     @property
     def records(self) -> int:
+        """The phase's record count: the rows it committed."""
         return self.rows
 
 

@@ -117,6 +117,8 @@ class WarehouseStatus:
 
 
 def warehouse_status(con: duckdb.DuckDBPyConnection, runs: int = 5) -> WarehouseStatus:
+    """The warehouse as `gridiron status` shows it: schema, seasons, the recent runs, the last quality
+    score and the partitions held back in quarantine."""
     version = schema_version(con)
     seasons = con.execute("SELECT min(season), max(season), count(DISTINCT season) FROM games").fetchone()
     recent = con.execute(

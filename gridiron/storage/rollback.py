@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class RollbackPoint:
+    """A copy of the warehouse taken before a run writes it, to put back if validation fails."""
+
     def __init__(self, warehouse: str | Path, home: str | Path):
         self.warehouse = Path(warehouse)
         self.copy = Path(home) / "rollback" / "pre-run.duckdb"
@@ -38,6 +40,7 @@ class RollbackPoint:
         return True
 
     def changed_tables(self) -> list[str]:
+        """The tables whose content differs from the rollback point's."""
         if self.checksums is None:
             raise RuntimeError("no rollback point taken")
         if not self.warehouse.exists():
@@ -63,6 +66,7 @@ class RollbackPoint:
         return changed
 
     def discard(self) -> None:
+        """Delete the copy (the run's writes stand)."""
         self.copy.unlink(missing_ok=True)
 
 

@@ -186,6 +186,7 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The warehouse's schema version (0: not migrated yet)."""
     if not table_exists(con, "schema_version"):
         return 0
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]

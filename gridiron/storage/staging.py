@@ -34,10 +34,13 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 class StagingArea:
+    """The staging area under the home: raw payloads by checksum and staged tables as Parquet by signature."""
+
     def __init__(self, home: str | Path):
         self.root = Path(home) / "staging"
 
     def raw_path(self, checksum: str) -> Path:
+        """Where the payload with this checksum is kept."""
         return self.root / "raw" / f"{checksum}.json.gz"
 
     def write_raw(self, normalised: bytes, checksum: str) -> Path:
@@ -50,6 +53,7 @@ class StagingArea:
         return path
 
     def write_raw_compressed(self, compressed: bytes, checksum: str) -> Path:
+        """Keep an already gzipped payload under its checksum (once; an existing file is kept)."""
         path = self.raw_path(checksum)
         if not path.exists():
             atomic_write(path, compressed)
@@ -75,11 +79,13 @@ class StagingArea:
         return StagingArea.read_raw(path)
 
     def table_path(self, table: str, signature: str) -> Path:
+        """Where a table's rows staged under this signature are kept."""
         return self.root / table / f"{signature}.parquet"
 
     def write_table(
         self, frame: pl.DataFrame, table: str, signature: str, row_group_size: int
     ) -> Path:
+        """Write a staged table as Parquet under its signature, whole or not at all."""
         path = self.table_path(table, signature)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -63,6 +63,7 @@ class Fault:
     hits: int = 0
 
     def matches(self, path: str, query: dict[str, str]) -> bool:
+        """Whether this fault applies to a request (its route, its params, and hits left)."""
         if self.times != -1 and self.hits >= self.times:
             return False
         if self.route is not None and path != self.route:
@@ -72,6 +73,8 @@ class Fault:
 
 @dataclass
 class Reply:
+    """What the fake server sends back: status, body, headers, a delay, whether it costs a call, where to cut it."""
+
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
@@ -128,6 +131,8 @@ FAULT_KINDS: dict[str, Callable[[Fault, Callable[[], Reply]], Reply]] = {
 
 
 class FakeCFBD:
+    """A real HTTP server on loopback that speaks the CFBD v2 routes from a snapshot directory, with injectable faults and a monthly call quota."""
+
     def __init__(
         self,
         snapshot_dir: str | Path,
@@ -153,10 +158,12 @@ class FakeCFBD:
     # -- lifecycle -----------------------------------------------------------------------------
     @property
     def url(self) -> str:
+        """The server's base URL."""
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
     def start(self) -> FakeCFBD:
+        """Serve in a background thread."""
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -164,6 +171,7 @@ class FakeCFBD:
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
         if self._thread:
@@ -177,6 +185,7 @@ class FakeCFBD:
 
     # -- faults and introspection --------------------------------------------------------------
     def add_fault(self, fault: Fault) -> Fault:
+        """Inject a fault (ValueError for an unknown kind)."""
         if fault.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {fault.kind!r}; known: {sorted(FAULT_KINDS)}")
         with self._lock:
@@ -184,10 +193,12 @@ class FakeCFBD:
         return fault
 
     def clear_faults(self) -> None:
+        """Remove every fault."""
         with self._lock:
             self.faults.clear()
 
     def requests_to(self, path: str) -> list[dict[str, Any]]:
+        """The requests received on `path`, in order."""
         return [r for r in self.requests if r["path"] == path]
 
     @property
@@ -246,6 +257,7 @@ class FakeCFBD:
         return _json(200, rows)
 
     def answer(self, path: str, query: dict[str, str], authorization: str | None) -> Reply:
+        """The reply to one request: auth, quota, faults, then the route's rows."""
         if authorization != f"Bearer {self.api_key}":
             return Reply(401, b'{"message":"Unauthorized"}', {"Content-Type": "application/json"}, counts_call=False)
         with self._lock:
@@ -307,6 +319,7 @@ class FakeCFBD:
 
 
 def main() -> None:
+    """Serve a snapshot on the CFBD routes until interrupted (`python -m gridiron.testing.fake_cfbd`)."""
     parser = argparse.ArgumentParser(description="Serve a CFBD snapshot directory on the API routes")
     parser.add_argument("--snapshot", required=True, help="snapshot directory (games/YYYY.json.gz, ...)")
     parser.add_argument("--host", default="127.0.0.1")

@@ -51,6 +51,8 @@ PRODUCES: dict[str, tuple[str, ...]] = {endpoint: produced_by(endpoint) for endp
 
 @dataclass
 class StagedFrames:
+    """A partition's staged tables and what staging noticed on the way."""
+
     frames: dict[str, pl.DataFrame]
     warnings: list[str] = field(default_factory=list)
 
