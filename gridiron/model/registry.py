@@ -23,7 +23,7 @@ import numpy
 import polars
 
 from gridiron.model.backtest import Models
-from gridiron.storage.staging import atomic_write
+from gridiron.storage.staging_area import atomic_write
 
 
 class ModelCompatibilityError(RuntimeError):

@@ -51,7 +51,7 @@ from gridiron.storage.raw import last_calls_remaining, read_manifest, read_raw_p
 from gridiron.storage.rollback import RollbackPoint, rollback_on_failure
 from gridiron.storage.runlock import RunInProgress, lock_holder, lock_state, run_lock
 from gridiron.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
-from gridiron.storage.staging import StagingArea
+from gridiron.storage.staging_area import StagingArea
 
 __all__ = [
     "BackupError", "BackupInfo", "FetchRecord", "LoadError", "LoadReport", "MIGRATIONS", "MartOutput",

@@ -30,7 +30,7 @@ from gridiron import __version__
 from gridiron.progress import step
 from gridiron.storage.db import connect, content_checksums, transaction
 from gridiron.storage.schema import migrate, schema_version
-from gridiron.storage.staging import atomic_write
+from gridiron.storage.staging_area import atomic_write
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
