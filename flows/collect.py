@@ -16,21 +16,16 @@ from gridiron.planning import (
     FetchPlan,
     calls_remaining_after,
     carry_forward,
+    fetch_verdict,
     mark_changes,
     payloads_needed,
+    per_item,
     plan_fetches,
     plan_partitions,
     seasons_missing,
-    shrink_problem,
     split_weekly,
 )
-from gridiron.sources import (
-    AuthError,
-    QuotaExceededError,
-    QuotaReserveReached,
-    SourceUnavailable,
-    make_source,
-)
+from gridiron.sources import make_source
 from gridiron.sources.errors import run_stopped
 from gridiron.transforms import fingerprint
 from tasks.collect import (
@@ -142,24 +137,19 @@ def _fetch(config, source, partitions, manifest, planned: int) -> tuple[list[Col
     ]
     outcomes = [future.result(raise_on_failure=False) for future in futures]
     for weeks, batch in zip(seasons.values(), batches):
-        result = batch.result(raise_on_failure=False)
-        outcomes.extend(result if isinstance(result, list) else [result] * len(weeks))
+        outcomes.extend(per_item(weeks, batch.result(raise_on_failure=False)))
     ordered = single + [p for weeks in seasons.values() for p in weeks]
     fetched, failed, held = [], {}, {}
     for partition, outcome in zip(ordered, outcomes):
-        if isinstance(outcome, (AuthError, SourceUnavailable)):
+        verdict, why = fetch_verdict(outcome, manifest.get(partition.key), config.source.max_shrink_fraction)
+        if verdict == "stop":
             wait(futures + batches)  # let the tasks in flight end before the client closes under them
             raise run_stopped(outcome, planned - len(fetched), planned) from outcome
-        if isinstance(outcome, (QuotaReserveReached, QuotaExceededError)):
-            held[partition.key] = outcome.message
-            continue
-        problem = (
-            str(outcome) if isinstance(outcome, BaseException)
-            else shrink_problem(outcome, manifest.get(partition.key), config.source.max_shrink_fraction)
-        )
-        if problem:
-            failed[partition.key] = problem
-            logger.error("partition %s failed: %s", partition.key, problem)
+        if verdict == "held":
+            held[partition.key] = why
+        elif verdict == "failed":
+            failed[partition.key] = why
+            logger.error("partition %s failed: %s", partition.key, why)
         else:
             fetched.append(outcome)
     return fetched, failed, held

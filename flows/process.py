@@ -10,7 +10,7 @@ from prefect import get_run_logger
 
 from flows.phases import phase
 from gridiron.config import PipelineConfig
-from gridiron.planning import CollectResult, dependencies_of, split_weekly, staleness
+from gridiron.planning import CollectResult, dependencies_of, per_item, split_weekly, staleness
 from gridiron.quality.gate import PartitionVerdict, gate_outcome, gate_waves, passing
 from gridiron.quality.report import report_rows, write_report
 from gridiron.results import ProcessResult
@@ -137,6 +137,6 @@ def _stage(config: PipelineConfig, collected: CollectResult, full_refresh: bool)
         if gone:
             logger.warning("%s: cached staging files are gone; processing again", season)
             outcomes = submit_weeks(season, items, refresh=True).result(raise_on_failure=False)
-        for item, outputs in zip(items, outcomes if isinstance(outcomes, list) else [outcomes] * len(items)):
+        for item, outputs in zip(items, per_item(items, outcomes)):
             outcome_of(item, outputs)
     return loads, failed

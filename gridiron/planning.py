@@ -21,13 +21,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from gridiron.endpoints import ENDPOINTS, REFERENCE, SEASONAL
 from gridiron.game_weeks import is_season_complete
 from gridiron.sources.base import Partition
+from gridiron.sources.errors import AuthError, QuotaExceededError, QuotaReserveReached, SourceUnavailable
 
 _ENDPOINT_ORDER = {name: index for index, name in enumerate(ENDPOINTS)}
 
@@ -259,6 +261,36 @@ def shrink_problem(
         f"(more than {max_shrink_fraction:.0%} fewer); refusing to replace them, as a partial "
         "answer would lose data (raise source.max_shrink_fraction to accept the drop)"
     )
+
+
+FetchVerdict = Literal["fetched", "failed", "held", "stop"]
+
+
+def fetch_verdict(
+    outcome: CollectedPartition | BaseException, entry: ManifestEntry | None, max_shrink_fraction: float
+) -> tuple[FetchVerdict, str | None]:
+    """What a fetch's outcome means for the run, and why:
+
+    - `stop`: a refused key or an API that does not answer at all; every other call would fail alike;
+    - `held`: the calls left reached the reserve, or the month's quota is spent; it waits for the next run;
+    - `failed`: any other error, or an answer with too many fewer rows than the loaded one
+      (`shrink_problem`); the loaded rows stay;
+    - `fetched`: the partition goes on to processing.
+    """
+    if isinstance(outcome, (AuthError, SourceUnavailable)):
+        return "stop", str(outcome)
+    if isinstance(outcome, (QuotaReserveReached, QuotaExceededError)):
+        return "held", outcome.message
+    if isinstance(outcome, BaseException):
+        return "failed", str(outcome)
+    problem = shrink_problem(outcome, entry, max_shrink_fraction)
+    return ("failed", problem) if problem else ("fetched", None)
+
+
+def per_item(items: Sequence, outcome: list | BaseException) -> list:
+    """A batch task's outcome as one outcome per item: its list, or, when the whole batch failed,
+    the exception it failed with for each item."""
+    return outcome if isinstance(outcome, list) else [outcome] * len(items)
 
 
 def mark_changes(

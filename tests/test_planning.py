@@ -241,3 +241,21 @@ def test_a_backfill_is_chunked_oldest_first_and_bad_ranges_are_named():
         season_chunks(2024, 2023, 1)
     with pytest.raises(ValueError, match=r"--chunk must be at least 1 season \(got 0\)"):
         season_chunks(2014, 2015, 0)
+
+
+def test_a_fetch_outcome_stops_the_run_holds_for_the_quota_fails_or_goes_on():
+    from gridiron.planning import fetch_verdict, per_item
+    from gridiron.sources.errors import AuthError, QuotaReserveReached, ServerError, SourceUnavailable
+
+    fetched = CollectedPartition("games/2023", "c", 3000, NOW, "api")
+    loaded = ManifestEntry("games/2023", "b", NOW, rows=3734)
+    assert fetch_verdict(AuthError("HTTP 401: the key is refused"), loaded, 0.5) == ("stop", "HTTP 401: the key is refused")
+    assert fetch_verdict(SourceUnavailable("the API does not answer"), None, 0.5)[0] == "stop"
+    held = QuotaReserveReached("the calls left (50) reached the reserve (50)")
+    assert fetch_verdict(held, None, 0.5) == ("held", held.message)
+    assert fetch_verdict(ServerError("HTTP 503"), loaded, 0.5) == ("failed", "HTTP 503")
+    assert fetch_verdict(fetched, loaded, 0.5) == ("fetched", None)  # 3000 of 3734: within half
+    verdict, why = fetch_verdict(fetched, loaded, 0.1)
+    assert verdict == "failed" and "returned 3000 rows where 3734 are loaded" in why
+    error = ServerError("HTTP 500")
+    assert per_item(["a", "b"], [1, 2]) == [1, 2] and per_item(["a", "b"], error) == [error, error]
