@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from prefect import get_run_logger, unmapped
@@ -80,11 +81,12 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
 
     collected = carry_forward(fetched, [p.key for p, _ in plan.skipped] + list(failed) + list(held), manifest)
     fingerprints = {e: fingerprint(e, conferences=config.conferences) for e in {p.endpoint for p in partitions}}
-    mark_changes(collected, manifest, fingerprints, full_refresh=full_refresh)
+    collected = mark_changes(collected, manifest, fingerprints, full_refresh=full_refresh)
     needed = payloads_needed(collected)
-    for partition in collected:  # not fetched this run but needed: reuse the stored payload
-        if partition.key in needed and partition.raw_path is None:
-            partition.raw_path = restore_raw_payload(warehouse, partition.key, home)
+    collected = [  # not fetched this run but needed: reuse the stored payload
+        replace(p, raw_path=restore_raw_payload(warehouse, p.key, home)) if p.key in needed and p.raw_path is None else p
+        for p in collected
+    ]
 
     result = CollectResult(
         source=source.name, partitions=collected, failed=failed,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -198,7 +198,7 @@ def partition_signature(
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-@dataclass
+@dataclass(frozen=True)
 class CollectedPartition:
     """What collect knows of one partition after this run's fetch (or skip)."""
 
@@ -300,17 +300,16 @@ def mark_changes(
     *,
     full_refresh: bool = False,
 ) -> list[CollectedPartition]:
-    """Set each partition's signature, and `is_changed` where it differs from the loaded one."""
+    """The partitions with their signatures, each `is_changed` where it differs from the loaded one."""
     checksums = {entry.key: entry.checksum for entry in manifest.values()}
     checksums.update({partition.key: partition.checksum for partition in partitions})
+    marked = []
     for collected in partitions:
-        partition = collected.partition
-        collected.signature = partition_signature(
-            partition, checksums, fingerprints[partition.endpoint]
-        )
+        signature = partition_signature(collected.partition, checksums, fingerprints[collected.partition.endpoint])
         entry = manifest.get(collected.key)
-        collected.is_changed = full_refresh or entry is None or entry.signature != collected.signature
-    return partitions
+        marked.append(replace(collected, signature=signature,
+                              is_changed=full_refresh or entry is None or entry.signature != signature))
+    return marked
 
 
 SCHEDULE_DAYS = {"daily": 1.0, "weekly": 7.0, "monthly": 31.0}

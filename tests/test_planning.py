@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -182,8 +183,7 @@ def test_season_stats_depend_on_that_seasons_fbs_list_and_the_team_list():
     from gridiron.planning import dependencies_of, payloads_needed
 
     assert keys(dependencies_of(Partition("stats_season", 2023))) == ["teams_fbs/2023", "teams"]
-    changed = _collected("stats_season/2023", "a")
-    changed.is_changed = True
+    changed = replace(_collected("stats_season/2023", "a"), is_changed=True)
     assert payloads_needed([changed, _collected("games/2023", "b")]) == {"stats_season/2023", "teams_fbs/2023", "teams"}
 
 
@@ -259,3 +259,11 @@ def test_a_fetch_outcome_stops_the_run_holds_for_the_quota_fails_or_goes_on():
     assert verdict == "failed" and "returned 3000 rows where 3734 are loaded" in why
     error = ServerError("HTTP 500")
     assert per_item(["a", "b"], [1, 2]) == [1, 2] and per_item(["a", "b"], error) == [error, error]
+
+
+def test_a_collected_partition_is_frozen_and_marking_changes_returns_new_ones():
+    collected = _collected("games/2023", "a")
+    with pytest.raises(FrozenInstanceError):
+        collected.is_changed = True
+    marked = mark_changes([collected], {}, {"games": "g1"})
+    assert marked[0].is_changed and marked[0].signature and not collected.is_changed and collected.signature == ""
