@@ -211,6 +211,75 @@ def _append(columns: dict[str, list], row: dict) -> None:
         columns[column].append(value)
 
 
+@dataclass
+class WalkState:
+    """What the walk carries from slate to slate: the Elo ratings, the games and box scores played
+    so far, each team's last game, recent margins and games this season, and the preseason prior.
+    `save` is what a season's checkpoint holds (with the season's rows); `restore` takes it back."""
+
+    form_games: int
+    priors: PreseasonPrior | None = None
+    elo: elo.EloState = field(default_factory=elo.EloState)
+    history: _Columns = field(default_factory=lambda: _Columns(
+        home=np.int64, away=np.int64, margin=np.float64, day=np.float64, neutral=np.bool_,
+        home_div=np.int64, away_div=np.int64, season=np.int64))
+    box_history: _Columns = field(default_factory=lambda: _Columns(
+        offense=np.int64, defense=np.int64, ypp=np.float64, plays=np.float64, day=np.float64, home_sign=np.float64))
+    last_played: dict[int, float] = field(default_factory=dict)
+    season_games: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
+    recent: dict[int, deque] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent = defaultdict(lambda: deque(maxlen=self.form_games))
+
+    def save(self, slate: int, rows: dict[str, list]) -> dict:
+        """A checkpoint at the start of `slate`: the state, and the rows of the season just walked."""
+        return {"slate": slate, "rows": rows, "elo": self.elo, "history": self.history,
+                "box_history": self.box_history, "last_played": self.last_played,
+                "recent": {t: list(d) for t, d in self.recent.items()}, "season_games": dict(self.season_games),
+                "priors": None if self.priors is None else self.priors.save()}
+
+    def restore(self, saved: dict) -> None:
+        """Take back the state a checkpoint saved (its rows are the caller's)."""
+        self.elo, self.history, self.box_history = saved["elo"], saved["history"], saved["box_history"]
+        self.last_played.update(saved["last_played"])
+        for team, values in saved["recent"].items():
+            self.recent[team].extend(values)
+        self.season_games.update(saved["season_games"])
+        if self.priors is not None:
+            self.priors.restore(saved["priors"])
+
+    def learn(self, rows: list[dict], sides: dict[int, list[tuple[int, float, float]]], settings: FeatureSettings) -> None:
+        """A slate is over: its results update the state the next slate sees."""
+        division_index = {d: i for i, d in enumerate(DIVISIONS)}
+        for row in rows:
+            if not row["has_result"]:
+                continue
+            home, away = row["home_id"], row["away_id"]
+            margin = row["home_points"] - row["away_points"]
+            elo.update(self.elo, home, away, row["home_points"], row["away_points"], bool(row["is_neutral_site"]),
+                       settings.elo, row["home_classification"], row["away_classification"])
+            for team, conference in ((home, row.get("home_conference")), (away, row.get("away_conference"))):
+                if conference:
+                    self.elo.conferences[team] = conference
+            self.history.append(home=home, away=away, margin=float(margin), day=float(row["day"]),
+                                neutral=bool(row["is_neutral_site"]),
+                                home_div=division_index[_division(row["home_classification"])],
+                                away_div=division_index[_division(row["away_classification"])],
+                                season=int(row["season"]))
+            game_sides = sides.get(row["game_id"], [])
+            if len(game_sides) == 2:
+                neutral = bool(row["is_neutral_site"])
+                for (team, yards, plays), (other, _, _) in (game_sides, game_sides[::-1]):
+                    self.box_history.append(offense=team, defense=other, ypp=yards / plays, plays=plays,
+                                            day=float(row["day"]),
+                                            home_sign=0.0 if neutral else 1.0 if team == home else -1.0)
+            for team, signed in ((home, margin), (away, -margin)):
+                self.last_played[team] = float(row["day"])
+                self.recent[team].append(max(-settings.margin_limit, min(settings.margin_limit, signed)))
+                self.season_games[(team, row["season"])] += 1
+
+
 def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = None,
                         talent: pl.DataFrame | None = None, box: pl.DataFrame | None = None,
                         checkpoints: Checkpoints | None = None) -> pl.DataFrame:
@@ -226,19 +295,10 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     keys = _season_start_keys(frame, talent, box, settings) if checkpoints is not None and frame.height else {}
     epoch = frame["start_date"].min()
     frame = frame.with_columns(day=((pl.col("start_date") - epoch).dt.total_seconds() / 86400.0))
-    division_index = {d: i for i, d in enumerate(DIVISIONS)}
-
-    state = elo.EloState()
-    history = _Columns(home=np.int64, away=np.int64, margin=np.float64, day=np.float64, neutral=np.bool_,
-                       home_div=np.int64, away_div=np.int64, season=np.int64)
-    last_played: dict[int, float] = {}
-    recent: dict[int, deque] = defaultdict(lambda: deque(maxlen=settings.form_games))
-    season_games: dict[tuple[int, int], int] = defaultdict(int)
+    walk = WalkState(settings.form_games, PreseasonPrior.of_schedule(frame, talent, settings.prior_games)
+                     if settings.preseason_prior else None)
     sides = box_sides(box)
-    box_history = _Columns(offense=np.int64, defense=np.int64, ypp=np.float64, plays=np.float64, day=np.float64,
-                           home_sign=np.float64)
     out: dict[str, list] = {}  # column -> values, a game at a time (rows as dicts cost ~3x the memory)
-    priors = PreseasonPrior.of_schedule(frame, talent, settings.prior_games) if settings.preseason_prior else None
 
     seasons = list(keys)
     resume_at, kept = None, []
@@ -251,13 +311,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
     if resume_at is not None:
         last = kept[-1]
         out = {column: [value for saved in kept for value in saved["rows"][column]] for column in kept[0]["rows"]}
-        state, history, box_history = last["elo"], last["history"], last["box_history"]
-        last_played.update(last["last_played"])
-        for team, values in last["recent"].items():
-            recent[team].extend(values)
-        season_games.update(last["season_games"])
-        if priors is not None:
-            priors.restore(last["priors"])
+        walk.restore(last)
         frame = frame.filter(pl.col("slate") >= last["slate"])  # the slates the saved walk had not reached
     checkpointed, season_rows_from = {resume_at}, _height(out)
 
@@ -266,17 +320,15 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
         if keys and (starting := slate["season"][0]) not in checkpointed:
             checkpointed.add(starting)
             if starting != seasons[0]:
-                checkpoints.put(keys[starting], {
-                    "slate": slate["slate"][0], "rows": {c: v[season_rows_from:] for c, v in out.items()}, "elo": state, "history": history, "box_history": box_history,
-                    "last_played": last_played, "recent": {t: list(d) for t, d in recent.items()},
-                    "season_games": dict(season_games),
-                    "priors": None if priors is None else priors.save(),
-                })
+                checkpoints.put(keys[starting], walk.save(slate["slate"][0],
+                                                          {c: v[season_rows_from:] for c, v in out.items()}))
             season_rows_from = _height(out)
-        arrays = history.arrays()
-        ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if history.size else ({}, HOME_EDGE)
+        state, last_played, recent, season_games, priors = (walk.elo, walk.last_played, walk.recent,
+                                                            walk.season_games, walk.priors)
+        arrays = walk.history.arrays()
+        ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if walk.history.size else ({}, HOME_EDGE)
         offense, defense, eff_hfa = fit_efficiency(
-            box_history.arrays(), slate_day, settings) if box_history.size else ({}, {}, 0.0)
+            walk.box_history.arrays(), slate_day, settings) if walk.box_history.size else ({}, {}, 0.0)
         rows = slate.to_dicts()
         season = rows[0]["season"]
         elo.start_season(state, season, settings.elo)
@@ -322,32 +374,7 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                 "has_result": has_result, "margin": margin,
                 "home_win": None if margin is None else float(margin > 0) if margin != 0 else 0.5,
             })
-        # the slate is over: its results update the state the next slate sees
-        for row in rows:
-            if not row["has_result"]:
-                continue
-            home, away = row["home_id"], row["away_id"]
-            margin = row["home_points"] - row["away_points"]
-            elo.update(state, home, away, row["home_points"], row["away_points"], bool(row["is_neutral_site"]),
-                       settings.elo, row["home_classification"], row["away_classification"])
-            for team, conference in ((home, row.get("home_conference")), (away, row.get("away_conference"))):
-                if conference:
-                    state.conferences[team] = conference
-            history.append(home=home, away=away, margin=float(margin), day=float(row["day"]),
-                           neutral=bool(row["is_neutral_site"]),
-                           home_div=division_index[_division(row["home_classification"])],
-                           away_div=division_index[_division(row["away_classification"])], season=int(row["season"]))
-            game_sides = sides.get(row["game_id"], [])
-            if len(game_sides) == 2:
-                neutral = bool(row["is_neutral_site"])
-                for (team, yards, plays), (other, _, _) in (game_sides, game_sides[::-1]):
-                    box_history.append(offense=team, defense=other, ypp=yards / plays, plays=plays,
-                                       day=float(row["day"]),
-                                       home_sign=0.0 if neutral else 1.0 if team == home else -1.0)
-            for team, signed in ((home, margin), (away, -margin)):
-                last_played[team] = float(row["day"])
-                recent[team].append(max(-settings.margin_limit, min(settings.margin_limit, signed)))
-                season_games[(team, row["season"])] += 1
+        walk.learn(rows, sides, settings)
     frame = pl.DataFrame(out, strict=False).with_columns(
         pl.col("margin").cast(pl.Float64), pl.col("home_win").cast(pl.Float64)
     )
