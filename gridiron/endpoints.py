@@ -47,11 +47,6 @@ class Endpoint:
         return self.grain == "week"
 
     @property
-    def path(self) -> str:
-        """The CFBD route (the client's word for it)."""
-        return self.route
-
-    @property
     def tables(self) -> tuple[str, ...]:
         """The tables its partitions produce, from the table registry."""
         return produced_by(self.name)

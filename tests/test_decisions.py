@@ -179,7 +179,7 @@ def test_schemas_produces_and_fake_routes_are_read_from_the_registries():
         name: TABLES[name].key for name in SCHEMAS}
     assert PRODUCES == {endpoint: produced_by(endpoint) for endpoint in ENDPOINTS}
     assert PRODUCES["games"] == ("games", "standings")
-    assert {**SEASONAL_ROUTES, **REFERENCE_ROUTES} == {e.path: e.name for e in ENDPOINTS.values()}
+    assert {**SEASONAL_ROUTES, **REFERENCE_ROUTES} == {e.route: e.name for e in ENDPOINTS.values()}
 
 
 def test_a_moved_export_imports_from_its_new_folder_on_the_installed_duckdb(tmp_path):

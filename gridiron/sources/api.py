@@ -357,7 +357,7 @@ class ApiSource:
 
     def fetch(self, partition: Partition) -> FetchResult:
         """The partition's rows from its route, checked for shape, with the calls left after it."""
-        payload = self.client.get(partition.spec.path, partition.params, partition=partition.key)
+        payload = self.client.get(partition.spec.route, partition.params, partition=partition.key)
         rows = check_shape(partition, payload)
         return FetchResult(
             partition=partition,
@@ -365,7 +365,7 @@ class ApiSource:
             fetched_at=datetime.now(UTC),
             source=self.name,
             calls_remaining=self.client.remaining_by_partition.get(partition.key, self.client.calls_remaining),
-            meta={"url": f"{self.client.base_url}{partition.spec.path}"},
+            meta={"url": f"{self.client.base_url}{partition.spec.route}"},
         )
 
     def close(self) -> None:

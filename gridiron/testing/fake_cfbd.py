@@ -34,8 +34,8 @@ from gridiron.sources.base import ENDPOINTS
 from gridiron.sources.snapshot import rows_of_week
 
 # the routes the client calls, each answered from the snapshot file of its endpoint
-SEASONAL_ROUTES = {e.path: e.name for e in ENDPOINTS.values() if e.seasonal}
-REFERENCE_ROUTES = {e.path: e.name for e in ENDPOINTS.values() if not e.seasonal}
+SEASONAL_ROUTES = {e.route: e.name for e in ENDPOINTS.values() if e.seasonal}
+REFERENCE_ROUTES = {e.route: e.name for e in ENDPOINTS.values() if not e.seasonal}
 
 
 class _QuietServer(ThreadingHTTPServer):
