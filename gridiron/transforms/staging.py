@@ -311,13 +311,10 @@ _USED_FIELDS: dict[str, set[str]] = {
 }
 
 
-def unknown_fields(endpoint: str, rows: Rows | set[str]) -> list[str]:
-    """Fields of the API rows (or the set of their keys) that the staging tables neither use nor
-    knowingly leave out: new fields of a newer API version. They are ignored (and logged), never an
-    error."""
-    known = _USED_FIELDS[endpoint] | _IGNORED_FIELDS[endpoint]
-    keys = rows if isinstance(rows, set) else {key for row in rows for key in row}
-    return sorted(keys - known)
+def unknown_fields(endpoint: str, keys: set[str]) -> list[str]:
+    """Of the keys the API rows carry, those the staging tables neither use nor knowingly leave
+    out: new fields of a newer API version. They are ignored (and logged), never an error."""
+    return sorted(keys - (_USED_FIELDS[endpoint] | _IGNORED_FIELDS[endpoint]))
 
 
 def numbers_as_strings(endpoint: str, rows: Rows) -> tuple[int, str | None]:
@@ -329,10 +326,7 @@ def numbers_as_strings(endpoint: str, rows: Rows) -> tuple[int, str | None]:
     return len(found), (f"{found[0][0]} {found[0][1]!r}" if found else None)
 
 
-def fields_missing(endpoint: str, rows: Rows | set[str]) -> list[str]:
-    """Fields the staging table reads that no row carries (read as null): a sign the API changed.
-    Takes the rows, or the set of the keys of a payload with rows."""
-    schema = _SCHEMAS.get(endpoint, {})
-    if isinstance(rows, set):
-        return [c for c in schema if rows and c not in rows]
-    return [c for c in schema if rows and not any(c in row for row in rows)]
+def fields_missing(endpoint: str, keys: set[str]) -> list[str]:
+    """Fields the staging table reads that none of the rows' keys name (read as null): a sign the
+    API changed. None while there are no keys (an empty payload says nothing of its fields)."""
+    return [c for c in _SCHEMAS.get(endpoint, {}) if keys and c not in keys]
