@@ -45,9 +45,9 @@ import polars as pl
 from gridiron.model import elo
 from gridiron.model.prior import PreseasonPrior, TalentTable, prior_columns
 from gridiron.model.ratings import (
-    DIVISIONS,
     HOME_EDGE,
     _division,
+    division_index,
     efficiency_edge,
     fit_efficiency,
     fit_ratings,
@@ -251,7 +251,6 @@ class WalkState:
 
     def learn(self, rows: list[dict], sides: dict[int, list[tuple[int, float, float]]], settings: FeatureSettings) -> None:
         """A slate is over: its results update the state the next slate sees."""
-        division_index = {d: i for i, d in enumerate(DIVISIONS)}
         for row in rows:
             if not row["has_result"]:
                 continue
@@ -264,8 +263,8 @@ class WalkState:
                     self.elo.conferences[team] = conference
             self.history.append(home=home, away=away, margin=float(margin), day=float(row["day"]),
                                 neutral=bool(row["is_neutral_site"]),
-                                home_div=division_index[_division(row["home_classification"])],
-                                away_div=division_index[_division(row["away_classification"])],
+                                home_div=division_index(row["home_classification"]),
+                                away_div=division_index(row["away_classification"]),
                                 season=int(row["season"]))
             game_sides = sides.get(row["game_id"], [])
             if len(game_sides) == 2:
@@ -314,6 +313,8 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
         walk.restore(last)
         frame = frame.filter(pl.col("slate") >= last["slate"])  # the slates the saved walk had not reached
     checkpointed, season_rows_from = {resume_at}, _height(out)
+    state, last_played, recent, season_games, priors = (walk.elo, walk.last_played, walk.recent,
+                                                        walk.season_games, walk.priors)  # as restored
 
     for _, slate in frame.group_by("slate", maintain_order=True):
         slate_day = float(slate["day"].min())
@@ -323,8 +324,6 @@ def build_game_features(games: pl.DataFrame, settings: FeatureSettings | None = 
                 checkpoints.put(keys[starting], walk.save(slate["slate"][0],
                                                           {c: v[season_rows_from:] for c, v in out.items()}))
             season_rows_from = _height(out)
-        state, last_played, recent, season_games, priors = (walk.elo, walk.last_played, walk.recent,
-                                                            walk.season_games, walk.priors)
         arrays = walk.history.arrays()
         ratings, rating_hfa = fit_ratings(arrays, slate_day, settings) if walk.history.size else ({}, HOME_EDGE)
         offense, defense, eff_hfa = fit_efficiency(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from gridiron.model.ratings import DIVISIONS, HOME_EDGE, _division, fit_season_ratings
+from gridiron.model.ratings import DIVISIONS, HOME_EDGE, division_index, fit_season_ratings
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,13 @@ class PreseasonPrior:
     @classmethod
     def of_schedule(cls, frame: pl.DataFrame, talent: pl.DataFrame | None, prior_games: float) -> PreseasonPrior:
         """Every season's teams and each team's division, from the schedule (known before kickoff)."""
-        division_index = {d: i for i, d in enumerate(DIVISIONS)}
         season_teams: dict[int, set[int]] = defaultdict(set)
         team_division: dict[int, int] = {}
         for season, home, away, hclass, aclass in frame.select(
                 "season", "home_id", "away_id", "home_classification", "away_classification").iter_rows():
             season_teams[season].update((home, away))
-            team_division[home] = division_index[_division(hclass)]
-            team_division[away] = division_index[_division(aclass)]
+            team_division[home] = division_index(hclass)
+            team_division[away] = division_index(aclass)
         return cls(season_teams, team_division, TalentTable.of_frame(talent), prior_games)
 
     def start_season(self, history: dict[str, np.ndarray], season: int,

@@ -19,6 +19,14 @@ def _division(value: str | None) -> str:
     return value if value in DIVISIONS else "other"
 
 
+_DIVISION_INDEX = {division: index for index, division in enumerate(DIVISIONS)}
+
+
+def division_index(classification: str | None) -> int:
+    """The column of a classification's division in the rating fit (unlisted ones are "other")."""
+    return _DIVISION_INDEX[_division(classification)]
+
+
 
 def ridge_coefficients(columns: list[np.ndarray], values: list[np.ndarray], width: int, target: np.ndarray, *,
                        alpha: float, intercept: bool = False, weights: np.ndarray | None = None) -> np.ndarray:
