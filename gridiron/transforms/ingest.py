@@ -7,7 +7,8 @@ duplicates, `rows_to_frame`) then reads it with its exact messages:
 - the payload does not parse as one table of the expected shapes (a list where a value belongs);
 - a value does not fit its column without loss (a string in a numeric column, a float in an
   integer one, an integer too wide);
-- a key repeats (exact duplicates are dropped, and conflicting ones named, on the rows);
+- a key repeats (the row path drops exact duplicates with a warning; conflicting ones stay for
+  the quality gate, which quarantines the partition);
 - it is empty.
 Both paths hand the transforms the same frame: a test holds them equal on the ten real seasons.
 """
