@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from prefect import get_run_logger, unmapped
-from prefect.futures import wait
+from prefect import get_run_logger
 
+from flows.fanout import fan_out, gathered, wait_all
 from flows.phases import phase
 from gridiron.config import PipelineConfig
 from gridiron.game_weeks import plan_weeks
@@ -20,11 +20,9 @@ from gridiron.planning import (
     fetch_verdict,
     mark_changes,
     payloads_needed,
-    per_item,
     plan_fetches,
     plan_partitions,
     seasons_missing,
-    split_weekly,
 )
 from gridiron.sources import make_source
 from gridiron.sources.errors import run_stopped
@@ -130,22 +128,17 @@ def _fetch(config, source, partitions, manifest, planned: int) -> tuple[list[Col
     does not answer at all stops the run: every other call would fail alike."""
     logger = get_run_logger()
     fetch = fetch_partition.with_options(**retry_options(config.max_retries, config.retry_delay))
-    single, seasons = split_weekly(partitions)
-    futures = list(fetch.map(partition=single, source=unmapped(source), home=unmapped(str(config.home))))
-    batches = [
-        fetch_weeks.submit(source, weeks, str(config.home), config.max_retries, config.retry_delay,
-                           f"{season.replace('/', '-')}-{len(weeks)}-weeks")
-        for season, weeks in seasons.items()
-    ]
-    outcomes = [future.result(raise_on_failure=False) for future in futures]
-    for weeks, batch in zip(seasons.values(), batches):
-        outcomes.extend(per_item(weeks, batch.result(raise_on_failure=False)))
-    ordered = single + [p for weeks in seasons.values() for p in weeks]
+    runs = fan_out(
+        partitions,
+        lambda partition, _refresh: fetch.submit(source=source, partition=partition, home=str(config.home)),
+        lambda label, weeks, _refresh: fetch_weeks.submit(source, weeks, str(config.home), config.max_retries,
+                                                          config.retry_delay, label),
+    )
     fetched, failed, held = [], {}, {}
-    for partition, outcome in zip(ordered, outcomes):
+    for partition, outcome in gathered(runs):
         verdict, why = fetch_verdict(outcome, manifest.get(partition.key), config.source.max_shrink_fraction)
         if verdict == "stop":
-            wait(futures + batches)  # let the tasks in flight end before the client closes under them
+            wait_all(runs)
             raise run_stopped(outcome, planned - len(fetched), planned) from outcome
         if verdict == "held":
             held[partition.key] = why

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
+from flows.fanout import fan_out, gathered
 from flows.phases import phase
 from gridiron.config import PipelineConfig
-from gridiron.planning import CollectResult, dependencies_of, per_item, split_weekly, staleness
+from gridiron.planning import CollectResult, dependencies_of, staleness
 from gridiron.quality.gate import PartitionVerdict, gate_outcome, gate_waves, passing
 from gridiron.quality.report import report_rows, write_report
 from gridiron.results import ProcessResult
@@ -70,20 +71,17 @@ def _judge(config: PipelineConfig, loads: list[PartitionLoad]) -> dict[str, Part
             return staleness(load.key, load.fetched_at, schedule_interval=config.schedule_interval,
                              refresh_age_days=config.source.refresh_age_days, now=now)
 
-        single, seasons = split_weekly(wave)
-        futures = {
-            load.key: judge_staged_partition.submit(load.key, load.outputs, known, config.max_null_percentage, *age(load))
-            for load in single
-        }
-        batches = [
-            (weeks, judge_staged_weeks.submit([(w.key, w.outputs, *age(w)) for w in weeks], known,
-                                              config.max_null_percentage,
-                                              f"{season.replace('/', '-')}-{len(weeks)}-weeks"))
-            for season, weeks in seasons.items()
-        ]
-        verdicts.update({key: future.result() for key, future in futures.items()})
-        for weeks, future in batches:
-            verdicts.update(zip((w.key for w in weeks), future.result()))
+        def one(load, _refresh, known=known):
+            return judge_staged_partition.submit(load.key, load.outputs, known, config.max_null_percentage, *age(load))
+
+        def weeks(label, loads, _refresh, known=known):
+            return judge_staged_weeks.submit([(w.key, w.outputs, *age(w)) for w in loads], known,
+                                             config.max_null_percentage, label)
+
+        for load, verdict in gathered(fan_out(wave, one, weeks)):
+            if isinstance(verdict, BaseException):
+                raise verdict
+            verdicts[load.key] = verdict
     return verdicts
 
 
@@ -96,47 +94,31 @@ def _stage(config: PipelineConfig, collected: CollectResult, full_refresh: bool)
         cache_policy=stage_partition_files.cache_policy.configure(key_storage=str(config.home / "cache")),
         refresh_cache=full_refresh,
     )
-
-    def submit(item, refresh: bool = False):
-        deps = {d.key: raw_paths[d.key] for d in dependencies_of(item.partition) if d.key in raw_paths}
-        task = stage.with_options(refresh_cache=True) if refresh else stage
-        return task.submit(item.key, item.signature, item.raw_path, deps, str(config.home),
-                           list(config.conferences), config.batch_size)
-
-    loads, failed = [], {}
-
-    def outcome_of(item, outputs):
-        if isinstance(outputs, BaseException):
-            failed[item.key] = str(outputs)
-            logger.error("partition %s failed to process: %s", item.key, outputs)
-        else:
-            loads.append(PartitionLoad.from_collected(item, outputs))
-
-    single, seasons = split_weekly(collected.changed)
     stage_weeks = stage_week_files.with_options(
         cache_policy=stage_week_files.cache_policy.configure(key_storage=str(config.home / "cache")),
         refresh_cache=full_refresh,
     )
 
-    def submit_weeks(season, items, refresh: bool = False):
-        task = stage_weeks.with_options(refresh_cache=True) if refresh else stage_weeks
-        return task.submit([(i.key, i.signature, i.raw_path) for i in items], str(config.home), config.batch_size,
-                           f"{season.replace('/', '-')}-{len(items)}-weeks")
+    def one(item, refresh: bool):
+        deps = {d.key: raw_paths[d.key] for d in dependencies_of(item.partition) if d.key in raw_paths}
+        return (stage.with_options(refresh_cache=True) if refresh else stage).submit(
+            item.key, item.signature, item.raw_path, deps, str(config.home), list(config.conferences),
+            config.batch_size)
 
-    batches = [(season, items, submit_weeks(season, items)) for season, items in seasons.items()]
-    for item, future in [(item, submit(item)) for item in single]:
-        outputs = future.result(raise_on_failure=False)
-        if not isinstance(outputs, BaseException) and not all(Path(o.path).exists() for o in outputs):
-            logger.warning("%s: cached staging files are gone; processing again", item.key)
-            outputs = submit(item, refresh=True).result(raise_on_failure=False)
-        outcome_of(item, outputs)
-    for season, items, future in batches:
-        outcomes = future.result(raise_on_failure=False)
-        gone = not isinstance(outcomes, BaseException) and not all(
-            Path(o.path).exists() for outputs in outcomes if isinstance(outputs, list) for o in outputs)
-        if gone:
-            logger.warning("%s: cached staging files are gone; processing again", season)
-            outcomes = submit_weeks(season, items, refresh=True).result(raise_on_failure=False)
-        for item, outputs in zip(items, per_item(items, outcomes)):
-            outcome_of(item, outputs)
+    def weeks(label, items, refresh: bool):
+        return (stage_weeks.with_options(refresh_cache=True) if refresh else stage_weeks).submit(
+            [(i.key, i.signature, i.raw_path) for i in items], str(config.home), config.batch_size, label)
+
+    loads, failed = [], {}
+    for run in fan_out(collected.changed, one, weeks):
+        outcomes = run.outcomes()
+        if not all(Path(o.path).exists() for outputs in outcomes if isinstance(outputs, list) for o in outputs):
+            logger.warning("%s: cached staging files are gone; processing again", run.name)
+            outcomes = run.outcomes(run.again())
+        for item, outputs in zip(run.items, outcomes):
+            if isinstance(outputs, BaseException):
+                failed[item.key] = str(outputs)
+                logger.error("partition %s failed to process: %s", item.key, outputs)
+            else:
+                loads.append(PartitionLoad.from_collected(item, outputs))
     return loads, failed

@@ -114,3 +114,40 @@ def test_only_the_parent_flow_sends_heartbeats_its_subflows_do_not(config_file):
         sources = {e["resource"]["prefect.resource.id"] for e in events}
         time.sleep(0.5)
     assert sources == {f"prefect.flow-run.{result.run_id}"}
+
+
+def test_fan_out_runs_a_task_per_partition_and_one_per_season_of_weeks_and_gives_each_its_outcome():
+    """The pattern collect and process share: weekly partitions go one season to a task run, and
+    a batch that fails gives its exception to each of its weeks, without raising."""
+    from flows.fanout import fan_out, gathered
+    from gridiron.sources.base import Partition
+
+    names: list[str] = []
+
+    @task
+    def one(key: str) -> str:
+        return key.upper()
+
+    @task
+    def weeks(keys: list[str], label: str) -> list[str]:
+        names.append(label)
+        if "2022" in label:
+            raise ValueError("a broken season")
+        return [k.upper() for k in keys]
+
+    items = [Partition.from_key(k) for k in (
+        "games/2023", "games_teams/2023/regular/2", "games_teams/2022/regular/1", "games_teams/2023/regular/1", "teams")]
+
+    @flow
+    def run() -> list[tuple[str, object]]:
+        runs = fan_out(items, lambda p, _r: one.submit(p.key),
+                       lambda label, batch, _r: weeks.submit([p.key for p in batch], label))
+        return [(p.key, out) for p, out in gathered(runs)]
+
+    outcomes = run()
+    assert [key for key, _ in outcomes] == [
+        "games/2023", "teams", "games_teams/2023/regular/2", "games_teams/2023/regular/1", "games_teams/2022/regular/1"]
+    assert [out for _, out in outcomes[:4]] == [
+        "GAMES/2023", "TEAMS", "GAMES_TEAMS/2023/REGULAR/2", "GAMES_TEAMS/2023/REGULAR/1"]
+    assert isinstance(outcomes[4][1], ValueError) and str(outcomes[4][1]) == "a broken season"
+    assert sorted(names) == ["games_teams-2022-1-weeks", "games_teams-2023-2-weeks"]
