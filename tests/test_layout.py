@@ -53,6 +53,17 @@ def test_the_domain_package_imports_no_prefect_or_application_code_anywhere():
     assert imported_modules(REPO / "gridiron" / "__main__.py") == [(4, "sys"), (6, "cli")]
 
 
+def test_the_command_line_starts_flows_and_reads_the_domain_but_never_reaches_into_tasks():
+    """The CLI sits on the flows (it starts them) and the domain package (it asks the warehouse);
+    a task is the flows' business."""
+    offending = [
+        f"{path.relative_to(REPO)}:{line} imports {module}"
+        for path in sorted((REPO / "cli").rglob("*.py")) for line, module in imported_modules(path)
+        if module.split(".")[0] == "tasks"
+    ]
+    assert offending == []
+
+
 def test_importing_the_domain_package_loads_no_prefect():
     modules = sorted(
         ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")

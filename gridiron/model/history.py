@@ -18,7 +18,7 @@ from gridiron.model.features import BOX_COLUMNS, build_game_features
 from gridiron.model.training import TrainSettings
 from gridiron.progress import step
 from gridiron.sources import Partition, SourceError, make_source
-from gridiron.storage import PlannedWarehouse
+from gridiron.storage import PlannedWarehouse, connect, migrate, record_backtest
 from gridiron.transforms import build_games, build_lines, stage_partition
 
 HISTORY_SEASONS = 3  # seasons before the backtested one that the ratings need at the least
@@ -100,3 +100,11 @@ def season_backtest(config: PipelineConfig, season: int) -> BacktestReport:
         features = build_game_features(games, settings.features, talent, box)
     with step(f"backtest: walk-forward over {season}, week by week (model and market variant)"):
         return backtest(features, lines, season, settings.model, market=True)
+
+
+def keep_backtest(config: PipelineConfig, season: int, report: BacktestReport, now: datetime | None = None) -> str:
+    """Keep a season's backtest in the warehouse beside the model runs (never promoted): its version."""
+    with connect(config.warehouse_path) as con:
+        migrate(con)
+        return record_backtest(con, season, report.as_json(), TrainSettings.from_config(config).as_dict(),
+                               now or datetime.now(UTC))

@@ -1,0 +1,76 @@
+"""What every command is made of: its row of the command table, and the few things commands share
+(the one-line failure, the Prefect settings that must be set before the flows are imported)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridiron.config import PipelineConfig
+
+Handler = Callable[[PipelineConfig, argparse.Namespace], int]
+
+
+class CommandError(RuntimeError):
+    """A failure to report as one line."""
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One option of a command, as `argparse.ArgumentParser.add_argument` takes it."""
+
+    flags: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def arg(*flags: str, **options: Any) -> Argument:
+    """An option: `arg("--port", type=int, default=8505, help=...)`."""
+    return Argument(flags, options)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A row of the command table: the name, the help (the subcommand's description and its entry
+    in `gridiron help`), the options and the handler, which returns the exit status."""
+
+    name: str
+    help: str
+    handler: Handler | None
+    arguments: tuple[Argument, ...] = ()
+
+    def add_to(self, commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        """Add the command's parser, with its options, to a parser's subcommands."""
+        parser = commands.add_parser(self.name, description=self.help)
+        for argument in self.arguments:
+            parser.add_argument(*argument.flags, **argument.options)
+        return parser
+
+
+def prefect_environment(config: PipelineConfig) -> None:
+    """Settings Prefect reads when it is imported: set before the flows are imported."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gridiron")
+    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(config.home / "results"))
+    # without PREFECT_API_URL a temporary server starts; Prefect's 20 s is too short for a busy
+    # 2-core machine (its wait counts 0.1 s per poll, however long a poll takes)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if not os.environ.get("PREFECT_API_URL"):
+        # the temporary server shares our stderr; cut short at exit it logs tracebacks of the
+        # events it had not flushed, after the command's last line
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+
+
+def prefect_api() -> str:
+    """The Prefect API a command will use, in words."""
+    url = os.environ.get("PREFECT_API_URL")
+    return f"the Prefect API at {url}" if url else (
+        "a temporary local Prefect server (set PREFECT_API_URL to use a running one)")
+
+
+def needs_prefect_server(what: str) -> None:
+    """Refuse, in one line, a command that cannot work on a temporary Prefect server."""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise CommandError(what)

@@ -1,0 +1,153 @@
+"""The commands on the warehouse: what it holds (`status`), its backups (`backup`, `restore`) and
+a backtest of the model on it (`backtest`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from cli.commands.base import Command, CommandError, arg, prefect_environment
+from cli.console import console
+from gridiron.config import PipelineConfig
+
+
+def status(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron status: what the warehouse holds, the recent runs, quality and forecasts."""
+    from gridiron.storage import connect, forecast_scores, schema_version, warehouse_status
+
+    path = config.warehouse_path
+    if not path.exists():
+        raise CommandError(f"no warehouse at {path} yet: run 'gridiron run' first")
+    with connect(path, read_only=True) as con:
+        if schema_version(con) == 0:
+            raise CommandError(f"{path} is not a gridiron warehouse (no schema_version table)")
+        status = warehouse_status(con)
+        forecasts = forecast_scores(con)
+    size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+    print(f"warehouse {path} (schema version {status.schema_version}, {size / 1e6:.1f} MB)")
+    for table, count in status.counts.items():
+        print(f"  {table:<20} {count:>8} rows")
+    first, last, seasons = status.seasons
+    print(f"  seasons {first}-{last} ({seasons})" if seasons else "  no games yet")
+    if status.quality:
+        score, threshold, passed, when = status.quality
+        print(f"data quality {score:.3f} (threshold {threshold:.2f}, "
+              f"{'passed' if passed else 'BELOW THRESHOLD'}) at {when:%Y-%m-%d %H:%M:%S}")
+    for key, reason in status.quarantined:
+        print(f"quarantined {key}: {reason.split(': ', 1)[-1][:150]}")
+    scored = forecasts.filter(forecasts["scored"] > 0) if forecasts.height else forecasts
+    if scored.height:
+        print("forecasts as issued, scored on the games played since:")
+    for row in scored.head(3).iter_rows(named=True):
+        su = f"{100 * row['su_accuracy']:.1f}% straight up, " if row["su_accuracy"] is not None else ""
+        print(f"  {row['issued_at']:%Y-%m-%d %H:%M} {row['model_version']}: {row['scored']} of {row['forecasts']} "
+              f"played, {su}MAE {row['mae']:.1f}" + (f", Brier {row['brier']:.3f}" if row["brier"] is not None else ""))
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url:
+        from cli.monitor.data import read_prefect
+
+        live = read_prefect(api_url)
+        if live.problem:
+            print(f"Prefect: {live.problem}")
+        else:
+            for run in live.running:
+                print(f"running now: {run.name}, phase {run.phase or 'starting'} ({run.tasks_done}/{run.tasks_total} tasks)")
+            print(f"next scheduled run: {live.next_scheduled:%Y-%m-%d %H:%M} UTC" if live.next_scheduled
+                  else "next scheduled run: none (run 'gridiron deploy' to schedule)")
+    print("recent runs:" if status.recent_runs else "no runs recorded")
+    for started, state, seconds, changed, loaded, error in status.recent_runs:
+        line = f"  {started:%Y-%m-%d %H:%M:%S} {state:<9} {seconds or 0:7.1f}s  {changed or 0} changed, {loaded or 0} rows"
+        print(line + (f"  ({error.splitlines()[0][:100]})" if error else ""))
+    return 0
+
+
+def backup(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron backup: make a verified backup now, or list the backups."""
+    from gridiron.storage import list_backups
+
+    if args.list:
+        backups = list_backups(config.home / "backups")
+        if not backups:
+            print(f"no backups in {config.home / 'backups'}")
+            return 0
+        print(f"{'backup':<26} {'created (UTC)':<20} {'verified':<9} {'size':>9}  tables  reason")
+        for info in backups:
+            print(
+                f"{info.name:<26} {info.created_at:%Y-%m-%d %H:%M:%S}  {'yes' if info.verified else 'NO':<9}"
+                f"{info.size_bytes / 1e6:>7.1f} MB  {len(info.tables):>6}  {info.reason}"
+            )
+        return 0
+    if not config.warehouse_path.exists():
+        raise CommandError(f"no warehouse at {config.warehouse_path} to back up")
+    prefect_environment(config)
+    from flows import backup
+
+    with console():
+        result = backup(config.model_copy(update={"enable_backup": True}), None, True)
+    print(f"backup {result.backup} written and verified; {result.kept} backups kept "
+          f"({result.total_bytes / 1e6:.1f} MB)")
+    return 0
+
+
+def restore(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron restore: restore the warehouse as it was at a point in time."""
+    from gridiron.storage import choose_backup, list_backups, parse_point_in_time
+
+    # a bad time, or no backup old enough, fails here in one line, before Prefect starts
+    choose_backup(list_backups(config.home / "backups"), parse_point_in_time(args.at))
+    prefect_environment(config)
+    from flows import restore_warehouse
+
+    print(f"gridiron: restoring the warehouse to {args.at} ...", file=sys.stderr, flush=True)
+    with console():
+        result = restore_warehouse(args.at, config_path=args.config)
+    print(result.describe(parse_point_in_time(args.at)))
+    return 0
+
+
+def backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron backtest: backtest the model on a season and print its metrics."""
+    import json
+
+    from gridiron.model.history import keep_backtest, season_backtest
+
+    started = time.perf_counter()
+    with console():
+        report = season_backtest(config, args.season)  # HistoryUnavailable / NotEnoughHistory say why
+    print(f"gridiron: backtest of {args.season} completed in {time.perf_counter() - started:.1f} s "
+          f"({report.games} FBS v FBS games)", file=sys.stderr, flush=True)
+    keep_backtest(config, args.season, report)
+    if args.json:
+        print(json.dumps(report.as_json()))
+        return 0
+    m = report.model
+    print(f"walk-forward backtest, season {args.season}, {report.games} FBS v FBS games")
+    print(f"{'':<22}{'straight up':>12}{'MAE':>8}{'Brier':>8}{'log loss':>10}{'ATS':>8}{'games':>7}")
+    rows = [("model", m)] + [(name, metrics) for name, metrics in report.baselines.items()]
+    for name, metrics in rows:
+        ats = f"{metrics['ats']:.3f}" if metrics.get("ats") is not None else "-"
+        print(f"{name:<22}{metrics['su_accuracy']:>12.3f}{metrics['mae']:>8.2f}{metrics['brier']:>8.3f}"
+              f"{metrics['log_loss']:>10.3f}{ats:>8}{metrics['games']:>7}")
+    if report.market:
+        m2 = report.market
+        print(f"\nwith the market feature set (betting lines as a feature; not the headline model):\n"
+              f"{'model + market':<22}{m2['su_accuracy']:>12.3f}{m2['mae']:>8.2f}{m2['brier']:>8.3f}"
+              f"{m2['log_loss']:>10.3f}{'-':>8}{m2['games']:>7}")
+    return 0
+
+
+STATUS = Command("status", "what the warehouse holds and how the last runs went", status)
+BACKUP = Command(
+    "backup", "back the warehouse up now (verified by a restore); --list shows the backups a restore can use",
+    backup, (arg("--list", action="store_true", help="list the backups a restore can use"),))
+BACKTEST = Command(
+    "backtest", "walk-forward backtest of the model on a season beside the baselines (home team, Elo, "
+                "Vegas line); --json prints one JSON object",
+    backtest, (arg("--season", type=int, required=True, metavar="YYYY"),
+               arg("--json", action="store_true", help="print one JSON object")))
+RESTORE = Command(
+    "restore", "bring the warehouse back to the latest verified backup at or before TIME (ISO 8601, UTC; "
+               "a date alone means the end of that day)",
+    restore, (arg("--at", required=True, metavar="TIME", help="ISO 8601 time (UTC), e.g. 2026-11-27T06:00:00Z"),))
