@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,11 +35,9 @@ from gridiron.model.backtest import (  # noqa: E402
     walk_forward,
 )
 from gridiron.model.features import build_game_features  # noqa: E402
-from gridiron.model.history import season_box_scores, talent_frame  # noqa: E402
+from gridiron.model.history import season_history  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
 from gridiron.runs import peak_rss_mb  # noqa: E402
-from gridiron.sources import Partition, SnapshotSource, bundled_snapshot_dir  # noqa: E402
-from gridiron.transforms import build_games, build_lines  # noqa: E402
 
 REPORTED = (2019, 2021, 2022, 2023)
 # the model before prediction v2 (issue 14): no talent, margins capped at 35, duplicated rating features
@@ -52,28 +51,15 @@ def row(name: str, m: dict) -> str:
     return f"| {name} | {m['games']} | {m['su_accuracy']:.3f} | {m['mae']:.2f} | {m['brier']:.3f} | {m['log_loss']:.3f} | {ats} |"
 
 
-def snapshot_history() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(games, lines, talent) of the bundled snapshot's ten seasons, through the pipeline's transforms."""
-    source = SnapshotSource(bundled_snapshot_dir())
-    games = pl.concat([build_games(source.fetch(Partition("games", s)).payload) for s in range(2014, 2024)])
-    lines = pl.concat([build_lines(source.fetch(Partition("lines", s)).payload) for s in range(2014, 2024)])
-    team_rows = source.fetch(Partition("teams")).payload
-    talent = pl.concat([talent_frame(source.fetch(Partition("talent", s)).payload, s, team_rows)
-                        for s in sorted(source.seasons_available("talent"))])
-    return games, lines, talent
-
-
-def snapshot_box_scores() -> pl.DataFrame:
-    """`game_team_stats` of the bundled snapshot's ten seasons (the features' columns), week by week
-    as `gridiron backtest` reads a season the warehouse lacks."""
-    source = SnapshotSource(bundled_snapshot_dir())
-    return pl.concat([f for season in range(2014, 2024)
-                      for f in season_box_scores(source, source.fetch(Partition("games", season)).payload) if f.height])
+def snapshot_history() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(games, lines, talent, box scores) of the bundled snapshot's ten seasons, read as `gridiron
+    backtest` reads the seasons its warehouse lacks (through the pipeline's transforms)."""
+    with tempfile.TemporaryDirectory(prefix="gridiron-bench-history-") as home:
+        return season_history(PipelineConfig(storage={"home": home}), 2023)
 
 
 def main() -> None:
-    games, lines, talent = snapshot_history()
-    box = snapshot_box_scores()
+    games, lines, talent, box = snapshot_history()
     settings = TrainSettings.from_config(PipelineConfig())
 
     start = time.perf_counter()

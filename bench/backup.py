@@ -13,7 +13,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import clean_environment, write_section  # noqa: E402
+from bench.report import write_section  # noqa: E402
 from gridiron.storage import connect, content_checksums, create_backup, restore, verify_backup  # noqa: E402
+from gridiron.testing.timing import environment_without_settings, gridiron_run  # noqa: E402
 
 
 def main() -> None:
@@ -32,10 +32,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-backup-"))
-    env = clean_environment(GRIDIRON_HOME=str(work / "home"), PREFECT_HOME=str(work / "prefect"))
+    env = environment_without_settings(GRIDIRON_HOME=str(work / "home"), PREFECT_HOME=str(work / "prefect"))
     try:
-        subprocess.run([str(Path(sys.executable).parent / "gridiron"), "run"], env=env, cwd=REPO,
-                       check=True, capture_output=True)
+        gridiron_run(env, REPO)
         warehouse = work / "home" / "gridiron.duckdb"
         with connect(warehouse) as con:
             con.execute("CHECKPOINT")

@@ -19,10 +19,10 @@ sys.path.insert(0, str(REPO))
 
 import polars as pl  # noqa: E402
 
-from bench.backtest import V1_FEATURES, snapshot_box_scores, snapshot_history  # noqa: E402
+from bench.backtest import V1_FEATURES, snapshot_history  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from gridiron.config import PipelineConfig  # noqa: E402
-from gridiron.model.backtest import _metrics, walk_forward  # noqa: E402
+from gridiron.model.backtest import prediction_metrics, walk_forward  # noqa: E402
 from gridiron.model.features import FEATURES, build_game_features  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
 
@@ -30,8 +30,7 @@ TUNE, HOLDOUT, POOLED = (2015, 2016, 2017, 2018), (2019,), (2021, 2022, 2023)
 
 
 def main() -> None:
-    games, _, talent = snapshot_history()
-    box = snapshot_box_scores()
+    games, _, talent, box = snapshot_history()
     shipped = TrainSettings.from_config(PipelineConfig())
     capped = replace(shipped.features, margin_cap=35.0)
     with_talent = (*V1_FEATURES, "talent_diff")
@@ -63,7 +62,7 @@ def main() -> None:
 
         def metrics(seasons, frame=frame, model=model):
             p = pl.concat([walk_forward(frame, s, model) for s in seasons]).filter(pl.col("is_fbs_game"))
-            return _metrics(p["margin"].to_numpy(), p["predicted_margin"].to_numpy(), p["home_win_prob"].to_numpy())
+            return prediction_metrics(p["margin"].to_numpy(), p["predicted_margin"].to_numpy(), p["home_win_prob"].to_numpy())
 
         t, h, r = metrics(TUNE), metrics(HOLDOUT), metrics(POOLED)
         rows.append(f"| {name} | {t['su_accuracy']:.3f} | {t['mae']:.3f} | {t['brier']:.4f} | {h['mae']:.2f} | "

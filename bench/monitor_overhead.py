@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,14 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.report import write_section  # noqa: E402
-from tests.servers import PrefectServer  # noqa: E402
+from gridiron.testing.servers import MonitorServer, PrefectServer, browser_page  # noqa: E402
+from gridiron.testing.timing import gridiron_run  # noqa: E402
 
 
 def timed_run(env: dict) -> float:
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gridiron", "run", "--full-refresh", "--quiet"], cwd=REPO, env=env,
-                   check=True, capture_output=True, text=True)
-    return time.perf_counter() - started
+    return gridiron_run(env, REPO, "--full-refresh", "--quiet").seconds
 
 
 def main() -> int:
@@ -37,7 +34,6 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from tests.test_monitor import Monitor, browser_page
 
     work = Path(tempfile.mkdtemp(prefix="gridiron-monitor-bench-"))
     with PrefectServer(work / "prefect") as server:
@@ -46,7 +42,7 @@ def main() -> int:
         plain, watched, server_cpu = [], [], []
         for _ in range(args.repeat):
             plain.append(timed_run(env))
-            monitor = Monitor(work / "home", refresh=1.0, env=server.env)
+            monitor = MonitorServer(work / "home", refresh=1.0, env=server.env, cwd=REPO)
             stop, polls = threading.Event(), []
 
             def watch(monitor=monitor, stop=stop, polls=polls):

@@ -41,10 +41,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import PeakMemory, clean_environment, write_section  # noqa: E402
+from bench.report import write_section  # noqa: E402
 from gridiron.sources import bundled_snapshot_dir  # noqa: E402
 from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
-from tests.servers import PrefectServer  # noqa: E402
+from gridiron.testing.servers import PrefectServer  # noqa: E402
+from gridiron.testing.timing import environment_without_settings, timed_gridiron  # noqa: E402
 
 GRIDIRON = str(Path(sys.executable).parent / "gridiron")
 KEY = "bench-key"
@@ -140,19 +141,10 @@ def import_floor(env: dict[str, str]) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def gridiron_run(label: str, env: dict[str, str], api_url: str) -> Run:
+def timed_pipeline(label: str, env: dict[str, str], api_url: str) -> Run:
     started_at = datetime.now(UTC) - timedelta(seconds=1)
-    start = time.perf_counter()
-    process = subprocess.Popen([GRIDIRON, "run"], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    memory = PeakMemory.of(process.pid)
-    output = process.stdout.read()
-    _, status, _ = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    memory.join()
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{label}: gridiron run failed:\n{output[-3000:]}")
-    run = Run(label, wall, memory.peak_mb, {m[1]: float(m[2]) for m in PHASE_LINE.finditer(output)})
+    timed = timed_gridiron(["run"], env, REPO, merge_output=True).check(f"{label}: gridiron run")
+    run = Run(label, timed.seconds, timed.peak_mb, {m[1]: float(m[2]) for m in PHASE_LINE.finditer(timed.stdout)})
     run.covered, run.task_runs, run.worked = asyncio.run(task_runs_since(started_at, api_url))
     return run
 
@@ -202,7 +194,7 @@ def change_one_game(snapshot: Path, season: int) -> int:
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-perf-"))
-    base = clean_environment()
+    base = environment_without_settings()
     started = time.perf_counter()
     snapshot = work / "snapshot"
     shutil.copytree(bundled_snapshot_dir(), snapshot, ignore=shutil.ignore_patterns("*.md"))
@@ -212,18 +204,18 @@ def main() -> None:
                 PrefectServer(work / "prefect") as server:
             peer = run_peer(fake.url, work)
             api = {**base, **server.env, "CFBD_API_KEY": KEY, "CFBD_BASE_URL": fake.url}
-            runs.append(gridiron_run("HTTP, cold", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
-            runs.append(gridiron_run("HTTP, no-change rerun", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
+            runs.append(timed_pipeline("HTTP, cold", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
+            runs.append(timed_pipeline("HTTP, no-change rerun", {**api, "GRIDIRON_HOME": str(work / "api")}, server.url))
             peer_again = run_peer(fake.url, work)
-            runs.append(gridiron_run("HTTP, cold again", {**api, "GRIDIRON_HOME": str(work / "api-again")}, server.url))
+            runs.append(timed_pipeline("HTTP, cold again", {**api, "GRIDIRON_HOME": str(work / "api-again")}, server.url))
             floors = Floors(duckdb=duckdb_floor(snapshot, work),
                             prefect=[prefect_floor({**base, **server.env}) for _ in range(2)],
                             imports_mb=import_floor(base))
             local = {**base, **server.env, "GRIDIRON_SNAPSHOT_DIR": str(snapshot), "GRIDIRON_HOME": str(work / "snap")}
-            runs.append(gridiron_run("snapshot, cold", local, server.url))
-            runs.append(gridiron_run("snapshot, no-change rerun", local, server.url))
+            runs.append(timed_pipeline("snapshot, cold", local, server.url))
+            runs.append(timed_pipeline("snapshot, no-change rerun", local, server.url))
             game = change_one_game(snapshot, 2023)
-            runs.append(gridiron_run(f"snapshot, one game changed (2023, game {game})", local, server.url))
+            runs.append(timed_pipeline(f"snapshot, one game changed (2023, game {game})", local, server.url))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(write_section("performance", "Performance (issue 12): targets",

@@ -1,13 +1,10 @@
-"""What the benchmarks share: a clean environment for the processes they time, a config file of
-the shipped settings with a benchmark's changes, and writing a benchmark's table into
-BENCHMARKS.md, between that benchmark's markers."""
+"""What the benchmarks share beyond `gridiron.testing` (the servers, and timing a command from
+outside): a config file of the shipped settings with a benchmark's changes, and writing a
+benchmark's table into BENCHMARKS.md, between that benchmark's markers."""
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,33 +34,3 @@ def write_section(name: str, title: str, body: str) -> str:
         text = text.rstrip() + f"\n\n## {title}\n\n{marked}\n"
     BENCHMARKS.write_text(text)
     return marked
-
-
-def clean_environment(**values: str) -> dict[str, str]:
-    """This process's environment without its Prefect, gridiron or CFBD settings (a benchmark
-    measures the defaults), Prefect quiet and without analytics, plus `values`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PREFECT_", "GRIDIRON_", "CFBD_"))}
-    return {**env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING", **values}
-
-
-class PeakMemory(threading.Thread):
-    """A process's peak resident memory in MiB, from its own high-water mark (VmHWM), read every
-    20 ms until it exits. wait4's ru_maxrss would not do: Linux carries the peak of the process
-    that started it (this benchmark, with its fake server's data) across the exec."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak_mb = pid, 0.0
-
-    def run(self) -> None:
-        from gridiron.runs import high_water_mb
-
-        while (mark := high_water_mb(self.pid)) is not None:  # None: exited
-            self.peak_mb = max(self.peak_mb, mark)
-            time.sleep(0.02)
-
-    @classmethod
-    def of(cls, pid: int) -> PeakMemory:
-        watcher = cls(pid)
-        watcher.start()
-        return watcher

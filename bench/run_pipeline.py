@@ -24,23 +24,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-GRIDIRON = [str(Path(sys.executable).parent / "gridiron"), "run"]
 
 
-from bench.report import PeakMemory, clean_environment, write_section  # noqa: E402
+from bench.report import write_section  # noqa: E402
+from gridiron.testing.timing import environment_without_settings, gridiron_run  # noqa: E402
 
 
 def timed_run(env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one `gridiron run` process."""
-    start = time.perf_counter()
-    process = subprocess.Popen(GRIDIRON, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    memory = PeakMemory.of(process.pid)
-    _, status, _ = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    memory.join()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"gridiron run failed: {process.stderr.read().decode()[-2000:]}")
-    return seconds, memory.peak_mb
+    run = gridiron_run(env, REPO)
+    return run.seconds, run.peak_mb
 
 
 def free_port() -> int:
@@ -82,7 +75,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-"))
-    base = clean_environment(PREFECT_HOME=str(work / "prefect"))
+    base = environment_without_settings(PREFECT_HOME=str(work / "prefect"))
     results = {}
     try:
         results["temporary server"] = measure(base, args.repeat, work / "temporary")

@@ -19,7 +19,6 @@ import contextlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,20 +28,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.report import clean_environment, config_file, write_section  # noqa: E402
-from tests.servers import PREFECT, PostgresServer, PrefectServer, Worker, wait_for  # noqa: E402
-
-GRIDIRON = str(Path(sys.executable).parent / "gridiron")
+from bench.report import config_file, write_section  # noqa: E402
+from gridiron.testing.servers import PREFECT, PostgresServer, PrefectServer, Worker, wait_for  # noqa: E402
+from gridiron.testing.timing import environment_without_settings, timed_gridiron  # noqa: E402
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path = REPO) -> tuple[float, str]:
     """(wall seconds, stderr) of one gridiron command, which must succeed."""
-    start = time.perf_counter()
-    done = subprocess.run([GRIDIRON, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
-    seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"gridiron {' '.join(args)} failed: {done.stdout[-1500:]}{done.stderr[-2500:]}")
-    return seconds, done.stderr
+    done = timed_gridiron(args, env, cwd).check(f"gridiron {' '.join(args)}")
+    return done.seconds, done.stderr
 
 
 def config(path: Path, home: Path, **values) -> Path:
@@ -108,7 +102,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-scale-"))
-    base = clean_environment()
+    base = environment_without_settings()
     started = time.perf_counter()
     try:
         with PostgresServer() as postgres:

@@ -29,10 +29,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.performance import gridiron_run  # noqa: E402
-from bench.report import clean_environment, config_file, write_section  # noqa: E402
+from bench.performance import timed_pipeline  # noqa: E402
+from bench.report import config_file, write_section  # noqa: E402
 from gridiron.sources import bundled_snapshot_dir  # noqa: E402
-from tests.servers import PrefectServer  # noqa: E402
+from gridiron.testing.servers import PrefectServer  # noqa: E402
+from gridiron.testing.timing import environment_without_settings  # noqa: E402
 
 GAME_ID_STRIDE = 1_000_000_000
 FIRST, LAST = 2014, 2023
@@ -88,7 +89,7 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 3, 10])
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridiron-bench-synthetic-"))
-    base = clean_environment()
+    base = environment_without_settings()
     started = time.perf_counter()
     results = []
     try:
@@ -100,7 +101,7 @@ def main() -> None:
                 path = config_file(work / f"config-{factor}x.yaml", start_year=FIRST - 10 * (factor - 1))
                 env = {**base, **server.env, "GRIDIRON_SNAPSHOT_DIR": str(snapshot), "GRIDIRON_CONFIG": str(path),
                        "GRIDIRON_HOME": str(work / f"home-{factor}x")}
-                results.append((factor, games, gridiron_run(f"{factor}x", env, server.url)))
+                results.append((factor, games, timed_pipeline(f"{factor}x", env, server.url)))
                 shutil.rmtree(snapshot, ignore_errors=True)
                 shutil.rmtree(work / f"home-{factor}x", ignore_errors=True)
     finally:

@@ -28,7 +28,8 @@ os.environ.update({
 import pytest  # noqa: E402
 
 from gridiron.testing.fake_cfbd import FakeCFBD  # noqa: E402
-from tests.helpers import API_KEY, SMALL, copy_snapshot, write_config  # noqa: E402
+from gridiron.testing.snapshots import SMALL, copy_snapshot  # noqa: E402
+from tests.helpers import API_KEY, write_config  # noqa: E402
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Helpers shared by the test modules (no test module imports another): snapshot subsets, configs,
+"""Helpers shared by the test modules (no test module imports another; snapshot subsets and the
+servers are in `gridiron.testing`, shared with the benchmarks): configs,
 the `gridiron` command in a subprocess, warehouse queries, API-shaped rows and staged loads."""
 
 from __future__ import annotations
@@ -6,7 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -24,22 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLED = bundled_snapshot_dir()
 API_KEY = "test-key-123"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
-# two seasons of games, one of everything else: real data, small enough for flow tests
-SMALL = {"games": [2022, 2023], "lines": [2023], "teams_fbs": [2023], "stats_season": [2023]}
-
-
-def copy_snapshot(target: Path, seasons: dict[str, list[int]], reference: bool = True) -> Path:
-    """Copy part of the bundled snapshot: `{"games": [2023], ...}` plus teams and conferences."""
-    for endpoint, years in seasons.items():
-        (target / endpoint).mkdir(parents=True, exist_ok=True)
-        for year in years:
-            shutil.copy(BUNDLED / endpoint / f"{year}.json.gz", target / endpoint / f"{year}.json.gz")
-    if reference:
-        for name in ("teams.json.gz", "conferences.json.gz"):
-            shutil.copy(BUNDLED / name, target / name)
-    return target
-
-
 def write_config(path: Path, **values) -> Path:
     base = {
         "start_year": 2022,

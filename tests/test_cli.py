@@ -125,7 +125,7 @@ def test_a_phases_flow_run_records_a_summary_of_its_inputs_so_a_small_parameter_
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from tests.servers import PrefectServer
+    from gridiron.testing.servers import PrefectServer
 
     server = PrefectServer(tmp_path / "prefect")
     server.server_env["PREFECT_SERVER_API_MAX_PARAMETER_SIZE"] = "4000"  # collect's whole result is ~30 KB
@@ -147,7 +147,7 @@ def test_a_phases_flow_run_records_a_summary_of_its_inputs_so_a_small_parameter_
 
 @pytest.mark.flow
 def test_a_server_refusing_a_phases_inputs_is_named_in_the_last_line_and_nothing_loads(config_file, tmp_path):
-    from tests.servers import PrefectServer
+    from gridiron.testing.servers import PrefectServer
 
     server = PrefectServer(tmp_path / "prefect")
     server.server_env["PREFECT_SERVER_API_MAX_PARAMETER_SIZE"] = "300"  # the parent's pass, collect's config not

@@ -396,7 +396,7 @@ def test_an_answer_trickling_in_past_the_deadline_is_a_timeout(small_snapshot):
 def test_box_scores_are_asked_for_a_week_as_the_api_requires(tmp_path):
     """`/games/teams` answers 400 without a week, team or conference; per week, the fake server and
     the snapshot source give the same rows: that week's games only."""
-    from tests.helpers import copy_snapshot
+    from gridiron.testing.snapshots import copy_snapshot
 
     snapshot = copy_snapshot(tmp_path / "snapshot", {"games": [2023], "games_teams": [2023]})
     week = Partition("games_teams", 2023, "postseason", 1)
@@ -419,7 +419,7 @@ def test_the_snapshot_hands_out_each_week_of_a_season_file_once_and_keeps_nothin
     import os
 
     from gridiron.sources.snapshot import read_gzipped_json, rows_of_week
-    from tests.helpers import copy_snapshot
+    from gridiron.testing.snapshots import copy_snapshot
 
     snapshot = copy_snapshot(tmp_path / "snapshot", {"games": [2023], "games_teams": [2023]})
     games = read_gzipped_json(snapshot / "games" / "2023.json.gz")

@@ -23,7 +23,8 @@ from flows import ncaa_pipeline
 from gridiron.storage import connect, content_checksums, list_backups, lock_holder
 from gridiron.tables import PARTITION_TABLES, TABLES
 from gridiron.testing.fake_cfbd import FakeCFBD, Fault
-from tests.helpers import API_KEY, REPO, SMALL, copy_snapshot, write_config
+from gridiron.testing.snapshots import SMALL, copy_snapshot
+from tests.helpers import API_KEY, REPO, write_config
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 
@@ -338,7 +339,7 @@ def test_secrets_never_reach_logs_warehouse_backups_artifacts_or_parameters(case
 
 
 def test_losing_the_prefect_server_ends_the_run_in_bounded_time_and_changes_nothing(case, tmp_path):
-    from tests.servers import PrefectServer
+    from gridiron.testing.servers import PrefectServer
 
     run = case()
     run.api.add_fault(Fault("/games", "delay", delay=3, times=-1))  # the run is still collecting

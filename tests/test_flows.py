@@ -15,7 +15,8 @@ from flows.collect import collect
 from gridiron.config import load_config
 from gridiron.storage import content_checksums
 from gridiron.testing.fake_cfbd import Fault
-from tests.helpers import API_KEY, change_score, copy_snapshot, query, staged_files, write_config
+from gridiron.testing.snapshots import copy_snapshot
+from tests.helpers import API_KEY, change_score, query, staged_files, write_config
 
 pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.flow]
 

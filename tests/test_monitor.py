@@ -3,8 +3,6 @@ system) chromium; a dashboard polling every second while a full pipeline run com
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,17 +10,14 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from cli.commands import COMMANDS
+from gridiron.testing.servers import CHROMIUM, MonitorServer, browser_page
 from tests.helpers import REPO, seed_monitored_warehouse
 
 APP = REPO / "cli" / "monitor" / "app.py"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def app_test(monkeypatch, home: Path):
@@ -95,45 +90,6 @@ def test_while_a_run_holds_the_warehouse_the_last_figures_stay_up_marked_as_such
     assert {m.label: m.value for m in at.metric}["success rate"] == "67% of 3 runs"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Monitor:
-    """`gridiron monitor` on a free loopback port, stopped at the end."""
-
-    def __init__(self, home: Path, refresh: float = 5.0, env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gridiron", "monitor", "--port", str(self.port)], cwd=REPO,
-            env={**os.environ, "GRIDIRON_HOME": str(home), "GRIDIRON_MONITOR_REFRESH": str(refresh), **(env or {})},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/_stcore/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        self.stop()
-        raise AssertionError(f"the monitor did not start: {self.process.stdout.read()[-2000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def browser_page(playwright):
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    return browser, browser.new_page(viewport={"width": 1400, "height": 2400})
-
-
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (make test installs Debian's as root)")
 
 
@@ -142,7 +98,7 @@ def test_a_real_browser_renders_the_status_charts_and_latest_error(tmp_path):
     from playwright.sync_api import sync_playwright
 
     seed_monitored_warehouse(tmp_path / "home")
-    monitor = Monitor(tmp_path / "home")
+    monitor = MonitorServer(tmp_path / "home", cwd=REPO)
     try:
         with sync_playwright() as p:
             browser, page = browser_page(p)
@@ -185,7 +141,7 @@ def test_a_dashboard_polling_every_second_never_gets_in_the_way_of_a_run(config_
 
     home = Path(yaml.safe_load(config_file.read_text())["storage"]["home"])
     first = ncaa_pipeline(config_path=str(config_file))  # a warehouse to show
-    monitor = Monitor(home, refresh=1.0, env={"PREFECT_API_URL": PREFECT_API_URL.value()})
+    monitor = MonitorServer(home, refresh=1.0, env={"PREFECT_API_URL": PREFECT_API_URL.value()}, cwd=REPO)
     seen: list[str] = []
     stop = threading.Event()
 

@@ -15,7 +15,7 @@ from blocks.notifications import GridironEmail
 from blocks.register import BlockSetupError, Channels, smtp_credentials
 from deployments.automations import wanted_automations
 from gridiron.config import parse_config
-from tests.servers import SMTPServer, free_port
+from gridiron.testing.servers import SMTPServer, free_port
 
 ALERTS = {"gridiron-email": uuid.uuid4(), "gridiron-slack": uuid.uuid4(), "gridiron-webhook": uuid.uuid4()}
 ESCALATION = {"gridiron-escalation-webhook": uuid.uuid4()}

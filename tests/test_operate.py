@@ -11,6 +11,7 @@ escalation test, whose own deploy gives the automation a fresh trigger and so a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -20,12 +21,21 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-import psutil
 import pytest
 
 from gridiron.testing.fake_cfbd import FakeCFBD, Fault
-from tests.helpers import API_KEY, REPO, SMALL, copy_snapshot, gridiron, write_config
-from tests.servers import PREFECT, HTTPReceiver, PrefectServer, SMTPServer, Worker, wait_for
+from gridiron.testing.servers import (
+    PREFECT,
+    HTTPReceiver,
+    PrefectREST,
+    PrefectServer,
+    SMTPServer,
+    Worker,
+    flow_run_process,
+    wait_for,
+)
+from gridiron.testing.snapshots import SMALL, copy_snapshot
+from tests.helpers import API_KEY, REPO, gridiron, write_config
 
 pytestmark = pytest.mark.flow
 
@@ -44,6 +54,10 @@ class Ops:
     deploys: int = 0
     home: Path | None = None
     config_path: Path | None = None
+
+    @functools.cached_property
+    def rest(self) -> PrefectREST:
+        return PrefectREST(self.server.url)
 
     def settings(self):
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -95,22 +109,14 @@ class Ops:
 
     def run(self, deployment: str = "ncaa-pipeline/scheduled") -> tuple[str, str]:
         """Start a run of a deployment; (flow run id, run name)."""
-        from prefect.deployments import run_deployment
-
         self.start_worker()
-        with self.settings():
-            flow_run = run_deployment(deployment, timeout=0)
-        return str(flow_run.id), flow_run.name
+        return self.rest.run_deployment(deployment)
 
     def state(self, run_id: str) -> str:
-        from prefect.client.orchestration import get_client
-
-        with self.settings(), get_client(sync_client=True) as client:
-            return client.read_flow_run(run_id).state.name
+        return self.rest.flow_run(run_id)["state_name"]
 
     def wait_state(self, run_id: str, names: set[str], timeout: float) -> str:
-        return wait_for(lambda: (s := self.state(run_id)) in names and s, timeout,
-                        f"run {run_id} to reach {sorted(names)} (worker log: {self.root / 'worker.log'})")
+        return self.rest.wait_state(run_id, names, timeout, f" (worker log: {self.root / 'worker.log'})")
 
     def mail(self, run_name: str) -> list[EmailMessage]:
         return [m for m in self.smtp.messages if run_name in m["Subject"]]
@@ -131,23 +137,13 @@ def ops(tmp_path_factory):
         finally:
             if state.worker is not None:
                 state.worker.__exit__(None, None, None)
+            state.rest.close()
 
 
 def _made_or_updated(lines: list[str], automation: str) -> bool:
     """deploy changed this automation (created alone, updated after the module's earlier deploys)."""
     return any(line in (f"automation {automation}: created, enabled", f"automation {automation}: updated, enabled")
                for line in lines)
-
-
-def _flow_process(run_id: str) -> psutil.Process:
-    """The process a worker started for this flow run (found by the run id in its environment)."""
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("PREFECT__FLOW_RUN_ID") == run_id:
-                return process
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue
-    return None
 
 
 def test_gridiron_deploy_then_gridiron_schedule_runs_the_deployment_to_completed(ops):
@@ -227,7 +223,7 @@ def test_a_killed_run_is_still_announced_as_crashed(ops):
     try:
         run_id, name = ops.run()
         ops.wait_state(run_id, {"Running"}, 120)
-        process = wait_for(lambda: _flow_process(run_id), 30, "the flow run's process")
+        process = wait_for(lambda: flow_run_process(run_id), 30, "the flow run's process")
         wait_for(lambda: ops.api.requests_to("/games"), 60, "the run to call /games")
         os.kill(process.pid, signal.SIGKILL)
         assert ops.wait_state(run_id, {"Crashed", "Failed", "Completed"}, 60) == "Crashed"
@@ -255,7 +251,7 @@ def test_a_run_hung_past_max_pipeline_duration_is_announced_and_cancelled(ops):
         ops.api.clear_faults()
     assert mail[0]["Subject"] == f"gridiron: ncaa-pipeline run {name} is stuck and is being cancelled"
     assert "Running for more than 10 s (max_pipeline_duration)" in mail[0].get_content()
-    assert _flow_process(run_id) is None  # the worker stopped the process, not just the label
+    assert flow_run_process(run_id) is None  # the worker stopped the process, not just the label
 
 
 def test_runs_queue_one_at_a_time_and_three_failures_within_the_window_escalate_exactly_once(ops):

@@ -16,8 +16,9 @@ from flows.runners import task_runner_for
 from gridiron.config import ConfigError, RunnerSettings, load_config
 from gridiron.storage import connect, content_checksums
 from gridiron.tables import PARTITION_TABLES
-from tests.helpers import REPO, SMALL, copy_snapshot, write_config
-from tests.servers import PREFECT, PostgresServer, PrefectServer, Worker, postgres_missing, wait_for
+from gridiron.testing.servers import PREFECT, PostgresServer, PrefectServer, Worker, postgres_missing, wait_for
+from gridiron.testing.snapshots import SMALL, copy_snapshot
+from tests.helpers import REPO, write_config
 
 # what collect and process decide; the train marts carry the model version (a timestamp)
 BUILT = sorted(PARTITION_TABLES) + ["game_features", "raw_payloads"]

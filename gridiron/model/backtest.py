@@ -163,7 +163,7 @@ def vegas_lines(lines: pl.DataFrame) -> pl.DataFrame:
     return lines.filter(pl.col("spread").is_not_null()).group_by("game_id").agg(vegas_spread=pl.col("spread").median())
 
 
-def _metrics(margin: np.ndarray, predicted: np.ndarray, prob: np.ndarray, spread: np.ndarray | None = None) -> dict:
+def prediction_metrics(margin: np.ndarray, predicted: np.ndarray, prob: np.ndarray, spread: np.ndarray | None = None) -> dict:
     decided = margin != 0
     won = (margin > 0).astype(float)
     p = np.clip(prob, 1e-6, 1 - 1e-6)
@@ -219,18 +219,18 @@ def evaluate(predictions: pl.DataFrame, lines: pl.DataFrame | None, season: int,
         fbs = fbs.with_columns(vegas_spread=pl.lit(None, pl.Float64))
     margin = fbs["margin"].to_numpy()
     spread = fbs["vegas_spread"].fill_null(np.nan).to_numpy().astype(float)
-    model = _metrics(margin, fbs["predicted_margin"].to_numpy(), fbs["home_win_prob"].to_numpy(), spread)
+    model = prediction_metrics(margin, fbs["predicted_margin"].to_numpy(), fbs["home_win_prob"].to_numpy(), spread)
     n = len(margin)
     baselines = {
-        "home": _metrics(margin, np.full(n, max(train_home_margin, 0.01)), np.full(n, train_home_rate)),
-        "elo": _metrics(margin, fbs["elo_diff"].to_numpy(), fbs["elo_prob"].to_numpy(), spread),
+        "home": prediction_metrics(margin, np.full(n, max(train_home_margin, 0.01)), np.full(n, train_home_rate)),
+        "elo": prediction_metrics(margin, fbs["elo_diff"].to_numpy(), fbs["elo_prob"].to_numpy(), spread),
     }
     has = ~np.isnan(spread)
     if has.any():
         vegas_margin = -spread[has]
-        baselines["vegas"] = _metrics(margin[has], vegas_margin, _normal_cdf(vegas_margin / VEGAS_SIGMA))
+        baselines["vegas"] = prediction_metrics(margin[has], vegas_margin, _normal_cdf(vegas_margin / VEGAS_SIGMA))
         baselines["vegas"]["note"] = "games with a closing line only"
-        baselines["model_on_vegas_games"] = _metrics(
+        baselines["model_on_vegas_games"] = prediction_metrics(
             margin[has], fbs["predicted_margin"].to_numpy()[has], fbs["home_win_prob"].to_numpy()[has])
     return BacktestReport(season=season, games=n, model=model, baselines=baselines,
                           calibration=calibration(fbs["home_win_prob"].to_numpy(), margin > 0))
@@ -269,6 +269,6 @@ def backtest(
     if market and lines is not None and not lines.is_empty():
         with_market = walk_forward(add_market(features, lines), season, replace(settings, features=MARKET_FEATURES), memo)
         fbs = with_market.filter(pl.col("is_fbs_game"))
-        report.market = _metrics(fbs["margin"].to_numpy(), fbs["predicted_margin"].to_numpy(),
+        report.market = prediction_metrics(fbs["margin"].to_numpy(), fbs["predicted_margin"].to_numpy(),
                                  fbs["home_win_prob"].to_numpy())
     return report

@@ -1,7 +1,9 @@
-"""Real local services for the operations tests, each on 127.0.0.1 and stopped by its context:
-a Prefect server (`prefect server start`, its own database: SQLite, or a PostgreSQL server below),
-a process worker, an SMTP server (aiosmtpd) that keeps what it receives, an HTTP receiver standing
-in for Slack and webhooks, and a PostgreSQL server (Debian's postgresql, in a temporary directory).
+"""Real local services for the tests and the benchmarks, each on 127.0.0.1 and stopped by its
+context: a Prefect server (`prefect server start`, its own database: SQLite, or a PostgreSQL server
+below), a process worker, an SMTP server (aiosmtpd, a test dependency) that keeps what it receives,
+an HTTP receiver standing in for Slack and webhooks, a PostgreSQL server (Debian's postgresql, in a
+temporary directory) and the dashboard (`gridiron monitor`). They drive the programs from outside,
+over their command lines and HTTP: nothing here imports Prefect.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from aiosmtpd.controller import Controller
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -138,6 +140,8 @@ class SMTPServer:
     """aiosmtpd on 127.0.0.1: `messages` holds every email received (plain SMTP, no auth)."""
 
     def __init__(self):
+        from aiosmtpd.controller import Controller
+
         self.handler = _MailHandler()
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
@@ -271,3 +275,100 @@ class PostgresServer:
                 _stop(self.process, signal.SIGINT)  # a fast shutdown: it does not wait for clients
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MonitorServer:
+    """`gridiron monitor` on a free loopback port over `home`, stopped by `stop`."""
+
+    def __init__(self, home: Path, refresh: float = 5.0, env: dict | None = None, cwd: Path | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gridiron", "monitor", "--port", str(self.port)], cwd=cwd,
+            env={**os.environ, "GRIDIRON_HOME": str(home), "GRIDIRON_MONITOR_REFRESH": str(refresh), **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/_stcore/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        self.stop()
+        raise AssertionError(f"the monitor did not start: {self.process.stdout.read()[-2000:]}")
+
+    def stop(self) -> None:
+        """Stop the dashboard (SIGTERM, then SIGKILL after 20 s)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def browser_page(playwright):
+    """(browser, page): Debian's chromium, headless, driven by a started `sync_playwright()`."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    return browser, browser.new_page(viewport={"width": 1400, "height": 2400})
+
+
+def flow_run_process(run_id: str):
+    """The process a worker started for this flow run (found by the run id in its environment), or None."""
+    import psutil
+
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("PREFECT__FLOW_RUN_ID") == run_id:
+                return process
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return None
+
+
+class PrefectREST:
+    """The few calls of Prefect's REST API that the operations tests and benchmarks make, over
+    httpx. A busy server answers 503 (its SQLite database locked) or 429: such a call is retried
+    after a pause, as Prefect's own client does."""
+
+    def __init__(self, api_url: str, attempts: int = 8):
+        self.client = httpx.Client(base_url=api_url.rstrip("/") + "/", timeout=30)
+        self.attempts = attempts
+
+    def _call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        for attempt in range(self.attempts):
+            response = self.client.request(method, path, **kwargs)
+            if response.status_code not in (429, 503) or attempt == self.attempts - 1:
+                return response
+            time.sleep(min(0.25 * 2 ** attempt, 5))
+        raise AssertionError("not reached")
+
+    def run_deployment(self, name: str) -> tuple[str, str]:
+        """Start a run of deployment `flow/deployment` (scheduled now, for a worker): (run id, run name)."""
+        flow, deployment = name.split("/")
+        found = self._call("GET", f"deployments/name/{flow}/{deployment}").raise_for_status().json()
+        run = self._call("POST", f"deployments/{found['id']}/create_flow_run", json={}).raise_for_status().json()
+        return run["id"], run["name"]
+
+    def flow_run(self, run_id: str) -> dict:
+        """The flow run as the API returns it (`state_name`, `start_time`, `end_time`, ...)."""
+        return self._call("GET", f"flow_runs/{run_id}").raise_for_status().json()
+
+    def wait_state(self, run_id: str, names: set[str], timeout: float, what: str = "") -> str:
+        """Wait until the run is in one of the states `names`: the state's name."""
+        return wait_for(lambda: (s := self.flow_run(run_id)["state_name"]) in names and s, timeout,
+                        f"run {run_id} to reach {sorted(names)}{what}")
+
+    def free_concurrency_limit(self, name: str) -> None:
+        """Delete a global concurrency limit (a slot a killed run still leases), if it exists."""
+        response = self._call("DELETE", f"v2/concurrency_limits/{name}")
+        if response.status_code != 404:
+            response.raise_for_status()
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
