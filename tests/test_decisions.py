@@ -182,6 +182,23 @@ def test_schemas_produces_and_fake_routes_are_read_from_the_registries():
     assert {**SEASONAL_ROUTES, **REFERENCE_ROUTES} == {e.route: e.name for e in ENDPOINTS.values()}
 
 
+def test_every_registered_endpoint_has_one_transform_and_it_gives_the_tables_the_registry_names():
+    """Adding an endpoint is its registry row and its transform: each endpoint's transform, on one
+    real partition of the bundled snapshot, gives exactly the tables its registry row produces."""
+    from gridiron.planning import dependencies_of
+    from gridiron.transforms import TRANSFORMS, stage_partition
+    from tests.helpers import real_rows
+
+    assert set(TRANSFORMS) == set(ENDPOINTS)
+    for name, endpoint in ENDPOINTS.items():
+        partition = (Partition(name, 2023, "regular", 1) if endpoint.weekly
+                     else Partition(name, 2023) if endpoint.seasonal else Partition(name))
+        deps = {d.key: real_rows(d) for d in dependencies_of(partition)}
+        staged = stage_partition(partition, real_rows(partition), deps)
+        assert tuple(staged.frames) == produced_by(name), name
+        assert all(frame.height for frame in staged.frames.values()), name
+
+
 def test_a_moved_export_imports_from_its_new_folder_on_the_installed_duckdb(tmp_path):
     """Pins what `storage.backup.import_backup` relies on: IMPORT DATABASE reads each table's file
     from the folder it is given, not the (absolute) path EXPORT wrote into load.sql."""

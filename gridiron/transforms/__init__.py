@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -146,64 +146,93 @@ def _stage(
     conferences: Sequence[str],
 ) -> StagedFrames:
     """One endpoint's transform over its rows, or the columnar reader's frame of them."""
+    transform = TRANSFORMS.get(partition.endpoint)
+    if transform is None:
+        raise ValueError(f"no transform for endpoint {partition.endpoint!r}")
+    return transform(partition, rows, dependencies, conferences)
+
+
+def _games(partition, rows, dependencies, conferences) -> StagedFrames:
     season = partition.season
-    endpoint = partition.endpoint
-    if endpoint == "games":
-        games = build_games(rows)
-        _check_season(games, "games", season)
-        seen = set(games["home_conference"].drop_nulls()) | set(games["away_conference"].drop_nulls())
-        unmatched = sorted(c for c in conferences if c not in seen)
-        known = ", ".join(sorted(seen)[:12]) + (", ..." if len(seen) > 12 else "")
-        notes = [f"games/{season}: conferences {', '.join(map(repr, unmatched))} match no team's conference "
-                 f"this season (known: {known})"] if unmatched and len(rows) else []
-        return StagedFrames({"games": games, "standings": build_standings(games, conferences)}, notes)
-    if endpoint == "lines":
-        lines = build_lines(rows)
-        _check_season(lines, "lines", season)
-        placeholders = placeholder_totals(rows)
-        notes = [f"lines/{season}: {placeholders} non-positive total(s) read as missing"] if placeholders else []
-        return StagedFrames({"lines": lines}, notes)
-    if endpoint == "teams_fbs":
-        return StagedFrames({"team_seasons": build_team_seasons(rows, season)})
-    if endpoint == "stats_season":
-        fbs_rows = dependencies.get(Partition("teams_fbs", season).key, [])
-        team_rows = dependencies.get(Partition("teams").key)
-        stats, unmatched = build_team_season_stats(
-            rows, season, build_team_seasons(fbs_rows, season),
-            build_teams(team_rows) if team_rows else None,
+    games = build_games(rows)
+    _check_season(games, "games", season)
+    seen = set(games["home_conference"].drop_nulls()) | set(games["away_conference"].drop_nulls())
+    unmatched = sorted(c for c in conferences if c not in seen)
+    known = ", ".join(sorted(seen)[:12]) + (", ..." if len(seen) > 12 else "")
+    notes = [f"games/{season}: conferences {', '.join(map(repr, unmatched))} match no team's conference "
+             f"this season (known: {known})"] if unmatched and len(rows) else []
+    return StagedFrames({"games": games, "standings": build_standings(games, conferences)}, notes)
+
+
+def _lines(partition, rows, dependencies, conferences) -> StagedFrames:
+    lines = build_lines(rows)
+    _check_season(lines, "lines", partition.season)
+    placeholders = placeholder_totals(rows)
+    notes = [f"lines/{partition.season}: {placeholders} non-positive total(s) read as missing"] if placeholders else []
+    return StagedFrames({"lines": lines}, notes)
+
+
+def _teams_fbs(partition, rows, dependencies, conferences) -> StagedFrames:
+    return StagedFrames({"team_seasons": build_team_seasons(rows, partition.season)})
+
+
+def _stats_season(partition, rows, dependencies, conferences) -> StagedFrames:
+    season = partition.season
+    fbs_rows = dependencies.get(Partition("teams_fbs", season).key, [])
+    team_rows = dependencies.get(Partition("teams").key)
+    stats, unmatched = build_team_season_stats(
+        rows, season, build_team_seasons(fbs_rows, season),
+        build_teams(team_rows) if team_rows else None,
+    )
+    if len(rows) and stats.is_empty():
+        raise TransformError(
+            f"stats_season/{season}: no school name maps to a team id (is the season's FBS "
+            "team list or the team list missing?)"
         )
-        if len(rows) and stats.is_empty():
-            raise TransformError(
-                f"stats_season/{season}: no school name maps to a team id (is the season's FBS "
-                "team list or the team list missing?)"
-            )
-        warnings = (
-            [f"stats_season/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
-            if unmatched
-            else []
-        )
-        return StagedFrames({"team_season_stats": stats}, warnings)
-    if endpoint == "talent":
-        team_rows = dependencies.get(Partition("teams").key)
-        if rows and not team_rows:
-            raise TransformError(f"talent/{season}: the team list is missing: no school name can map to a team id")
-        talent, unmatched = build_team_talent(rows, season, build_teams(team_rows or []))
-        warnings = ([f"talent/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
-                    if unmatched else [])
-        return StagedFrames({"team_talent": talent}, warnings)
-    if endpoint == "games_teams":
-        stats, unknown, impossible = build_game_team_stats(rows, season, partition.season_type, partition.week)
-        warnings = ([f"{partition.key}: stat categories not in game_team_stats are ignored: {', '.join(unknown)}"]
-                    if unknown else [])
-        if impossible:
-            warnings.append(f"{partition.key}: {len(impossible)} impossible made-attempts pair(s) read as missing "
-                            f"({'; '.join(impossible[:3])})")
-        return StagedFrames({"game_team_stats": stats}, warnings)
-    if endpoint == "teams":
-        return StagedFrames({"teams": build_teams(rows)})
-    if endpoint == "conferences":
-        return StagedFrames({"conferences": build_conferences(rows)})
-    raise ValueError(f"no transform for endpoint {endpoint!r}")
+    warnings = (
+        [f"stats_season/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
+        if unmatched
+        else []
+    )
+    return StagedFrames({"team_season_stats": stats}, warnings)
+
+
+def _talent(partition, rows, dependencies, conferences) -> StagedFrames:
+    season = partition.season
+    team_rows = dependencies.get(Partition("teams").key)
+    if rows and not team_rows:
+        raise TransformError(f"talent/{season}: the team list is missing: no school name can map to a team id")
+    talent, unmatched = build_team_talent(rows, season, build_teams(team_rows or []))
+    warnings = ([f"talent/{season}: no team id for {', '.join(unmatched)}; their rows are dropped"]
+                if unmatched else [])
+    return StagedFrames({"team_talent": talent}, warnings)
+
+
+def _games_teams(partition, rows, dependencies, conferences) -> StagedFrames:
+    stats, unknown, impossible = build_game_team_stats(rows, partition.season, partition.season_type, partition.week)
+    warnings = ([f"{partition.key}: stat categories not in game_team_stats are ignored: {', '.join(unknown)}"]
+                if unknown else [])
+    if impossible:
+        warnings.append(f"{partition.key}: {len(impossible)} impossible made-attempts pair(s) read as missing "
+                        f"({'; '.join(impossible[:3])})")
+    return StagedFrames({"game_team_stats": stats}, warnings)
+
+
+def _teams(partition, rows, dependencies, conferences) -> StagedFrames:
+    return StagedFrames({"teams": build_teams(rows)})
+
+
+def _conferences(partition, rows, dependencies, conferences) -> StagedFrames:
+    return StagedFrames({"conferences": build_conferences(rows)})
+
+
+# each endpoint's transform, by its name in the endpoint registry: (partition, rows or frame,
+# dependency key -> rows, configured conferences) -> its staged frames and warnings
+Transform = Callable[[Partition, Any, Mapping[str, Sequence[Mapping[str, Any]]], Sequence[str]], StagedFrames]
+TRANSFORMS: dict[str, Transform] = {
+    "games": _games, "lines": _lines, "teams_fbs": _teams_fbs, "stats_season": _stats_season,
+    "talent": _talent, "games_teams": _games_teams, "teams": _teams, "conferences": _conferences,
+}
 
 
 def fingerprint(endpoint: str, *, conferences: Sequence[str] = ()) -> str:
