@@ -64,6 +64,7 @@ class _Count(logging.Filter):
         self.warnings = self.errors = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Count the record's level; every record passes."""
         if record.levelno >= logging.ERROR:
             self.errors += 1
         elif record.levelno >= logging.WARNING:

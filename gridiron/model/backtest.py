@@ -164,6 +164,8 @@ def vegas_lines(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def prediction_metrics(margin: np.ndarray, predicted: np.ndarray, prob: np.ndarray, spread: np.ndarray | None = None) -> dict:
+    """How predictions did on played games: straight-up accuracy, MAE, Brier, log loss, against the
+    spread (when `spread` is given) and the number of games."""
     decided = margin != 0
     won = (margin > 0).astype(float)
     p = np.clip(prob, 1e-6, 1 - 1e-6)

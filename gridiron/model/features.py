@@ -140,6 +140,7 @@ class _Columns:
         self.size = 0
 
     def append(self, **values) -> None:
+        """Add one row (a value per column), growing the arrays by doubling when full."""
         if self.size == len(next(iter(self._data.values()))):
             self._data = {name: np.concatenate([a, np.empty_like(a)]) for name, a in self._data.items()}
         for name, value in values.items():
@@ -147,6 +148,7 @@ class _Columns:
         self.size += 1
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The columns of the rows added so far."""
         return {name: a[:self.size] for name, a in self._data.items()}
 
 

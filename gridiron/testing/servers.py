@@ -148,6 +148,7 @@ class SMTPServer:
 
     @property
     def messages(self) -> list[EmailMessage]:
+        """Every email received so far, in order."""
         return self.handler.messages
 
     def __enter__(self) -> SMTPServer:
@@ -181,6 +182,7 @@ class HTTPReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def posts(self, path: str) -> list[dict]:
+        """The JSON bodies POSTed to `path`, in order."""
         return [body for p, body in self.received if p == path]
 
     def __enter__(self) -> HTTPReceiver:
