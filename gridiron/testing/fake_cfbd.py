@@ -42,6 +42,7 @@ class _QuietServer(ThreadingHTTPServer):
     """A client that exits with keep-alive connections open resets them: not worth a traceback."""
 
     def handle_error(self, request, client_address) -> None:
+        """Say nothing of a connection the client reset; report any other error as usual."""
         import sys
 
         if not isinstance(sys.exc_info()[1], ConnectionError):

@@ -130,6 +130,7 @@ class _MailHandler:
         self.messages: list[EmailMessage] = []
 
     async def handle_DATA(self, server, session, envelope):
+        """Keep the email received, with its envelope recipients as X-Envelope-To."""
         message = message_from_bytes(envelope.content, policy=policy.default)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         self.messages.append(message)
