@@ -164,7 +164,7 @@ class PipelineConfig(_Section):
     max_null_percentage: Annotated[float, Field(ge=0, le=1)] = 0.1
     # backup
     enable_backup: bool = True
-    backup_retention_days: Annotated[int, Field(ge=0)] = 30
+    backup_retention_days: Annotated[int, Field(ge=1)] = 30  # 0 would prune all but the newest
     # health
     health_check_interval: Annotated[int, Field(ge=10)] = 300
     max_pipeline_duration: Annotated[int, Field(ge=10)] = 3600

@@ -48,6 +48,7 @@ def test_the_shipped_config_file_is_valid():
         ({"schedule_time": "6am"}, "schedule_time: must be HH:MM (24-hour, UTC) (got '6am')"),
         ({"schedule_interval": "hourly"}, "schedule_interval: Input should be 'daily', 'weekly' or 'monthly' (got 'hourly')"),
         ({"min_data_quality_score": 1.5}, "min_data_quality_score: Input should be less than or equal to 1 (got 1.5)"),
+        ({"backup_retention_days": 0}, "backup_retention_days: Input should be greater than or equal to 1 (got 0)"),
         ({"api_key": "abc"}, "'api_key' is a secret and is never read from the config file; set CFBD_API_KEY"),
         ({"smtp_password": "abc"}, "'smtp_password' is a secret and is never read from the config file; "
                                    "set GRIDIRON_SMTP_PASSWORD"),
@@ -59,6 +60,51 @@ def test_bad_config_gives_one_line_naming_key_and_value(raw, message):
     text = str(error.value)
     assert "\n" not in text
     assert text == f"pipeline_config.yaml: {message}" or message in text
+
+
+def numeric_keys(model, prefix: str = "") -> dict[str, object]:
+    """Every int or float key of a config section and its subsections: dotted name -> field."""
+    from pydantic import BaseModel
+
+    found = {}
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            found.update(numeric_keys(kind, f"{prefix}{name}."))
+        elif {int, float} & {kind, *getattr(kind, "__args__", ())} and kind is not bool:
+            found[f"{prefix}{name}"] = field
+    return found
+
+
+# the numeric keys for which 0 is meant (no wait, no reserve, refetch every run, accept any score)
+ZERO_MEANT = {
+    "max_retries", "retry_delay", "min_data_quality_score", "max_null_percentage",
+    "source.min_request_interval", "source.http_backoff_seconds", "source.max_retry_after_seconds",
+    "source.refresh_age_days", "source.min_calls_reserve", "source.max_shrink_fraction",
+    "model.elo_home_advantage", "model.elo_regression", "model.tolerance_brier", "model.tolerance_mae",
+    "model.tolerance_accuracy",
+}
+
+
+def test_every_numeric_key_has_bounds_and_refuses_zero_unless_zero_is_meant():
+    """A number without a floor lets a typo through (backup_retention_days: 0 pruned every backup
+    but the newest): each key states its bounds, and 0 is refused, naming the key, wherever 0
+    does not mean what the README says it means."""
+    from gridiron.config import PipelineConfig
+
+    keys = numeric_keys(PipelineConfig)
+    assert len(keys) > 30
+    unbounded = [name for name, field in keys.items()
+                 if not any(hasattr(m, "ge") or hasattr(m, "gt") for m in field.metadata)]
+    assert unbounded == []
+    for name in sorted(set(keys) - ZERO_MEANT):
+        section, _, key = name.rpartition(".")
+        raw = {section: {key: 0}} if section else {key: 0}
+        with pytest.raises(ConfigError, match=rf"{key}: Input should be greater than"):
+            parse_config(raw, origin="pipeline_config.yaml")
+    for name in ZERO_MEANT:
+        section, _, key = name.rpartition(".")
+        parse_config({section: {key: 0}} if section else {key: 0})
 
 
 def test_environment_wins_over_the_file(tmp_path):
