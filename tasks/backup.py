@@ -16,7 +16,8 @@ from gridiron.storage import (
     restore,
     verify_backup,
 )
-from gridiron.storage.backup import RestoreReport, RetentionReport
+from gridiron.storage.backup import RetentionReport
+from gridiron.storage.restore import RestoreReport
 
 
 @task(name="create-backup", cache_policy=NO_CACHE)

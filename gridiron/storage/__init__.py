@@ -6,20 +6,16 @@
 - `loading`: the one-transaction commit of a run;
 - `planned`: the warehouse as it will be once a run's partitions load;
 - `operations`: runs, phases, quality reports, backtests, what `status` shows;
-- `staging`, `backup`, `rollback`, `runlock`: files under `GRIDIRON_HOME`.
+- `staging`, `backup`, `restore`, `rollback`, `runlock`: files under `GRIDIRON_HOME`.
 """
 
 from gridiron.storage.backup import (
     BackupError,
     BackupInfo,
-    RestoreReport,
     RetentionReport,
     apply_retention,
-    choose_backup,
     create_backup,
     list_backups,
-    parse_point_in_time,
-    restore,
     verify_backup,
 )
 from gridiron.storage.db import LoadError, WarehouseBusy, connect, content_checksums, read_frame, transaction
@@ -48,6 +44,7 @@ from gridiron.storage.operations import (
 )
 from gridiron.storage.planned import PlannedWarehouse
 from gridiron.storage.raw import last_calls_remaining, read_manifest, read_raw_payload
+from gridiron.storage.restore import RestoreReport, choose_backup, parse_point_in_time, restore
 from gridiron.storage.rollback import RollbackPoint, rollback_on_failure
 from gridiron.storage.runlock import RunInProgress, lock_holder, lock_state, run_lock
 from gridiron.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version

@@ -6,8 +6,7 @@ and content checksum, per file its sha256, the run id, schema version and gridir
 whether a restore of it was verified. It is written under a hidden temporary name and renamed when
 complete, so a crash never leaves a folder that looks like a backup.
 
-Restores go into a new file that is swapped in with an atomic rename; the warehouse it replaces is
-itself backed up first.
+Restoring one is `gridiron.storage.restore`.
 """
 
 from __future__ import annotations
@@ -20,21 +19,20 @@ import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from gridiron import __version__
-from gridiron.progress import step
-from gridiron.storage.db import connect, content_checksums, transaction
-from gridiron.storage.schema import migrate, schema_version
+from gridiron.storage.db import connect, content_checksums
+from gridiron.storage.schema import schema_version
 from gridiron.storage.staging_area import atomic_write
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-_NAME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+NAME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _NAME = re.compile(r"^\d{8}T\d{6}\.\d{6}Z$")
 
 
@@ -118,12 +116,12 @@ def create_backup(
     backups_dir = Path(backups_dir)
     backups_dir.mkdir(parents=True, exist_ok=True)
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    final = backups_dir / now.strftime(_NAME_FORMAT)
+    final = backups_dir / now.strftime(NAME_FORMAT)
     if final.exists():
         raise BackupError(f"backup {final.name} already exists")
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=backups_dir))
     try:
-        con.execute(f"EXPORT DATABASE '{_sql_text(staging)}' (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"EXPORT DATABASE '{sql_path(staging)}' (FORMAT parquet, COMPRESSION zstd)")
         checksums = content_checksums(con)
         tables = {
             name: {"rows": int(value.split(":", 1)[0]), "checksum": value}
@@ -174,10 +172,11 @@ def import_backup(info: BackupInfo, target: Path) -> None:
     if target.exists():
         raise BackupError(f"{target} already exists")
     with connect(target) as con:
-        con.execute(f"IMPORT DATABASE '{_sql_text(info.path)}'")
+        con.execute(f"IMPORT DATABASE '{sql_path(info.path)}'")
 
 
-def _sql_text(path: Path) -> str:
+def sql_path(path: Path) -> str:
+    """A path as the text of a SQL string literal (its quotes doubled)."""
     return str(path).replace("'", "''")
 
 
@@ -240,139 +239,3 @@ def apply_retention(backups_dir: str | Path, retention_days: float, now: datetim
         if leftover.is_dir() and leftover.stat().st_mtime < (now - timedelta(hours=1)).timestamp():
             shutil.rmtree(leftover, ignore_errors=True)
     return report
-
-
-def parse_point_in_time(text: str) -> datetime:
-    """`2026-11-27T16:45:00Z`, `2026-11-27 16:45` (UTC when no offset), or `2026-11-27` (the end of
-    that day, UTC)."""
-    value = text.strip()
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            day = datetime.fromisoformat(value).date()
-            return datetime.combine(day, time.max, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BackupError(
-            f"'{text}' is not a point in time: use an ISO 8601 date or time, e.g. 2026-11-27T06:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def choose_backup(backups: list[BackupInfo], at: datetime) -> BackupInfo:
-    """The latest verified backup made at or before `at`."""
-    candidates = [info for info in backups if info.verified and info.created_at <= at]
-    if not candidates:
-        oldest = min((info.created_at for info in backups if info.verified), default=None)
-        hint = f"; the oldest verified backup is from {oldest:%Y-%m-%dT%H:%M:%SZ}" if oldest else "; there is no verified backup"
-        raise BackupError(f"no verified backup at or before {at:%Y-%m-%dT%H:%M:%SZ}{hint}")
-    return candidates[-1]
-
-
-# the run history outlives a restore: these rows of the replaced warehouse are merged back
-HISTORY_TABLES = ("pipeline_runs", "pipeline_run_phases", "pipeline_run_errors", "quality_reports", "raw_fetches",
-                  "health_checks", "forecasts")
-
-
-@dataclass(frozen=True)
-class RestoreReport:
-    """What a restore brought back, and the backup it took of the warehouse it replaced."""
-
-    restored: str
-    replaced_backup: str | None
-    warehouse: str
-    tables: dict[str, int]
-    restored_created_at: datetime | None = None
-    history_kept: dict[str, int] = field(default_factory=dict)  # table -> rows merged back
-
-    def describe(self, at: datetime) -> str:
-        """One line: which backup (and when it was made), what was kept."""
-        when = f"{self.restored_created_at:%Y-%m-%dT%H:%M:%SZ}" if self.restored_created_at else "?"
-        later = (" (the newest verified backup: no backup is as late as the time asked for)"
-                 if at > datetime.now(UTC) else "")
-        kept = sum(self.history_kept.values())
-        return (f"warehouse restored from backup {self.restored}, made {when}{later}"
-                + (f"; the replaced warehouse was kept as {self.replaced_backup}" if self.replaced_backup else "")
-                + (f"; {kept} rows of run history kept ({', '.join(f'{t} {n}' for t, n in self.history_kept.items() if n)})"
-                   if kept else ""))
-
-
-def _merge_history(target: Path, replaced: Path) -> dict[str, int]:
-    """Copy the run history rows the restored file lacks from the warehouse it replaces."""
-    kept: dict[str, int] = {}
-    with connect(target) as con:
-        migrate(con)  # a backup from an older release lacks the newer history tables
-        con.execute(f"ATTACH '{_sql_text(replaced)}' AS replaced (READ_ONLY)")
-        try:
-            present = {row[0] for row in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'replaced'").fetchall()}
-            with transaction(con):
-                for table in (t for t in HISTORY_TABLES if t in present):
-                    before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                    if table in ("raw_fetches", "pipeline_run_errors"):  # no key: add the rows it lacks
-                        con.execute(f"INSERT INTO {table} SELECT * FROM replaced.{table} EXCEPT SELECT * FROM {table}")
-                    else:  # keyed by run: the replaced warehouse's record is the later one
-                        con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM replaced.{table}")
-                    kept[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] - before
-        finally:
-            con.execute("DETACH replaced")
-    return kept
-
-
-def restore(
-    warehouse: str | Path, backups_dir: str | Path, at: datetime, *, now: datetime | None = None
-) -> RestoreReport:
-    """Bring the warehouse back to the latest verified backup at or before `at`.
-
-    Checks the backup's files first, restores into a new file, checks its content against the
-    manifest, backs up the warehouse it replaces, then swaps the new file in with an atomic rename.
-    Any failure before the swap leaves the warehouse untouched.
-    """
-    warehouse, backups_dir = Path(warehouse), Path(backups_dir)
-    info = choose_backup(list_backups(backups_dir), at)
-    with step(f"restore: checking the files of backup {info.name}"):
-        check_files(info)
-    target = warehouse.with_name(f".{warehouse.name}.restoring")
-    for stale in (target, target.with_name(target.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    try:
-        with step(f"restore: importing {info.name} into a new file"):
-            import_backup(info, target)
-        with step("restore: checking the restored content against the backup's manifest"):
-            with connect(target, read_only=True) as con:
-                restored = content_checksums(con)
-            expected = {name: table["checksum"] for name, table in info.tables.items()}
-            if restored != expected:
-                differing = sorted(n for n in set(expected) | set(restored) if expected.get(n) != restored.get(n))
-                raise BackupError(f"backup {info.name}: restored content differs in {', '.join(differing)}")
-        replaced, history = None, {}
-        if warehouse.exists():
-            with step("restore: backing up the warehouse it replaces"):
-                replaced = _keep_replaced(warehouse, backups_dir, now)
-            try:
-                with step("restore: keeping the replaced warehouse's run history"):
-                    history = _merge_history(target, warehouse)
-            except duckdb.Error as error:  # an unreadable warehouse: its history stays in `replaced`
-                log.warning("restore: the replaced warehouse's run history was not merged: %s", error)
-        os.replace(target, warehouse)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)  # belonged to the old file
-    return RestoreReport(
-        restored=info.name, replaced_backup=replaced, warehouse=str(warehouse),
-        tables={name: table["rows"] for name, table in info.tables.items()},
-        restored_created_at=info.created_at, history_kept=history,
-    )
-
-
-def _keep_replaced(warehouse: Path, backups_dir: Path, now: datetime | None) -> str:
-    """Back up the warehouse about to be replaced; if it cannot be opened, keep its file aside."""
-    try:
-        with connect(warehouse) as con:
-            info = create_backup(con, backups_dir, reason="replaced by restore", now=now)
-        return verify_backup(info).name
-    except (duckdb.Error, BackupError):
-        stamp = (now or datetime.now(UTC)).strftime(_NAME_FORMAT)
-        aside = backups_dir / f"unreadable-{stamp}.duckdb"
-        shutil.copy2(warehouse, aside)
-        return aside.name
