@@ -129,6 +129,58 @@ def test_a_damaged_backup_is_detected_before_anything_is_replaced(warehouse, dam
     assert not list(warehouse.parent.glob(".*restoring*"))
 
 
+def flip_bytes(path: Path, offsets: tuple[float, ...] = (0.3, 0.5, 0.7)) -> None:
+    """Flip every bit of one byte at each fraction of the file's length: real damage, same size."""
+    data = bytearray(path.read_bytes())
+    for fraction in offsets:
+        data[int(len(data) * fraction)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_newest_backup_is_passed_over_for_the_next_older_whole_one_and_said(warehouse, capsys, monkeypatch):
+    """Bytes flipped in one Parquet file of the newest backup: `--list` marks it DAMAGED (its
+    manifest still says verified), and `restore --at` uses the backup before it, saying why."""
+    from cli import main
+
+    set_score(warehouse, 1)
+    older = backup_at(warehouse, T1)
+    set_score(warehouse, 2)
+    newest = backup_at(warehouse, T2)
+    set_score(warehouse, 3)
+    flip_bytes(newest.path / "games.parquet")
+
+    home = warehouse.parent
+    monkeypatch.setenv("GRIDIRON_HOME", str(home))
+    assert main(["backup", "--list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows[older.name].split()[3] == "yes"
+    assert rows[newest.name].split()[3] == "DAMAGED"
+    assert "file games.parquet does not match its checksum (corrupted); a restore passes over it" in rows[newest.name]
+
+    report = restore(warehouse, home / "backups", T3, now=T3)
+    assert report.restored == older.name and score(warehouse) == 1
+    assert report.passed_over == (f"backup {newest.name}: file games.parquet does not match its checksum (corrupted)",)
+    line = report.describe(T3)
+    assert line.startswith(f"warehouse restored from backup {older.name}, made 2026-11-01T06:00:00Z (the next older "
+                           f"verified backup: backup {newest.name}: file games.parquet does not match its checksum")
+    assert [b.name for b in list_backups(home / "backups")][:2] == [older.name, newest.name]  # nothing deleted
+
+
+def test_when_every_backup_is_damaged_the_restore_names_each_and_changes_nothing(warehouse):
+    first, second = backup_at(warehouse, T1), backup_at(warehouse, T2)
+    set_score(warehouse, 9)
+    before = checksums(warehouse)
+    flip_bytes(first.path / "lines.parquet")
+    (second.path / "games.parquet").unlink()
+    with pytest.raises(BackupError) as error:
+        restore(warehouse, warehouse.parent / "backups", T3)
+    assert str(error.value) == (
+        f"no verified backup at or before 2026-11-03T06:00:00Z is whole: backup {second.name}: file games.parquet "
+        f"is missing; backup {first.name}: file lines.parquet does not match its checksum (corrupted)")
+    assert checksums(warehouse) == before
+    assert not list(warehouse.parent.glob(".*restoring*"))
+
+
 def test_verification_catches_a_backup_that_differs_from_the_live_warehouse(warehouse):
     info = backup_at(warehouse, T1, verify=False)
     live = checksums(warehouse)

@@ -65,7 +65,7 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 def backup(config: PipelineConfig, args: argparse.Namespace) -> int:
     """gridiron backup: make a verified backup now, or list the backups."""
-    from gridiron.storage import list_backups
+    from gridiron.storage import backup_damage, list_backups
 
     if args.list:
         backups = list_backups(config.home / "backups")
@@ -73,10 +73,13 @@ def backup(config: PipelineConfig, args: argparse.Namespace) -> int:
             print(f"no backups in {config.home / 'backups'}")
             return 0
         print(f"{'backup':<26} {'created (UTC)':<20} {'verified':<9} {'size':>9}  tables  reason")
-        for info in backups:
+        for info in backups:  # each file checked against its checksum again: a backup damaged since says so
+            problem = backup_damage(info)
+            verified = "DAMAGED" if problem else "yes" if info.verified else "NO"
             print(
-                f"{info.name:<26} {info.created_at:%Y-%m-%d %H:%M:%S}  {'yes' if info.verified else 'NO':<9}"
-                f"{info.size_bytes / 1e6:>7.1f} MB  {len(info.tables):>6}  {info.reason}"
+                f"{info.name:<26} {info.created_at:%Y-%m-%d %H:%M:%S}  {verified:<9}"
+                f"{info.size_bytes / 1e6:>7.1f} MB  {len(info.tables):>6}  "
+                + (f"{problem.split(': ', 1)[-1]}; a restore passes over it" if problem else info.reason)
             )
         return 0
     if not config.warehouse_path.exists():
@@ -140,7 +143,8 @@ def backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
 
 STATUS = Command("status", "what the warehouse holds and how the last runs went", status)
 BACKUP = Command(
-    "backup", "back the warehouse up now (verified by a restore); --list shows the backups a restore can use",
+    "backup", "back the warehouse up now (verified by a restore); --list shows the backups a restore can use, "
+              "each checked against its checksums again",
     backup, (arg("--list", action="store_true", help="list the backups a restore can use"),))
 BACKTEST = Command(
     "backtest", "walk-forward backtest of the model on a season beside the baselines (home team, Elo, "

@@ -162,6 +162,15 @@ def check_files(info: BackupInfo) -> None:
             raise BackupError(f"backup {info.name}: file {name} does not match its checksum (corrupted)")
 
 
+def backup_damage(info: BackupInfo) -> str | None:
+    """Why the backup's files cannot be trusted now (one missing, or not matching its checksum), or None."""
+    try:
+        check_files(info)
+    except BackupError as error:
+        return str(error)
+    return None
+
+
 def import_backup(info: BackupInfo, target: Path) -> None:
     """Load a backup into a new DuckDB file `target` (which must not exist).
 

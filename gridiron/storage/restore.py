@@ -52,12 +52,17 @@ def parse_point_in_time(text: str) -> datetime:
 
 def choose_backup(backups: list[BackupInfo], at: datetime) -> BackupInfo:
     """The latest verified backup made at or before `at`."""
+    return restorable(backups, at)[0]
+
+
+def restorable(backups: list[BackupInfo], at: datetime) -> list[BackupInfo]:
+    """The verified backups made at or before `at`, newest first (BackupError: there is none)."""
     candidates = [info for info in backups if info.verified and info.created_at <= at]
     if not candidates:
         oldest = min((info.created_at for info in backups if info.verified), default=None)
         hint = f"; the oldest verified backup is from {oldest:%Y-%m-%dT%H:%M:%SZ}" if oldest else "; there is no verified backup"
         raise BackupError(f"no verified backup at or before {at:%Y-%m-%dT%H:%M:%SZ}{hint}")
-    return candidates[-1]
+    return candidates[::-1]
 
 
 # the run history outlives a restore: these rows of the replaced warehouse are merged back
@@ -75,6 +80,7 @@ class RestoreReport:
     tables: dict[str, int]
     restored_created_at: datetime | None = None
     history_kept: dict[str, int] = field(default_factory=dict)  # table -> rows merged back
+    passed_over: tuple[str, ...] = ()  # why each newer backup was not used (damaged files)
 
     def describe(self, at: datetime) -> str:
         """One line: which backup (and when it was made), what was kept."""
@@ -82,7 +88,8 @@ class RestoreReport:
         later = (" (the newest verified backup: no backup is as late as the time asked for)"
                  if at > datetime.now(UTC) else "")
         kept = sum(self.history_kept.values())
-        return (f"warehouse restored from backup {self.restored}, made {when}{later}"
+        passed = (f" (the next older verified backup: {'; '.join(self.passed_over)})" if self.passed_over else "")
+        return (f"warehouse restored from backup {self.restored}, made {when}{later}{passed}"
                 + (f"; the replaced warehouse was kept as {self.replaced_backup}" if self.replaced_backup else "")
                 + (f"; {kept} rows of run history kept ({', '.join(f'{t} {n}' for t, n in self.history_kept.items() if n)})"
                    if kept else ""))
@@ -113,14 +120,27 @@ def _merge_history(target: Path, replaced: Path) -> dict[str, int]:
 def restore(
     warehouse: str | Path, backups_dir: str | Path, at: datetime, *, now: datetime | None = None
 ) -> RestoreReport:
-    """Bring the warehouse back to the latest verified backup at or before `at`.
+    """Bring the warehouse back to the latest verified backup at or before `at` that is whole.
 
     Checks the backup's files first, restores into a new file, checks its content against the
     manifest, backs up the warehouse it replaces, then swaps the new file in with an atomic rename.
-    Any failure before the swap leaves the warehouse untouched.
+    Any failure before the swap leaves the warehouse untouched. A backup whose files are damaged
+    (missing, or not matching their checksums) or whose restore differs from its manifest is passed
+    over, with a warning, for the next older verified one; the report says which and why.
     """
     warehouse, backups_dir = Path(warehouse), Path(backups_dir)
-    info = choose_backup(list_backups(backups_dir), at)
+    passed_over: list[str] = []
+    for info in restorable(list_backups(backups_dir), at):
+        try:
+            return _restore_from(info, warehouse, backups_dir, now, tuple(passed_over))
+        except BackupError as error:
+            log.warning("restore: %s; trying the next older verified backup", error)
+            passed_over.append(str(error))
+    raise BackupError(f"no verified backup at or before {at:%Y-%m-%dT%H:%M:%SZ} is whole: {'; '.join(passed_over)}")
+
+
+def _restore_from(info: BackupInfo, warehouse: Path, backups_dir: Path, now: datetime | None,
+                  passed_over: tuple[str, ...]) -> RestoreReport:
     with step(f"restore: checking the files of backup {info.name}"):
         check_files(info)
     target = warehouse.with_name(f".{warehouse.name}.restoring")
@@ -153,7 +173,7 @@ def restore(
     return RestoreReport(
         restored=info.name, replaced_backup=replaced, warehouse=str(warehouse),
         tables={name: table["rows"] for name, table in info.tables.items()},
-        restored_created_at=info.created_at, history_kept=history,
+        restored_created_at=info.created_at, history_kept=history, passed_over=passed_over,
     )
 
 
