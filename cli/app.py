@@ -75,8 +75,10 @@ def main(argv: Sequence[str] | None = None, last_line: Callable[[str], None] | N
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore"):  # one line per request to Prefect's own API otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    config = None
     try:
-        return COMMANDS[args.command].handler(load_config(args.config), args)
+        config = load_config(args.config)
+        return COMMANDS[args.command].handler(config, args)
     except ConfigError as error:
         print(f"gridiron: config error: {error}", file=sys.stderr)
         return 2
@@ -84,7 +86,7 @@ def main(argv: Sequence[str] | None = None, last_line: Callable[[str], None] | N
         print("gridiron: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one line for people; the flow logs hold the traceback
-        (last_line or _say_now)(f"gridiron: {args.command} failed: {_one_line(error)}")
+        (last_line or _say_now)(f"gridiron: {args.command} failed: {_one_line(error, config)}")
         return 1
 
 
@@ -135,8 +137,14 @@ def _refused(api: str, response) -> str:
     return line
 
 
-def _one_line(error: BaseException) -> str:
-    """The error's first line; one that came from the Prefect API not answering says so."""
+def _one_line(error: BaseException, config=None) -> str:
+    """The error's first line; one that came from the Prefect API not answering says so, and one
+    that came from a damaged warehouse file names it and the way back."""
+    if config is not None:
+        from gridiron.storage import damage_of, damaged_warehouse
+
+        if damage_of(error) is not None:
+            return damaged_warehouse(config.warehouse_path, config.home / "backups", error)
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     seen, cause = set(), error

@@ -17,7 +17,16 @@ import psutil
 
 from gridiron.config import PipelineConfig
 from gridiron.planning import SCHEDULE_DAYS
-from gridiron.storage import connect, lock_state, migrate, record_health, schema_version
+from gridiron.storage import (
+    connect,
+    content_checksums,
+    damage_of,
+    damaged_warehouse,
+    lock_state,
+    migrate,
+    record_health,
+    schema_version,
+)
 
 
 @dataclass
@@ -59,17 +68,21 @@ def system_checks(config: PipelineConfig) -> list[Check]:
 
 
 def warehouse_check(config: PipelineConfig) -> Check:
-    """Whether the warehouse file opens and answers a query."""
+    """Whether the warehouse file opens and every row of every table reads back: reading them all
+    makes DuckDB check the checksum of every block in use, so a damaged file is found here."""
     path = config.warehouse_path
     if not path.exists():
         return Check("warehouse", False, f"no warehouse at {path}: run 'gridiron run'")
     try:
         with connect(path, read_only=True) as con:
             version = schema_version(con)
-            games = con.execute("SELECT count(*) FROM games").fetchall()[0][0]
+            sums = content_checksums(con)
     except Exception as error:  # noqa: BLE001 - any failure to answer is the finding
+        if damage_of(error) is not None:
+            return Check("warehouse", False, damaged_warehouse(path, config.home / "backups", error))
         return Check("warehouse", False, f"{path} does not answer: {str(error).splitlines()[0]}")
-    return Check("warehouse", True, f"{path} answers (schema {version}, {games} games)", games)
+    games = int(sums.get("games", "0:").split(":")[0])
+    return Check("warehouse", True, f"{path} answers, every table read whole (schema {version}, {games} games)", games)
 
 
 def cfbd_check(config: PipelineConfig) -> Check:
@@ -163,10 +176,10 @@ def run_checks(config: PipelineConfig, *, prefect_api_url: str | None,
     """Every health check: the machine, the warehouse, the CFBD and Prefect APIs, the recent runs, and
     (given `running`) runs going for longer than max_pipeline_duration."""
     checks = system_checks(config)
-    checks.append(warehouse_check(config))
-    checks.append(cfbd_check(config))
-    checks.append(prefect_check(prefect_api_url))
-    checks.extend(run_history_checks(config))
+    warehouse = warehouse_check(config)
+    checks += [warehouse, cfbd_check(config), prefect_check(prefect_api_url)]
+    if warehouse.healthy or not config.warehouse_path.exists():  # the run history is read from it
+        checks.extend(run_history_checks(config))
     if running is not None:
         checks.append(stuck_runs_check(config, running))
     return checks

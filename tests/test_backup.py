@@ -181,6 +181,50 @@ def test_when_every_backup_is_damaged_the_restore_names_each_and_changes_nothing
     assert not list(warehouse.parent.glob(".*restoring*"))
 
 
+def damage_blocks(path: Path) -> list[int]:
+    """Flip one byte inside every 256 KiB storage block of a DuckDB file (after its 12 KiB of
+    headers): every block in use then fails its checksum when read. The offsets flipped."""
+    data = bytearray(path.read_bytes())
+    offsets = list(range(12288 + 5000, len(data), 262144))
+    for offset in offsets:
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return offsets
+
+
+def test_a_damaged_warehouse_is_named_with_the_restore_that_brings_it_back(warehouse, capsys, monkeypatch):
+    """Real bytes flipped in the warehouse file: `gridiron health` fails its warehouse check naming
+    the file and `gridiron restore --at <the newest whole backup>`; that restore brings it back."""
+    from cli import main
+    from gridiron.config import PipelineConfig
+    from gridiron.health import warehouse_check
+
+    older = backup_at(warehouse, T1)
+    newest = backup_at(warehouse, T2)
+    flip_bytes(newest.path / "games.parquet")  # the newest backup is damaged too: the line names the older
+    expected = checksums(warehouse)
+    with connect(warehouse) as con:
+        con.execute("CHECKPOINT")
+    assert len(damage_blocks(warehouse)) >= 3
+    config = PipelineConfig(storage={"home": str(warehouse.parent)})
+
+    check = warehouse_check(config)
+    assert not check.healthy
+    assert check.detail.startswith(f"the warehouse {warehouse} is damaged (")
+    assert check.detail.endswith("; restore it with: gridiron restore --at 2026-11-01T06:00:00Z (the newest whole backup)")
+
+    monkeypatch.setenv("GRIDIRON_HOME", str(warehouse.parent))
+    assert main(["health"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("gridiron: health failed: ")  # then each failing check: cpu too, on a busy machine
+    assert f"warehouse: the warehouse {warehouse} is damaged (" in err[-1]
+    assert "gridiron restore --at 2026-11-01T06:00:00Z" in err[-1]
+
+    report = restore(warehouse, warehouse.parent / "backups", T1, now=T3)
+    assert report.restored == older.name and report.replaced_backup.startswith("unreadable-")
+    assert checksums(warehouse) == expected and warehouse_check(config).healthy
+
+
 def test_verification_catches_a_backup_that_differs_from_the_live_warehouse(warehouse):
     info = backup_at(warehouse, T1, verify=False)
     live = checksums(warehouse)

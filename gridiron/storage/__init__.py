@@ -19,7 +19,7 @@ from gridiron.storage.backup import (
     list_backups,
     verify_backup,
 )
-from gridiron.storage.db import LoadError, WarehouseBusy, connect, content_checksums, read_frame, transaction
+from gridiron.storage.db import LoadError, WarehouseBusy, connect, content_checksums, damage_of, read_frame, transaction
 from gridiron.storage.loading import (
     FetchRecord,
     LoadReport,
@@ -45,7 +45,7 @@ from gridiron.storage.operations import (
 )
 from gridiron.storage.planned import PlannedWarehouse
 from gridiron.storage.raw import last_calls_remaining, read_manifest, read_raw_payload
-from gridiron.storage.restore import RestoreReport, choose_backup, parse_point_in_time, restore
+from gridiron.storage.restore import RestoreReport, choose_backup, damaged_warehouse, parse_point_in_time, restore
 from gridiron.storage.rollback import RollbackPoint, rollback_on_failure
 from gridiron.storage.runlock import RunInProgress, lock_holder, lock_state, run_lock
 from gridiron.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
@@ -56,7 +56,7 @@ __all__ = [
     "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
     "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches", "version_updates",
     "apply_retention", "backup_damage", "choose_backup", "commit_partitions", "connect", "content_checksums",
-    "create_backup", "forecast_scores", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "record_health",
+    "create_backup", "damage_of", "damaged_warehouse", "forecast_scores", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "record_health",
     "parse_point_in_time", "read_frame", "read_manifest", "read_raw_payload", "record_backtest",
     "record_quality", "record_run", "restore", "rollback_on_failure", "run_lock", "schema_version", "table_counts",
     "transaction", "verify_backup", "warehouse_status",

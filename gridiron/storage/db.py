@@ -21,6 +21,19 @@ class WarehouseBusy(LoadError):
 
 
 LOCK_WAIT_SECONDS = 15.0
+DAMAGE_SIGNS = ("Corrupt database file", "does not match stored checksum")
+
+
+def damage_of(error: BaseException | None) -> duckdb.Error | None:
+    """The DuckDB error, this one or one it came from, saying the file itself is damaged (a block
+    failing its checksum, a corrupt header), rather than a query or a lock failing; else None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, duckdb.Error) and any(sign in str(error) for sign in DAMAGE_SIGNS):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:

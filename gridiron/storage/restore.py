@@ -21,6 +21,7 @@ from gridiron.storage.backup import (
     NAME_FORMAT,
     BackupError,
     BackupInfo,
+    backup_damage,
     check_files,
     create_backup,
     import_backup,
@@ -28,7 +29,7 @@ from gridiron.storage.backup import (
     sql_path,
     verify_backup,
 )
-from gridiron.storage.db import connect, content_checksums, transaction
+from gridiron.storage.db import connect, content_checksums, damage_of, transaction
 from gridiron.storage.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,17 @@ def restorable(backups: list[BackupInfo], at: datetime) -> list[BackupInfo]:
         hint = f"; the oldest verified backup is from {oldest:%Y-%m-%dT%H:%M:%SZ}" if oldest else "; there is no verified backup"
         raise BackupError(f"no verified backup at or before {at:%Y-%m-%dT%H:%M:%SZ}{hint}")
     return candidates[::-1]
+
+
+def damaged_warehouse(warehouse: Path, backups_dir: Path, error: BaseException) -> str:
+    """One line for a warehouse file DuckDB found damaged (`error`, or the DuckDB error it came
+    from): the file, DuckDB's words, and the way back (the restore of the newest backup whose files
+    are whole, or a rebuild when there is none)."""
+    words = str(damage_of(error) or error).strip().splitlines()[0]
+    whole = [info for info in reversed(list_backups(backups_dir)) if info.verified and backup_damage(info) is None]
+    way_back = (f"restore it with: gridiron restore --at {whole[0].created_at:%Y-%m-%dT%H:%M:%SZ} (the newest whole backup)"
+                if whole else "there is no whole backup: move the file aside and run 'gridiron run --full-refresh'")
+    return f"the warehouse {warehouse} is damaged ({words}); {way_back}"
 
 
 # the run history outlives a restore: these rows of the replaced warehouse are merged back
