@@ -12,10 +12,12 @@ import argparse
 import atexit
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
 from cli.commands import COMMANDS
+from cli.commands.base import SignalStop
 from gridiron import __version__
 from gridiron.config import ConfigError, load_config
 
@@ -82,12 +84,28 @@ def main(argv: Sequence[str] | None = None, last_line: Callable[[str], None] | N
     except ConfigError as error:
         print(f"gridiron: config error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gridiron: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, SignalStop) as stop:
+        signum = stop.signum if isinstance(stop, SignalStop) else signal.SIGINT
+        note = _stop_note(stop)
+        plain = (f"{args.command} stopped by {signal.Signals(signum).name}" if isinstance(stop, SignalStop)
+                 else "interrupted")
+        (last_line or _say_now)(f"gridiron: {args.command} {note}" if note else f"gridiron: {plain}")
+        return 128 + signum
     except Exception as error:  # one line for people; the flow logs hold the traceback
         (last_line or _say_now)(f"gridiron: {args.command} failed: {_one_line(error, config)}")
         return 1
+
+
+def _stop_note(stop: BaseException) -> str | None:
+    """What the pipeline said of a run a signal stopped (a note on the error it raised), if it did."""
+    seen, error = set(), stop
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for note in getattr(error, "__notes__", ()):
+            if note.startswith("stopped by "):
+                return note
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _say_now(text: str) -> None:

@@ -22,7 +22,7 @@ from gridiron.config import PipelineConfig, RunnerSettings, load_config
 from gridiron.logs import run_log, secrets_from
 from gridiron.quality.report import read_reports
 from gridiron.results import PipelineResult, failure_summary, partition_failures
-from gridiron.runs import RunTracker
+from gridiron.runs import RunTracker, stopped_by_signal
 from gridiron.storage import RunInProgress, api_fetches, rollback_on_failure, run_lock, version_updates
 from gridiron.watchdog import ApiWatchdog
 from tasks.load import record_pipeline_run
@@ -62,6 +62,8 @@ def ncaa_pipeline(
             raise
         except BaseException as error:
             run.failed(error)
+            if stopped_by_signal(error, run.phases):
+                error.add_note(run.error)  # the command's last line
             raise
         finally:
             run.warnings, run.errors = log.warnings, log.errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -64,6 +65,20 @@ class Phase:
         return result
 
 
+def stopped_by_signal(error: BaseException, phases: list[Phase]) -> str | None:
+    """For a run stopped by a signal (SIGTERM from a worker cancelling it or a service stopping,
+    Ctrl-C), what happened in words: the signal, the phase, what was committed, that a rerun is
+    safe. None for any other error. (Prefect's TerminationSignal carries the signal's number.)"""
+    number = signal.SIGINT if isinstance(error, KeyboardInterrupt) else getattr(error, "signal", None)
+    if not isinstance(number, int) or number not in {s.value for s in signal.Signals}:
+        return None
+    during = phases[-1].phase if phases else "its start"
+    validated = any(p.phase == "validate" and p.status == "completed" for p in phases)
+    what = ("the data was loaded and validated, and the backup was not finished" if validated
+            else "nothing of this run was committed (a load under way is rolled back)")
+    return f"stopped by {signal.Signals(number).name} during {during}: {what}; a rerun is safe"
+
+
 @dataclass
 class RunTracker:
     """One pipeline run's bookkeeping, recorded in `pipeline_runs` whether it succeeds or not."""
@@ -118,7 +133,8 @@ class RunTracker:
 
     def failed(self, error: BaseException, status: str = "failed") -> None:
         """`status` is `failed`, or `refused` for a run that never started its phases."""
-        self.status, self.error = status, f"{type(error).__name__}: {error}"
+        self.status = status
+        self.error = stopped_by_signal(error, self.phases) or f"{type(error).__name__}: {error}"
         self.partition_errors.setdefault(None, self.error)
 
     def phase_rows(self) -> list[dict[str, Any]]:

@@ -172,6 +172,39 @@ def test_on_the_temporary_server_the_failure_is_still_the_last_line(tmp_path):
     assert "Stopping temporary server" not in done.stderr  # Prefect's at-exit line is not the last word
 
 
+def test_a_run_stopped_by_sigterm_says_so_last_and_records_why(tmp_path, small_snapshot):
+    """SIGTERM (a worker cancelling, a service stopping) while collect waits on a hung API: the run
+    exits 143, its last line and its recorded reason say which signal stopped it in which phase,
+    that nothing was committed and that a rerun is safe."""
+    import signal
+
+    from gridiron.testing.fake_cfbd import FakeCFBD, Fault
+    from gridiron.testing.servers import wait_for
+    from tests.helpers import API_KEY, write_config
+
+    config = write_config(tmp_path / "c.yaml", storage={"home": str(tmp_path / "home")},
+                          source={"timeout_seconds": 5, "http_max_attempts": 1})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    with FakeCFBD(small_snapshot, api_key=API_KEY) as api:
+        api.add_fault(Fault("/games", "delay", delay=60, times=-1))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gridiron", "--config", str(config), "run"], cwd=REPO, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**env, "CFBD_API_KEY": API_KEY, "CFBD_BASE_URL": api.url, "PREFECT_HOME": str(tmp_path / "prefect")})
+        try:
+            wait_for(lambda: api.requests_to("/games"), 240, "the run to call /games (collect under way)")
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            process.kill()
+    said = ("stopped by SIGTERM during collect: nothing of this run was committed (a load under way is rolled back); "
+            "a rerun is safe")
+    assert process.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == f"gridiron: run {said}"
+    assert query(config, "SELECT status, error FROM pipeline_runs") == [("failed", said)]
+    assert query(config, "SELECT count(*) FROM games") == [(0,)]
+
+
 @pytest.mark.parametrize("args,line", [
     (["backup"], "gridiron: backup failed: no warehouse at {home}/gridiron.duckdb to back up"),
     (["schedule"], "gridiron: schedule failed: deploy needs a running Prefect server: start one (prefect server "

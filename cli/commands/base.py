@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +18,29 @@ Handler = Callable[[PipelineConfig, argparse.Namespace], int]
 
 class CommandError(RuntimeError):
     """A failure to report as one line."""
+
+
+class SignalStop(BaseException):
+    """The command was stopped by a signal (SIGTERM) while it ran a flow."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def stops_on_sigterm() -> Iterator[None]:
+    """For the block, SIGTERM raises `SignalStop` instead of ending the process at once, so the
+    command can say its last line. Prefect's flow engine puts its own handler in place while a flow
+    runs and, when it has finished with the signal, sends it again: to this handler."""
+    def stop(signum, _frame):
+        raise SignalStop(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass(frozen=True)

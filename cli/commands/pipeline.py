@@ -8,7 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from cli.commands.base import Command, CommandError, arg, needs_prefect_server, prefect_api, prefect_environment
+from cli.commands.base import (
+    Command,
+    CommandError,
+    arg,
+    needs_prefect_server,
+    prefect_api,
+    prefect_environment,
+    stops_on_sigterm,
+)
 from cli.console import console
 from gridiron.config import PipelineConfig
 
@@ -23,7 +31,7 @@ def run(config: PipelineConfig, args: argparse.Namespace) -> int:
     if config.enable_notifications and not os.environ.get("PREFECT_API_URL"):
         print("gridiron: note: notifications are sent by the automations 'gridiron deploy' makes on a "
               "Prefect server; this temporary server has none, so this run notifies nobody", file=sys.stderr)
-    with console(quiet=args.quiet):  # after Prefect set up its logging on import
+    with console(quiet=args.quiet), stops_on_sigterm():  # after Prefect set up its logging on import
         result = ncaa_pipeline(full_refresh=args.full_refresh, config_path=args.config)
     tables = ", ".join(f"{t} {n}" for t, n in sorted(result.rows_by_table.items())) or "nothing changed"
     print(
