@@ -172,6 +172,30 @@ def test_on_the_temporary_server_the_failure_is_still_the_last_line(tmp_path):
     assert "Stopping temporary server" not in done.stderr  # Prefect's at-exit line is not the last word
 
 
+def test_status_lists_a_run_whose_process_was_killed_before_it_recorded_its_end(tmp_path, capsys, monkeypatch):
+    """A SIGKILLed run never writes its pipeline_runs row; the home's run lock still names it, and
+    no live process holds the lock: status lists it as left Running by a process that is gone."""
+    from datetime import UTC, datetime
+
+    from gridiron.storage import connect, migrate, record_run, run_lock
+
+    home = tmp_path / "home"
+    with connect(home / "gridiron.duckdb") as con:
+        migrate(con)
+    with run_lock(home, "run-killed", "killed-kestrel"):
+        pass  # released, as the kernel releases it when the process is killed
+    monkeypatch.setenv("GRIDIRON_HOME", str(home))
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "killed-kestrel was left Running by a process that is gone (pid " in out
+    assert "and never recorded its end; 'gridiron run' starts a new one" in out
+
+    with connect(home / "gridiron.duckdb") as con:  # once the run's row exists, it is an ordinary run
+        record_run(con, {"run_id": "run-killed", "started_at": datetime.now(UTC), "status": "failed", "error": "x"}, [])
+    assert main(["status"]) == 0
+    assert "left Running" not in capsys.readouterr().out
+
+
 def test_a_run_stopped_by_sigterm_says_so_last_and_records_why(tmp_path, small_snapshot):
     """SIGTERM (a worker cancelling, a service stopping) while collect waits on a hung API: the run
     exits 143, its last line and its recorded reason say which signal stopped it in which phase,

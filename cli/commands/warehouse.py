@@ -15,7 +15,7 @@ from gridiron.config import PipelineConfig
 
 def status(config: PipelineConfig, args: argparse.Namespace) -> int:
     """gridiron status: what the warehouse holds, the recent runs, quality and forecasts."""
-    from gridiron.storage import connect, forecast_scores, schema_version, warehouse_status
+    from gridiron.storage import abandoned_run, connect, forecast_scores, schema_version, warehouse_status
 
     path = config.warehouse_path
     if not path.exists():
@@ -25,6 +25,7 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
             raise CommandError(f"{path} is not a gridiron warehouse (no schema_version table)")
         status = warehouse_status(con)
         forecasts = forecast_scores(con)
+        gone = abandoned_run(con, config.home)
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
     print(f"warehouse {path} (schema version {status.schema_version}, {size / 1e6:.1f} MB)")
     for table, count in status.counts.items():
@@ -56,7 +57,11 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
                 print(f"running now: {run.name}, phase {run.phase or 'starting'} ({run.tasks_done}/{run.tasks_total} tasks)")
             print(f"next scheduled run: {live.next_scheduled:%Y-%m-%d %H:%M} UTC" if live.next_scheduled
                   else "next scheduled run: none (run 'gridiron deploy' to schedule)")
-    print("recent runs:" if status.recent_runs else "no runs recorded")
+    print("recent runs:" if status.recent_runs or gone else "no runs recorded")
+    if gone:
+        print(f"  {gone.get('started_at', '?')[:19].replace('T', ' ')} gone      "
+              f"{gone.get('flow_run_name') or gone['run_id']} was left Running by a process that is gone (pid "
+              f"{gone.get('pid')} on {gone.get('host')}) and never recorded its end; 'gridiron run' starts a new one")
     for started, state, seconds, changed, loaded, error in status.recent_runs:
         line = f"  {started:%Y-%m-%d %H:%M:%S} {state:<9} {seconds or 0:7.1f}s  {changed or 0} changed, {loaded or 0} rows"
         print(line + (f"  ({error.splitlines()[0][:100]})" if error else ""))

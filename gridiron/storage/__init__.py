@@ -34,6 +34,7 @@ from gridiron.storage.loading import (
 )
 from gridiron.storage.operations import (
     WarehouseStatus,
+    abandoned_run,
     forecast_scores,
     last_quality_rows,
     monitor_frames,
@@ -52,6 +53,7 @@ from gridiron.storage.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_
 from gridiron.storage.staging_area import StagingArea
 
 __all__ = [
+    "abandoned_run",
     "BackupError", "BackupInfo", "FetchRecord", "LoadError", "LoadReport", "MIGRATIONS", "MartOutput",
     "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
     "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches", "version_updates",

@@ -16,6 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -23,6 +24,7 @@ import polars as pl
 
 from gridiron.storage.db import read_frame, transaction
 from gridiron.storage.loading import table_counts
+from gridiron.storage.runlock import lock_state
 from gridiron.storage.schema import schema_version
 
 RUN_COLUMNS = (
@@ -136,6 +138,17 @@ def warehouse_status(con: duckdb.DuckDBPyConnection, runs: int = 5) -> Warehouse
             "USING (partition_key) WHERE m.loaded_at IS NULL OR q.quarantined_at > m.loaded_at ORDER BY 1"
         ).fetchall()
     return WarehouseStatus(version, table_counts(con), tuple(seasons), recent, quality, held or [])
+
+
+def abandoned_run(con: duckdb.DuckDBPyConnection, home: str | Path) -> dict[str, Any] | None:
+    """The last run to take the home's run lock, when no live process holds the lock and the run
+    never recorded its end in `pipeline_runs` (its process was killed, or could not write): the
+    lock's record of it (run id, flow run name, pid, host, start). None otherwise."""
+    record, held = lock_state(home)
+    if held or not record or not record.get("run_id"):
+        return None
+    recorded = con.execute("SELECT count(*) FROM pipeline_runs WHERE run_id = ?", [record["run_id"]]).fetchone()[0]
+    return None if recorded else record
 
 
 def record_health(con: duckdb.DuckDBPyConnection, checks: Sequence[Mapping[str, Any]], at: datetime) -> None:
