@@ -159,10 +159,13 @@ def _one_line(error: BaseException, config=None) -> str:
     """The error's first line; one that came from the Prefect API not answering says so, and one
     that came from a damaged warehouse file names it and the way back."""
     if config is not None:
-        from gridiron.storage import damage_of, damaged_warehouse
+        from gridiron.storage import damage_of, damaged_warehouse, no_space
 
         if damage_of(error) is not None:
             return damaged_warehouse(config.warehouse_path, config.home / "backups", error)
+        full = no_space(error, config.warehouse_path)
+        if full:
+            return full
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     seen, cause = set(), error

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,19 @@ class RedactSecrets(logging.Filter):
         record.msg = self.redact(record.getMessage())
         record.args = ()
         return True
+
+
+class QuietFileHandler(logging.FileHandler):
+    """A file handler that, when the file cannot be written (a full disk), stays quiet: the first
+    error is kept in `failure` and no traceback reaches the terminal; the run's own failure, or
+    its end, is what is said."""
+
+    failure: BaseException | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Keep the first write error; print nothing."""
+        if self.failure is None:
+            self.failure = sys.exc_info()[1]
 
 
 def log_path(home: str | Path, when: datetime | None = None) -> Path:
@@ -96,7 +110,7 @@ def run_log(home: str | Path, secrets: Iterable[str] = ()) -> Iterator[RunLog]:
     warnings and errors among them."""
     path = log_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = QuietFileHandler(path, encoding="utf-8")
     handler.setLevel(logging.INFO)
     handler.setFormatter(RunFormatter(FORMAT))
     handler.addFilter(RedactSecrets(secrets))

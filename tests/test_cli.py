@@ -71,6 +71,65 @@ def test_failed_run_exits_1_with_one_line(config_file, fake_cfbd, monkeypatch, c
     assert err[-1].startswith("gridiron: run failed: CFBD API key is missing or invalid (HTTP 401")
 
 
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real filesystem of its own (tmpfs on tmp_path/fs) whose size the test sets; skipped where
+    this process may not mount one (it needs root)."""
+    mount = tmp_path / "fs"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+    def resize(size: int) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True, capture_output=True)
+
+    try:
+        yield mount, resize
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_full_disk_during_a_run_is_said_once_naming_the_filesystem_and_the_room_needed(
+        tmp_path, small_snapshot, small_filesystem, capsys):
+    """The home's filesystem fills while a changed game loads: no logging tracebacks, one last line
+    naming the filesystem and the room a run needs, the warehouse unchanged, and the same run
+    completes once there is room."""
+    import shutil
+
+    from gridiron.storage import connect, content_checksums
+    from tests.helpers import change_score, write_config
+
+    mount, resize = small_filesystem
+    home = mount / "home"
+    config = write_config(tmp_path / "c.yaml", source={"snapshot_dir": str(small_snapshot)},
+                          storage={"home": str(home)}, enable_backup=False)
+    assert main(["--config", str(config), "run"]) == 0
+    with connect(home / "gridiron.duckdb") as con:
+        con.execute("CHECKPOINT")
+        before = content_checksums(con)
+    capsys.readouterr()
+    used = shutil.disk_usage(mount).used
+    resize(used + 512 * 1024)  # room for the staged week, not for the load's copy of the warehouse
+    change_score(small_snapshot, 401551789, 99)
+
+    assert main(["--config", str(config), "run"]) == 1
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"gridiron: run failed: no space left on the filesystem holding {home} ("), last
+    assert "MB free): a run needs about " in last and last.endswith("free space there and run again: nothing stored was changed")
+    with connect(home / "gridiron.duckdb", read_only=True) as con:
+        assert content_checksums(con) == before
+
+    resize(200 * 1024 * 1024)
+    assert main(["--config", str(config), "run"]) == 0
+    with connect(home / "gridiron.duckdb", read_only=True) as con:
+        assert con.execute("SELECT home_points FROM games WHERE game_id = 401551789").fetchone() == (99,)
+
+
 def test_backtest_json_reads_the_source_when_the_warehouse_lacks_the_seasons(tmp_path):
     import json
 

@@ -19,7 +19,16 @@ from gridiron.storage.backup import (
     list_backups,
     verify_backup,
 )
-from gridiron.storage.db import LoadError, WarehouseBusy, connect, content_checksums, damage_of, read_frame, transaction
+from gridiron.storage.db import (
+    LoadError,
+    WarehouseBusy,
+    connect,
+    content_checksums,
+    damage_of,
+    no_space,
+    read_frame,
+    transaction,
+)
 from gridiron.storage.loading import (
     FetchRecord,
     LoadReport,
@@ -58,7 +67,7 @@ __all__ = [
     "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
     "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches", "version_updates",
     "apply_retention", "backup_damage", "choose_backup", "commit_partitions", "connect", "content_checksums",
-    "create_backup", "damage_of", "damaged_warehouse", "forecast_scores", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "record_health",
+    "create_backup", "damage_of", "damaged_warehouse", "forecast_scores", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "no_space", "record_health",
     "parse_point_in_time", "read_frame", "read_manifest", "read_raw_payload", "record_backtest",
     "record_quality", "record_run", "restore", "rollback_on_failure", "run_lock", "schema_version", "table_counts",
     "transaction", "verify_backup", "warehouse_status",

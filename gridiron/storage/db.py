@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +24,29 @@ class WarehouseBusy(LoadError):
 
 LOCK_WAIT_SECONDS = 15.0
 DAMAGE_SIGNS = ("Corrupt database file", "does not match stored checksum")
+
+
+def no_space(error: BaseException | None, warehouse: Path) -> str | None:
+    """For an error that came from a full filesystem (ENOSPC, or DuckDB's own words for it), one
+    line naming the filesystem, the room left and the room a run needs: a load keeps a copy of the
+    warehouse until it has validated, and writes the new data beside it. None for other errors."""
+    seen, full = set(), None
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left on device" in str(error):
+            full = error
+            break
+        error = error.__cause__ or error.__context__
+    if full is None:
+        return None
+    where = warehouse.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    size = sum(p.stat().st_size for p in warehouse.parent.glob(warehouse.name + "*") if p.is_file())
+    return (f"no space left on the filesystem holding {where} ({free / 1e6:.1f} MB free): a run needs about "
+            f"{2 * size / 1e6:.0f} MB there (a copy of the {size / 1e6:.0f} MB warehouse while it loads, and the "
+            "new data); free space there and run again: nothing stored was changed")
 
 
 def damage_of(error: BaseException | None) -> duckdb.Error | None:
