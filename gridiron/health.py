@@ -7,6 +7,7 @@ threshold). `run_checks` runs them all; none raises: a check that cannot run is 
 from __future__ import annotations
 
 import statistics
+import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,18 @@ def system_checks(config: PipelineConfig) -> list[Check]:
               f"disk holding {config.home} {disk:.0f}% full (limit {limits.max_disk_percent:g}%)",
               disk, limits.max_disk_percent),
     ]
+
+
+def home_check(config: PipelineConfig) -> Check:
+    """Whether runs can write the home (staging, the warehouse, logs): a file is made there, or in
+    the nearest folder above it that exists, and removed at once."""
+    where = _existing_parent(config.home)
+    try:
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".gridiron-health-"):
+            pass
+    except OSError as error:
+        return Check("home", False, f"{where} cannot be written ({error.strerror or error}): every run would fail there")
+    return Check("home", True, f"{where} is writable")
 
 
 def warehouse_check(config: PipelineConfig) -> Check:
@@ -177,7 +190,7 @@ def run_checks(config: PipelineConfig, *, prefect_api_url: str | None,
     (given `running`) runs going for longer than max_pipeline_duration."""
     checks = system_checks(config)
     warehouse = warehouse_check(config)
-    checks += [warehouse, cfbd_check(config), prefect_check(prefect_api_url)]
+    checks += [home_check(config), warehouse, cfbd_check(config), prefect_check(prefect_api_url)]
     if warehouse.healthy or not config.warehouse_path.exists():  # the run history is read from it
         checks.extend(run_history_checks(config))
     if running is not None:

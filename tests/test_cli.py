@@ -130,6 +130,23 @@ def test_a_full_disk_during_a_run_is_said_once_naming_the_filesystem_and_the_roo
         assert con.execute("SELECT home_points FROM games WHERE game_id = 401551789").fetchone() == (99,)
 
 
+def test_health_on_a_read_only_home_is_a_fail_line_not_a_crash(tmp_path, small_filesystem, capsys, monkeypatch):
+    from gridiron.storage import connect, migrate
+
+    mount, _ = small_filesystem
+    home = mount / "home"
+    with connect(home / "gridiron.duckdb") as con:
+        migrate(con)
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True, capture_output=True)
+    monkeypatch.setenv("GRIDIRON_HOME", str(home))
+    assert main(["health"]) == 1
+    captured = capsys.readouterr()
+    assert f"FAIL home          {home} cannot be written (Read-only file system): every run would fail there" \
+        in captured.out.splitlines()
+    assert "IO Error" not in captured.err and "Traceback" not in captured.err
+    assert captured.err.strip().splitlines()[-1].startswith("gridiron: health failed: ")
+
+
 def test_backtest_json_reads_the_source_when_the_warehouse_lacks_the_seasons(tmp_path):
     import json
 

@@ -29,7 +29,7 @@ def health(config: PipelineConfig, args: argparse.Namespace) -> int:
     for check in checks:
         print(f"{'ok  ' if check.healthy else 'FAIL'} {check.name:<13} {check.detail}")
     failing = [c for c in checks if not c.healthy]
-    if not any(c.name == "warehouse" for c in failing):  # a damaged file is not written to
+    if not any(c.name in ("home", "warehouse") for c in failing):  # a damaged or read-only file is not written to
         record_checks(config, checks)  # the dashboard's health history
     if failing:
         raise CommandError("; ".join(f"{c.name}: {c.detail}" for c in failing))
