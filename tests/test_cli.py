@@ -118,6 +118,8 @@ def test_a_full_disk_during_a_run_is_said_once_naming_the_filesystem_and_the_roo
     assert main(["--config", str(config), "run"]) == 1
     err = capsys.readouterr().err
     assert "Logging error" not in err and "Traceback" not in err
+    # a partition whose staged file could not be written says why: no room (polars words it as a Parquet error)
+    assert all("No space left on device" in line for line in err.splitlines() if "failed to process" in line)
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"gridiron: run failed: no space left on the filesystem holding {home} ("), last
     assert "MB free): a run needs about " in last and last.endswith("free space there and run again: nothing stored was changed")

@@ -9,10 +9,12 @@ Files are written to a temporary name and renamed, so a crash never leaves a fil
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,11 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def disk_full(folder: Path, below: int = 1 << 20) -> bool:
+    """Whether the filesystem holding `folder` has less than `below` bytes (1 MiB) left."""
+    return shutil.disk_usage(folder).free < below
 
 
 class StagingArea:
@@ -93,7 +100,11 @@ class StagingArea:
         try:
             frame.write_parquet(temporary, compression="zstd", row_group_size=row_group_size)
             os.replace(temporary, path)
-        except BaseException:
+        except BaseException as error:
             Path(temporary).unlink(missing_ok=True)
+            # polars words a full disk as a Parquet error ("File out of specification: ...
+            # transport error"): a write that failed on a filesystem with no room left says so
+            if isinstance(error, Exception) and not isinstance(error, OSError) and disk_full(path.parent):
+                raise OSError(errno.ENOSPC, f"No space left on device writing {table} ({error})", str(path.parent)) from error
             raise
         return path
