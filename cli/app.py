@@ -20,6 +20,7 @@ from cli.commands import COMMANDS
 from cli.commands.base import SignalStop
 from gridiron import __version__
 from gridiron.config import ConfigError, load_config
+from gridiron.errors import error_chain
 
 ENVIRONMENT_HELP = """\
 environment:
@@ -98,14 +99,8 @@ def main(argv: Sequence[str] | None = None, last_line: Callable[[str], None] | N
 
 def _stop_note(stop: BaseException) -> str | None:
     """What the pipeline said of a run a signal stopped (a note on the error it raised), if it did."""
-    seen, error = set(), stop
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        for note in getattr(error, "__notes__", ()):
-            if note.startswith("stopped by "):
-                return note
-        error = error.__cause__ or error.__context__
-    return None
+    return next((note for error in error_chain(stop) for note in getattr(error, "__notes__", ())
+                 if note.startswith("stopped by ")), None)
 
 
 def _say_now(text: str) -> None:
@@ -168,9 +163,7 @@ def _one_line(error: BaseException, config=None) -> str:
             return full
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     api = os.environ.get("PREFECT_API_URL", "").rstrip("/")
-    seen, cause = set(), error
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
+    for cause in error_chain(error):
         request = getattr(cause, "_request", None)  # httpx keeps the failed request there
         if api and request is not None and str(request.url).startswith(api):
             response = getattr(cause, "response", None)
@@ -178,7 +171,6 @@ def _one_line(error: BaseException, config=None) -> str:
                 return _refused(api, response)
             return (f"the Prefect API at {api} does not answer ({message}): the run could not record its "
                     "state there; start the Prefect server, then run again")
-        cause = cause.__cause__ or cause.__context__
     return message
 
 

@@ -10,7 +10,6 @@ import statistics
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from gridiron.storage import (
     content_checksums,
     damage_of,
     damaged_warehouse,
+    existing_parent,
     lock_state,
     migrate,
     record_health,
@@ -45,18 +45,12 @@ class Check:
         return asdict(self)
 
 
-def _existing_parent(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def system_checks(config: PipelineConfig) -> list[Check]:
     """CPU, memory and disk use against the configured limits."""
     limits = config.health
     cpu = psutil.cpu_percent(interval=0.5)
     memory = psutil.virtual_memory().percent
-    disk = psutil.disk_usage(str(_existing_parent(config.home))).percent
+    disk = psutil.disk_usage(str(existing_parent(config.home))).percent
     return [
         Check("cpu", cpu <= limits.max_cpu_percent, f"CPU {cpu:.0f}% (limit {limits.max_cpu_percent:g}%)",
               cpu, limits.max_cpu_percent),
@@ -71,7 +65,7 @@ def system_checks(config: PipelineConfig) -> list[Check]:
 def home_check(config: PipelineConfig) -> Check:
     """Whether runs can write the home (staging, the warehouse, logs): a file is made there, or in
     the nearest folder above it that exists, and removed at once."""
-    where = _existing_parent(config.home)
+    where = existing_parent(config.home)
     try:
         with tempfile.NamedTemporaryFile(dir=where, prefix=".gridiron-health-"):
             pass

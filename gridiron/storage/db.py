@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from gridiron.errors import error_chain
+
 
 class LoadError(RuntimeError):
     """A write to the warehouse was refused or rolled back; the message says which check failed."""
@@ -30,18 +32,10 @@ def no_space(error: BaseException | None, warehouse: Path) -> str | None:
     """For an error that came from a full filesystem (ENOSPC, or DuckDB's own words for it), one
     line naming the filesystem, the room left and the room a run needs: a load keeps a copy of the
     warehouse until it has validated, and writes the new data beside it. None for other errors."""
-    seen, full = set(), None
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left on device" in str(error):
-            full = error
-            break
-        error = error.__cause__ or error.__context__
-    if full is None:
+    if not any((isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space left on device" in str(e)
+               for e in error_chain(error)):
         return None
-    where = warehouse.parent
-    while not where.exists() and where != where.parent:
-        where = where.parent
+    where = existing_parent(warehouse.parent)
     free = shutil.disk_usage(where).free
     size = sum(p.stat().st_size for p in warehouse.parent.glob(warehouse.name + "*") if p.is_file())
     return (f"no space left on the filesystem holding {where} ({free / 1e6:.1f} MB free): a run needs about "
@@ -52,13 +46,15 @@ def no_space(error: BaseException | None, warehouse: Path) -> str | None:
 def damage_of(error: BaseException | None) -> duckdb.Error | None:
     """The DuckDB error, this one or one it came from, saying the file itself is damaged (a block
     failing its checksum, a corrupt header), rather than a query or a lock failing; else None."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if isinstance(error, duckdb.Error) and any(sign in str(error) for sign in DAMAGE_SIGNS):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
+    return next((e for e in error_chain(error)
+                 if isinstance(e, duckdb.Error) and any(sign in str(e) for sign in DAMAGE_SIGNS)), None)
+
+
+def existing_parent(path: Path) -> Path:
+    """The path, or the nearest folder above it that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def connect(path: str | Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
@@ -109,9 +105,9 @@ def utc(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the connection's database has the table."""
     # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open, and a following
     # `con.sql(...)` on the connection then refuses to run
-    """Whether the connection's database has the table."""
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
     ).fetchall()[0][0])
