@@ -194,8 +194,9 @@ def run_checks(config: PipelineConfig, *, prefect_api_url: str | None,
 
 def record_checks(config: PipelineConfig, checks: list[Check], at: datetime | None = None) -> bool:
     """Keep the checks in the warehouse's health history (the dashboard draws it); False when
-    there is no warehouse yet (none is created for this)."""
-    if not config.warehouse_path.exists():
+    there is no warehouse yet (none is created for this), or when the checks found the home
+    unwritable or the warehouse unreadable (a damaged or read-only file is not written to)."""
+    if not config.warehouse_path.exists() or any(c.name in ("home", "warehouse") and not c.healthy for c in checks):
         return False
     with connect(config.warehouse_path) as con:
         migrate(con)
