@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from cli.commands import COMMANDS
 from cli.commands.base import SignalStop
+from cli.temporary_server import temporary_api
 from gridiron import __version__
 from gridiron.config import ConfigError, load_config
 from gridiron.errors import error_chain
@@ -169,6 +170,9 @@ def _one_line(error: BaseException, config=None) -> str:
             response = getattr(cause, "response", None)
             if response is not None:  # it answered, and refused
                 return _refused(api, response)
+            if temporary_api():
+                return (f"the temporary Prefect server at {api} stopped answering ({message}); its log is "
+                        f"{config.home / 'logs' / 'prefect-server.log' if config else 'logs/prefect-server.log'}")
             return (f"the Prefect API at {api} does not answer ({message}): the run could not record its "
                     "state there; start the Prefect server, then run again")
     return message

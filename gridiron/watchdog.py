@@ -26,6 +26,16 @@ import httpx
 
 log = logging.getLogger(__name__)
 
+#: set, beside PREFECT_API_URL, to the URL of the temporary Prefect server the command started for
+#: this run (`cli.temporary_server`); the lost-API line then names that server, not one to restart
+TEMPORARY_API_VARIABLE = "GRIDIRON_TEMPORARY_PREFECT_API"
+
+
+def temporary_api() -> str | None:
+    """The temporary server's API URL when this process's command started one, else None."""
+    url = os.environ.get(TEMPORARY_API_VARIABLE)
+    return url if url and url == os.environ.get("PREFECT_API_URL") else None
+
 
 class ApiWatchdog:
     """Polls the Prefect API's health in a thread and calls `on_lost` once it has not answered for `grace_seconds`."""
@@ -79,10 +89,12 @@ class ApiWatchdog:
             lost_since = lost_since or time.monotonic()
             if time.monotonic() - lost_since >= self.grace and not self._stop.is_set():
                 api = self.health_url.removesuffix("/health")
+                temporary = api == (temporary_api() or "").rstrip("/")
                 self.on_lost(
-                    f"the Prefect API at {api} stopped answering ({problem}) for {self.grace:g} s: the run "
-                    "cannot record its state there and ends now; what it had not committed is rolled back. "
-                    "Start the Prefect server again, then run again")
+                    f"the {'temporary Prefect server' if temporary else 'Prefect API'} at {api} stopped answering "
+                    f"({problem}) for {self.grace:g} s: the run cannot record its state there and ends now; what "
+                    "it had not committed is rolled back. "
+                    + ("Run again" if temporary else "Start the Prefect server again, then run again"))
                 return
 
 

@@ -250,6 +250,77 @@ def test_on_the_temporary_server_the_failure_is_still_the_last_line(tmp_path):
     assert "Stopping temporary server" not in done.stderr  # Prefect's at-exit line is not the last word
 
 
+def _run_on_a_hung_api(tmp_path, api, **extra_env):
+    """`gridiron run` without PREFECT_API_URL against `api`, whose /games hangs; returns the process
+    once collect is under way, and the temporary Prefect server it started as its child."""
+    import psutil
+
+    from gridiron.testing.servers import wait_for
+    from tests.helpers import API_KEY, write_config
+
+    config = write_config(tmp_path / "c.yaml", storage={"home": str(tmp_path / "home")},
+                          source={"timeout_seconds": 5, "http_max_attempts": 1})
+    api.add_fault(__import__("gridiron.testing.fake_cfbd", fromlist=["Fault"]).Fault("/games", "delay", delay=60, times=-1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gridiron", "--config", str(config), "run"], cwd=REPO, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**env, "CFBD_API_KEY": API_KEY, "CFBD_BASE_URL": api.url, "PREFECT_HOME": str(tmp_path / "prefect"),
+             **extra_env})
+    wait_for(lambda: api.requests_to("/games"), 240, "the run to call /games (collect under way)")
+    servers = [child for child in psutil.Process(process.pid).children()
+               if "prefect.server.api.server:create_app" in child.cmdline()]
+    assert len(servers) == 1, [child.cmdline() for child in psutil.Process(process.pid).children()]
+    return process, servers[0]
+
+
+def test_the_temporary_prefect_server_is_a_child_process_that_dies_with_the_run(tmp_path, small_snapshot):
+    """Without PREFECT_API_URL the run starts Prefect's API as its own child process (not in the
+    run's process, which so never imports the server's code), logs it to the home and, when the run
+    is killed outright, the server goes with it."""
+    import signal
+
+    import psutil
+
+    from gridiron.testing.fake_cfbd import FakeCFBD
+    from tests.helpers import API_KEY
+
+    with FakeCFBD(small_snapshot, api_key=API_KEY) as api:
+        process, server = _run_on_a_hung_api(tmp_path, api)
+        try:
+            assert (tmp_path / "home" / "logs" / "prefect-server.log").exists()
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            gone, alive = psutil.wait_procs([server], timeout=60)
+        finally:
+            process.kill()
+            process.communicate()
+    assert gone and not alive, "the temporary server outlived the run that started it"
+
+
+def test_losing_the_temporary_server_ends_the_run_and_names_that_server(tmp_path, small_snapshot):
+    """The watchdog watches the temporary server as it watches a running one: the server killed
+    mid-run ends the run in bounded time, its last line naming the temporary server, not one to
+    restart, and nothing is committed."""
+    from gridiron.testing.fake_cfbd import FakeCFBD
+    from tests.helpers import API_KEY
+
+    with FakeCFBD(small_snapshot, api_key=API_KEY) as api:
+        process, server = _run_on_a_hung_api(tmp_path, api, GRIDIRON_PREFECT_LOST_SECONDS="5")
+        try:
+            url = next(f"http://127.0.0.1:{c.laddr.port}/api" for c in server.net_connections("tcp")
+                       if c.status == "LISTEN")
+            server.kill()
+            _, stderr = process.communicate(timeout=180)
+        finally:
+            process.kill()
+    last = stderr.strip().splitlines()[-1]
+    assert process.returncode == 1, stderr[-2000:]
+    assert last.startswith(f"gridiron: run failed: the temporary Prefect server at {url} "), stderr[-2000:]
+    assert "stopped answering" in last and "Start the Prefect server" not in last
+    assert query(tmp_path / "c.yaml", "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'games'") == [(0,)]
+
+
 def test_status_lists_a_run_whose_process_was_killed_before_it_recorded_its_end(tmp_path, capsys, monkeypatch):
     """A SIGKILLed run never writes its pipeline_runs row; the home's run lock still names it, and
     no live process holds the lock: status lists it as left Running by a process that is gone."""

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from cli.temporary_server import temporary_api
 from gridiron.config import PipelineConfig
 
 Handler = Callable[[PipelineConfig, argparse.Namespace], int]
@@ -74,25 +75,31 @@ class Command:
         return parser
 
 
-def prefect_environment(config: PipelineConfig) -> None:
-    """Settings Prefect reads when it is imported: set before the flows are imported."""
+def prefect_environment(config: PipelineConfig) -> str | None:
+    """Settings Prefect reads when it is imported: set before the flows are imported. Without
+    PREFECT_API_URL it starts the temporary Prefect server as a child process and points
+    PREFECT_API_URL at it (`cli.temporary_server`); it returns that server's URL, or None."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "gridiron")
     os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(config.home / "results"))
-    # without PREFECT_API_URL a temporary server starts; Prefect's 20 s is too short for a busy
-    # 2-core machine (its wait counts 0.1 s per poll, however long a poll takes)
+    # Prefect's 20 s for a temporary server to start is too short for a busy 2-core machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if not os.environ.get("PREFECT_API_URL"):
-        # the temporary server shares our stderr; cut short at exit it logs tracebacks of the
-        # events it had not flushed, after the command's last line
-        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    if os.environ.get("PREFECT_API_URL"):
+        return temporary_api()
+    from cli.temporary_server import ServerStartError, start_temporary_server
+
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")  # its log file, not our terminal
+    try:
+        return start_temporary_server(config.home).api_url
+    except ServerStartError as error:
+        raise CommandError(str(error)) from error
 
 
-def prefect_api() -> str:
-    """The Prefect API a command will use, in words."""
-    url = os.environ.get("PREFECT_API_URL")
-    return f"the Prefect API at {url}" if url else (
-        "a temporary local Prefect server (set PREFECT_API_URL to use a running one)")
+def prefect_api(temporary: str | None) -> str:
+    """The Prefect API a command will use, in words (`temporary`: what `prefect_environment` gave)."""
+    if temporary:
+        return "a temporary local Prefect server (set PREFECT_API_URL to use a running one)"
+    return f"the Prefect API at {os.environ.get('PREFECT_API_URL')}"
 
 
 def needs_prefect_server(what: str) -> None:

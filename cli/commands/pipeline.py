@@ -23,12 +23,12 @@ from gridiron.config import PipelineConfig
 
 def run(config: PipelineConfig, args: argparse.Namespace) -> int:
     """gridiron run: run the pipeline once, on the configured Prefect server or a temporary one."""
-    prefect_environment(config)
+    temporary = prefect_environment(config)
     from flows import ncaa_pipeline  # after the environment is set
 
     if not args.quiet:
-        print(f"gridiron: running ncaa-pipeline on {prefect_api()}", file=sys.stderr, flush=True)
-    if config.enable_notifications and not os.environ.get("PREFECT_API_URL"):
+        print(f"gridiron: running ncaa-pipeline on {prefect_api(temporary)}", file=sys.stderr, flush=True)
+    if config.enable_notifications and temporary:
         print("gridiron: note: notifications are sent by the automations 'gridiron deploy' makes on a "
               "Prefect server; this temporary server has none, so this run notifies nobody", file=sys.stderr)
     with console(quiet=args.quiet), stops_on_sigterm():  # after Prefect set up its logging on import
