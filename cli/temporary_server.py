@@ -141,6 +141,10 @@ def start_temporary_server(home: Path) -> TemporaryServer:
     server = TemporaryServer(Path(home) / "logs" / "prefect-server.log", timeout).start()
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ[MARKER] = server.api_url
+    if "prefect.context" in sys.modules:  # Prefect read its settings at import: have it read them again
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
     return server
 
 

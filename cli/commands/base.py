@@ -84,7 +84,7 @@ def prefect_environment(config: PipelineConfig) -> str | None:
     os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(config.home / "results"))
     # Prefect's 20 s for a temporary server to start is too short for a busy 2-core machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    if os.environ.get("PREFECT_API_URL"):
+    if configured_api_url():
         return temporary_api()
     from cli.temporary_server import ServerStartError, start_temporary_server
 
@@ -95,11 +95,19 @@ def prefect_environment(config: PipelineConfig) -> str | None:
         raise CommandError(str(error)) from error
 
 
+def configured_api_url() -> str | None:
+    """The Prefect API URL Prefect itself would use: PREFECT_API_URL from the environment, the
+    active Prefect profile or a settings context (a Python caller's, a test harness's), else None."""
+    from prefect.settings import PREFECT_API_URL  # Prefect's settings only (not its server)
+
+    return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+
+
 def prefect_api(temporary: str | None) -> str:
     """The Prefect API a command will use, in words (`temporary`: what `prefect_environment` gave)."""
     if temporary:
         return "a temporary local Prefect server (set PREFECT_API_URL to use a running one)"
-    return f"the Prefect API at {os.environ.get('PREFECT_API_URL')}"
+    return f"the Prefect API at {configured_api_url()}"
 
 
 def needs_prefect_server(what: str) -> None:
