@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup clean browser postgres lint
+.PHONY: run test bench setup clean browser postgres prometheus lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,17 @@ postgres:
 	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	  postgresql >/dev/null) || echo "note: no PostgreSQL: its Prefect server test will be skipped (apt-get install postgresql)"; }
 
+# the observability tests start Debian's Prometheus, promtool and Pushgateway on loopback
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 && command -v prometheus-pushgateway >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  prometheus prometheus-pushgateway >/dev/null) || echo "note: no Prometheus: its tests will be skipped (apt-get install prometheus prometheus-pushgateway)"; }
+
 # three workers, each taking whole test files (their module fixtures and servers stay together):
 # the suite waits on servers, workers and subprocesses part of the time, so on 2 cores a third
 # worker fills those waits (fresh clones, the same 408 tests: 685 s with two, 608 s with three),
 # and the longest files are collected first (tests/conftest.py) so no worker ends on one alone
-test: $(STAMP) browser postgres
+test: $(STAMP) browser postgres prometheus
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 3 --dist loadfile
 

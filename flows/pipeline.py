@@ -67,7 +67,10 @@ def ncaa_pipeline(
             raise
         finally:
             run.warnings, run.errors = log.warnings, log.errors
-            _record(config, run)
+            summary = run.summary()
+            _record(config, run, summary)
+            if run.status != "refused":  # a refused run says nothing of the run that holds the warehouse
+                _push_metrics(config, summary, run.phase_rows())
 
 
 @contextmanager
@@ -132,11 +135,28 @@ def _watching_prefect():
     return ApiWatchdog(f"{url.rstrip('/')}/health", grace_seconds=grace) if url else nullcontext()
 
 
-def _record(config: PipelineConfig, run: RunTracker) -> None:
+def _record(config: PipelineConfig, run: RunTracker, summary: dict) -> None:
     """Record the run and its quality reports, after any rollback, so a failed run keeps its history."""
     warehouse = str(config.warehouse_path)
     try:
-        record_pipeline_run(warehouse, run.summary(), run.phase_rows(), run.partition_errors)
+        record_pipeline_run(warehouse, summary, run.phase_rows(), run.partition_errors)
         record_quality_reports(warehouse, run.run_id, read_reports(config.home, run.run_id))
     except Exception as record_error:  # never hide the run's own error behind this one
         get_run_logger().error("could not record the run in pipeline_runs: %s", record_error)
+
+
+def _push_metrics(config: PipelineConfig, summary: dict, phase_rows: list[dict]) -> None:
+    """Push the run's outcome to the Prometheus Pushgateway (`metrics.pushgateway`), if one is set.
+    A gateway that cannot be reached is a WARNING: it never fails the run."""
+    if not config.metrics.pushgateway:
+        return
+    import socket
+
+    from gridiron.metrics import push, pushed_samples
+
+    try:
+        push(config.metrics.pushgateway, pushed_samples(summary, phase_rows),
+             timeout=config.metrics.push_timeout_seconds, instance=socket.gethostname())
+    except Exception as error:  # noqa: BLE001 - the run's outcome stands whatever the gateway says
+        get_run_logger().warning("could not push the run's metrics to the Pushgateway at %s: %s",
+                                 config.metrics.pushgateway, error)

@@ -133,6 +133,21 @@ class RunnerSettings(_Section):
         return self
 
 
+class MetricsSettings(_Section):
+    """Prometheus: `gridiron metrics` serves the figures to be scraped; with `pushgateway` set,
+    each run also pushes its outcome there at its end (also when it fails)."""
+
+    pushgateway: str | None = None  # e.g. http://pushgateway:9091
+    push_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+    @field_validator("pushgateway")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be the Pushgateway's http:// or https:// URL, e.g. http://pushgateway:9091")
+        return value
+
+
 class PipelineConfig(_Section):
     """The whole pipeline configuration (one run reads it once, at its start)."""
 
@@ -174,6 +189,7 @@ class PipelineConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     health: HealthSettings = Field(default_factory=HealthSettings)
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     # Secrets come from the environment only; excluded from dumps and reprs.
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)

@@ -5,13 +5,13 @@ row in the module of its kind (`pipeline`, `warehouse`, `operate`) and its entry
 """
 
 from cli.commands.base import Command, CommandError
-from cli.commands.operate import HEALTH, MONITOR
+from cli.commands.operate import HEALTH, METRICS, MONITOR
 from cli.commands.pipeline import BACKFILL, DEPLOY, RUN, SCHEDULE
 from cli.commands.warehouse import BACKTEST, BACKUP, RESTORE, STATUS
 
 HELP = Command("help", "this text", None)
 
 COMMANDS: dict[str, Command] = {command.name: command for command in (
-    RUN, STATUS, DEPLOY, SCHEDULE, BACKFILL, BACKUP, BACKTEST, RESTORE, HEALTH, MONITOR, HELP)}
+    RUN, STATUS, DEPLOY, SCHEDULE, BACKFILL, BACKUP, BACKTEST, RESTORE, HEALTH, MONITOR, METRICS, HELP)}
 
 __all__ = ["COMMANDS", "Command", "CommandError"]

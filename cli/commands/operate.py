@@ -59,6 +59,21 @@ def monitor(config: PipelineConfig, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def metrics(config: PipelineConfig, args: argparse.Namespace) -> int:
+    """gridiron metrics: serve the Prometheus scrape endpoint until stopped."""
+    import socket
+
+    from cli.exporter import serve
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as error:
+            raise CommandError(f"cannot serve on {args.host}:{args.port}: {error.strerror}") from None
+    serve(config, args.host, args.port, os.environ.get("PREFECT_API_URL"))
+    return 0
+
+
 HEALTH = Command(
     "health", "CPU, memory, disk, warehouse, CFBD API, Prefect API, last success, duration, stuck runs: "
               "exits 1 naming the failing checks",
@@ -68,3 +83,8 @@ MONITOR = Command(
                "quality) on http://127.0.0.1:8505; --host and --port to change (loopback unless told)",
     monitor, (arg("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"),
               arg("--port", type=int, default=8505, help="port (default 8505)")))
+METRICS = Command(
+    "metrics", "serve Prometheus metrics (runs, phases, quality, quota, backups, rows, model, health) on "
+               "http://127.0.0.1:9108/metrics; --host and --port to change",
+    metrics, (arg("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"),
+              arg("--port", type=int, default=9108, help="port (default 9108)")))

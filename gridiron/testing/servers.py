@@ -48,7 +48,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, every: 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
     if process.poll() is None:
         os.killpg(process.pid, sig)
         try:
@@ -100,7 +100,7 @@ class PrefectServer:
             return False
 
     def __exit__(self, *exc) -> None:
-        _stop(self.process)
+        stop_process_group(self.process)
 
 
 class Worker:
@@ -122,7 +122,7 @@ class Worker:
         return self
 
     def __exit__(self, *exc) -> None:
-        _stop(self.process, signal.SIGINT, timeout=15)
+        stop_process_group(self.process, signal.SIGINT, timeout=15)
 
 
 class _MailHandler:
@@ -275,7 +275,7 @@ class PostgresServer:
     def __exit__(self, *exc) -> None:
         try:
             if self.process is not None:
-                _stop(self.process, signal.SIGINT)  # a fast shutdown: it does not wait for clients
+                stop_process_group(self.process, signal.SIGINT)  # a fast shutdown: it does not wait for clients
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
