@@ -24,7 +24,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from gridiron.config import PipelineConfig
 from gridiron.planning import SCHEDULE_DAYS
-from gridiron.storage.db import table_exists
 from gridiron.tables import TABLES
 
 PHASES = ("collect", "process", "train", "load", "validate", "backup")
@@ -54,7 +53,8 @@ def warehouse_samples(con: duckdb.DuckDBPyConnection) -> list[Sample]:
     """Runs, phases, quality, quarantine, quota, rows, the champion model and the health checks,
     from the warehouse (tables a migration has not made yet give no samples)."""
     samples: list[Sample] = []
-    if not table_exists(con, "pipeline_runs"):
+    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "pipeline_runs" not in tables:
         return samples
     counts = dict(con.execute("SELECT status, count(*) FROM pipeline_runs GROUP BY status").fetchall())
     for status in sorted(set(RUN_STATUSES) | set(counts)):
@@ -67,14 +67,14 @@ def warehouse_samples(con: duckdb.DuckDBPyConnection) -> list[Sample]:
         phases = con.execute("SELECT phase, duration_seconds, records FROM pipeline_run_phases WHERE run_id = ?",
                              [run_id]).fetchall()
         samples += last_run_samples(started, finished, status, duration, loaded, peak, phases)
-        samples += _last_run_partitions(con, run_id)
-        samples += _quality(con, run_id)
+        samples += _last_run_partitions(con, tables, run_id)
+        samples += _quality(con, tables, run_id)
     success = con.execute("SELECT max(finished_at) FROM pipeline_runs WHERE status = 'completed'").fetchall()[0][0]
     samples += _gauge("gridiron_last_success_timestamp_seconds", "When the last completed run ended.", _time(success))
     samples += _calls(con)
-    samples += _tables(con)
-    samples += _champion(con)
-    samples += _health(con)
+    samples += _tables(con, tables)
+    samples += _champion(con, tables)
+    samples += _health(con, tables)
     return samples
 
 
@@ -112,14 +112,14 @@ def pushed_samples(summary: dict, phase_rows: Iterable[dict]) -> list[Sample]:
     return samples
 
 
-def _last_run_partitions(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Sample]:
+def _last_run_partitions(con: duckdb.DuckDBPyConnection, tables: set[str], run_id: str) -> list[Sample]:
     samples = []
-    if table_exists(con, "raw_quarantine"):
+    if "raw_quarantine" in tables:
         (quarantined,), = con.execute("SELECT count(DISTINCT partition_key) FROM raw_quarantine WHERE run_id = ?",
                                       [run_id]).fetchall()
         samples += _gauge("gridiron_last_run_partitions_quarantined",
                           "Partitions the last run's quality gate quarantined.", quarantined)
-    if table_exists(con, "pipeline_run_errors"):
+    if "pipeline_run_errors" in tables:
         (carried,), = con.execute("SELECT count(DISTINCT partition_key) FROM pipeline_run_errors WHERE run_id = ? "
                                   "AND partition_key IS NOT NULL", [run_id]).fetchall()
         samples += _gauge("gridiron_last_run_partitions_carried_forward",
@@ -127,9 +127,9 @@ def _last_run_partitions(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Sa
     return samples
 
 
-def _quality(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Sample]:
+def _quality(con: duckdb.DuckDBPyConnection, tables: set[str], run_id: str) -> list[Sample]:
     """The validate phase's scores of the last run that has them (a failed run may have none)."""
-    if not table_exists(con, "quality_reports"):
+    if "quality_reports" not in tables:
         return []
     rows = con.execute(
         "SELECT table_name, score, threshold FROM quality_reports WHERE stage = 'validate' AND run_id = "
@@ -154,17 +154,17 @@ def _calls(con: duckdb.DuckDBPyConnection) -> list[Sample]:
                   rows[0][0] if rows else None)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> list[Sample]:
+def _tables(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[Sample]:
     samples = []
     for name in TABLES:
-        if table_exists(con, name):
+        if name in tables:
             (rows,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
             samples += _gauge("gridiron_table_rows", "Rows per warehouse table.", rows, table=name)
     return samples
 
 
-def _champion(con: duckdb.DuckDBPyConnection) -> list[Sample]:
-    if not table_exists(con, "model_runs"):
+def _champion(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[Sample]:
+    if "model_runs" not in tables:
         return []
     rows = con.execute("SELECT version, mae, brier, trained_at FROM model_runs WHERE is_promoted "
                        "ORDER BY trained_at DESC LIMIT 1").fetchall()
@@ -177,8 +177,8 @@ def _champion(con: duckdb.DuckDBPyConnection) -> list[Sample]:
             + _gauge("gridiron_model_trained_timestamp_seconds", "When the champion was trained.", _time(trained)))
 
 
-def _health(con: duckdb.DuckDBPyConnection) -> list[Sample]:
-    if not table_exists(con, "health_checks"):
+def _health(con: duckdb.DuckDBPyConnection, tables: set[str]) -> list[Sample]:
+    if "health_checks" not in tables:
         return []
     rows = con.execute("SELECT name, healthy, checked_at FROM health_checks "
                        "QUALIFY row_number() OVER (PARTITION BY name ORDER BY checked_at DESC) = 1 "
