@@ -30,7 +30,7 @@ def backup(config: PipelineConfig, run_id: str | None = None, changed: bool = Tr
     latest = [info for info in list_backups(backups_dir) if info.verified]
     made, skipped = None, None
     if changed or not latest:
-        info, live = create_warehouse_backup(str(config.warehouse_path), backups_dir, run_id)
+        info, live = create_warehouse_backup(str(config.warehouse_path), backups_dir, run_id, config.backup.encryption)
         info = verify_warehouse_backup(info, live, str(config.home))
         made = info.name
         logger.info(
@@ -57,6 +57,7 @@ def restore_warehouse(at: str, config_path: str | None = None) -> RestoreReport:
     config = load_config(config_path)
     moment = parse_point_in_time(at)
     with run_lock(config.home, "restore", "restore"):  # never under a running pipeline
-        report = restore_warehouse_to(str(config.warehouse_path), str(config.home / "backups"), moment)
+        report = restore_warehouse_to(str(config.warehouse_path), str(config.home / "backups"), moment,
+                                      config.backup.encryption)
     logger.info("restore: %s", report.describe(moment))
     return report

@@ -133,6 +133,21 @@ class RunnerSettings(_Section):
         return self
 
 
+class BackupSettings(_Section):
+    """Backups encrypted at rest (AES-256-GCM): the key comes from GRIDIRON_BACKUP_KEY (base64 of 32
+    bytes), earlier keys from GRIDIRON_BACKUP_OLD_KEYS; never from this file."""
+
+    encryption: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_here(cls, values: Any) -> Any:
+        if isinstance(values, dict) and any("key" in str(name).lower() for name in values):
+            raise ValueError("a backup key never belongs in the config file: set GRIDIRON_BACKUP_KEY "
+                             "(and GRIDIRON_BACKUP_OLD_KEYS for earlier keys) in the environment")
+        return values
+
+
 class MetricsSettings(_Section):
     """Prometheus: `gridiron metrics` serves the figures to be scraped; with `pushgateway` set,
     each run also pushes its outcome there at its end (also when it fails)."""
@@ -190,6 +205,7 @@ class PipelineConfig(_Section):
     health: HealthSettings = Field(default_factory=HealthSettings)
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     # Secrets come from the environment only; excluded from dumps and reprs.
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
@@ -332,4 +348,12 @@ def load_config(
         config = config.model_copy(update={"api_key": SecretStr(api_key)})
     if config.source.kind == "api" and config.api_key is None:
         raise ConfigError(f"{origin}: source.kind is 'api' but CFBD_API_KEY is not set")
+    if config.backup.encryption:
+        from gridiron.storage.encryption import BackupKeyError, current_key, known_keys
+
+        try:
+            current_key(env)
+            known_keys(env)
+        except BackupKeyError as error:
+            raise ConfigError(f"{origin}: backup.encryption: {error}") from None
     return config

@@ -17,14 +17,18 @@ from gridiron.storage import (
     verify_backup,
 )
 from gridiron.storage.backup import RetentionReport
+from gridiron.storage.encryption import current_key
 from gridiron.storage.restore import RestoreReport
 
 
 @task(name="create-backup", cache_policy=NO_CACHE)
-def create_warehouse_backup(warehouse: str, backups_dir: str, run_id: str | None) -> tuple[BackupInfo, dict[str, str]]:
-    """Export the warehouse; returns the backup and the live content checksums at that moment."""
+def create_warehouse_backup(warehouse: str, backups_dir: str, run_id: str | None,
+                            encrypted: bool = False) -> tuple[BackupInfo, dict[str, str]]:
+    """Export the warehouse (encrypted with GRIDIRON_BACKUP_KEY when `encrypted`: the key is read
+    here, never passed as a parameter); returns the backup and the live content checksums."""
+    key = current_key() if encrypted else None
     with connect(warehouse) as con:
-        info = create_backup(con, backups_dir, run_id=run_id)
+        info = create_backup(con, backups_dir, run_id=run_id, key=key)
         return info, content_checksums(con)
 
 
@@ -39,5 +43,5 @@ def apply_backup_retention(backups_dir: str, retention_days: float) -> Retention
 
 
 @task(name="restore-warehouse", cache_policy=NO_CACHE)
-def restore_warehouse_to(warehouse: str, backups_dir: str, at: datetime) -> RestoreReport:
-    return restore(warehouse, backups_dir, at)
+def restore_warehouse_to(warehouse: str, backups_dir: str, at: datetime, encrypted: bool = False) -> RestoreReport:
+    return restore(warehouse, backups_dir, at, key=current_key() if encrypted else None)

@@ -299,18 +299,23 @@ def test_two_runs_on_one_home_the_second_is_refused_at_once(case, tmp_path):
 
 
 def test_secrets_never_reach_logs_warehouse_backups_artifacts_or_parameters(case, monkeypatch):
+    import base64
+
     from prefect.client.orchestration import get_client
 
     slack, smtp = "https://hooks.slack.example/services/T0/B0/very-secret", "smtp-very-secret"
+    backup_key = base64.b64encode(bytes(range(32))).decode()
     monkeypatch.setenv("GRIDIRON_SLACK_WEBHOOK", slack)
     monkeypatch.setenv("GRIDIRON_SMTP_PASSWORD", smtp)
-    run = case()
+    monkeypatch.setenv("GRIDIRON_BACKUP_KEY", backup_key)
+    run = case(backup={"encryption": True})
     run.api.add_fault(Fault("/games", "mutate", params={"year": "2023"},
                             body=_mutate_rows(lambda r: {**r, "homePoints": (r["homePoints"] or 0) + 1}), times=-1))
     assert run.run("secrets").is_completed()  # a run that loads and backs up
     monkeypatch.setenv("CFBD_API_KEY", "a-revoked-" + API_KEY)
     failed = run.run("secrets, failed run")
-    secrets = [API_KEY, slack, smtp]
+    secrets = [API_KEY, slack, smtp, backup_key]
+    assert [p for p in (run.home / "backups").rglob("*.parquet.enc")]  # the run's backup is encrypted
     texts = [failed.message]
     texts += [p.read_text(errors="replace") for p in (run.home / "logs").rglob("*") if p.is_file()]
     with duckdb.connect(str(run.home / "gridiron.duckdb"), read_only=True) as con:

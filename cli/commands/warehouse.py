@@ -80,11 +80,13 @@ def backup(config: PipelineConfig, args: argparse.Namespace) -> int:
         print(f"{'backup':<26} {'created (UTC)':<20} {'verified':<9} {'size':>9}  tables  reason")
         for info in backups:  # each file checked against its checksum again: a backup damaged since says so
             problem = backup_damage(info)
-            verified = "DAMAGED" if problem else "yes" if info.verified else "NO"
+            no_key = bool(problem and info.key_id and "not available" in problem)
+            verified = "NO KEY" if no_key else "DAMAGED" if problem else "yes" if info.verified else "NO"
+            reason = info.reason + (f" (encrypted, key {info.key_id})" if info.key_id else "")
             print(
                 f"{info.name:<26} {info.created_at:%Y-%m-%d %H:%M:%S}  {verified:<9}"
                 f"{info.size_bytes / 1e6:>7.1f} MB  {len(info.tables):>6}  "
-                + (f"{problem.split(': ', 1)[-1]}; a restore passes over it" if problem else info.reason)
+                + (f"{problem.split(': ', 1)[-1]}; a restore passes over it" if problem else reason)
             )
         return 0
     if not config.warehouse_path.exists():

@@ -4,7 +4,9 @@ A backup is a folder `backups/<UTC timestamp>/` holding DuckDB's `EXPORT DATABAS
 `schema.sql`, `load.sql`, one Parquet file per table) and `manifest.json`: per table its row count
 and content checksum, per file its sha256, the run id, schema version and gridiron version, and
 whether a restore of it was verified. It is written under a hidden temporary name and renamed when
-complete, so a crash never leaves a folder that looks like a backup.
+complete, so a crash never leaves a folder that looks like a backup. With a key
+(`gridiron.storage.encryption`) every file but the manifest is encrypted (`<file>.enc`), and the
+manifest records the key's id and the encrypted files' sha256.
 
 Restoring one is `gridiron.storage.restore`.
 """
@@ -27,6 +29,7 @@ import duckdb
 
 from gridiron import __version__
 from gridiron.storage.db import connect, content_checksums
+from gridiron.storage.encryption import ALGORITHM, SUFFIX, BackupKey, TagMismatch, decrypt, encrypt, known_keys
 from gridiron.storage.schema import schema_version
 from gridiron.storage.staging_area import atomic_write
 
@@ -56,6 +59,12 @@ class BackupInfo:
     verified: bool = False
     verified_at: datetime | None = None
     size_bytes: int = 0
+    encryption: dict[str, str] | None = None  # {"algorithm": "AES-256-GCM", "key_id": ...}; None: plain files
+
+    @property
+    def key_id(self) -> str | None:
+        """The id of the key its files are encrypted with, or None for a plain backup."""
+        return self.encryption["key_id"] if self.encryption else None
 
     @property
     def name(self) -> str:
@@ -111,8 +120,10 @@ def create_backup(
     run_id: str | None = None,
     reason: str = "run",
     now: datetime | None = None,
+    key: BackupKey | None = None,
 ) -> BackupInfo:
-    """Export the warehouse into `backups_dir/<UTC timestamp>/` with its manifest (not yet verified)."""
+    """Export the warehouse into `backups_dir/<UTC timestamp>/` with its manifest (not yet
+    verified); with `key`, its files encrypted."""
     backups_dir = Path(backups_dir)
     backups_dir.mkdir(parents=True, exist_ok=True)
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -122,6 +133,8 @@ def create_backup(
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=backups_dir))
     try:
         con.execute(f"EXPORT DATABASE '{sql_path(staging)}' (FORMAT parquet, COMPRESSION zstd)")
+        if key is not None:
+            encrypt_files(staging, final.name, key)
         checksums = content_checksums(con)
         tables = {
             name: {"rows": int(value.split(":", 1)[0]), "checksum": value}
@@ -133,6 +146,7 @@ def create_backup(
             schema_version=schema_version(con), gridiron_version=__version__,
             duckdb_version=duckdb.__version__, tables=tables, files=files,
             size_bytes=sum(p.stat().st_size for p in staging.iterdir()),
+            encryption={"algorithm": ALGORITHM, "key_id": key.key_id} if key is not None else None,
         )
         _write_manifest(info)
         os.replace(staging, final)
@@ -152,8 +166,28 @@ def create_backup(
     return info
 
 
-def check_files(info: BackupInfo) -> None:
-    """Every file of the manifest exists with its sha256; `BackupError` naming the first that does not."""
+def encrypt_files(folder: Path, backup: str, key: BackupKey) -> None:
+    """Replace each file of an export with its encrypted `<file>.enc` (written whole, then the plain one removed)."""
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != MANIFEST and p.suffix != SUFFIX):
+        atomic_write(path.with_name(path.name + SUFFIX), encrypt(path.read_bytes(), key, backup=backup, name=path.name))
+        path.unlink()
+
+
+def _key_for(info: BackupInfo, keys: dict[str, BackupKey] | None) -> BackupKey | None:
+    """The key that decrypts the backup (None for a plain one); BackupError when this process lacks it."""
+    if info.encryption is None:
+        return None
+    keys = known_keys() if keys is None else keys
+    if info.key_id not in keys:
+        raise BackupError(f"backup {info.name}: key {info.key_id} not available (set GRIDIRON_BACKUP_KEY to it, or "
+                          "list it in GRIDIRON_BACKUP_OLD_KEYS)")
+    return keys[info.key_id]
+
+
+def check_files(info: BackupInfo, keys: dict[str, BackupKey] | None = None) -> None:
+    """Every file of the manifest exists with its sha256, and an encrypted backup's key is at hand;
+    `BackupError` naming the first problem."""
+    _key_for(info, keys)
     for name, expected in info.files.items():
         path = info.path / name
         if not path.is_file():
@@ -162,17 +196,20 @@ def check_files(info: BackupInfo) -> None:
             raise BackupError(f"backup {info.name}: file {name} does not match its checksum (corrupted)")
 
 
-def backup_damage(info: BackupInfo) -> str | None:
-    """Why the backup's files cannot be trusted now (one missing, or not matching its checksum), or None."""
+def backup_damage(info: BackupInfo, keys: dict[str, BackupKey] | None = None) -> str | None:
+    """Why the backup cannot be restored now (a file missing or not matching its checksum, or its
+    key not available), or None."""
     try:
-        check_files(info)
+        check_files(info, keys)
     except BackupError as error:
         return str(error)
     return None
 
 
-def import_backup(info: BackupInfo, target: Path) -> None:
-    """Load a backup into a new DuckDB file `target` (which must not exist).
+def import_backup(info: BackupInfo, target: Path, keys: dict[str, BackupKey] | None = None) -> None:
+    """Load a backup into a new DuckDB file `target` (which must not exist). An encrypted backup is
+    decrypted into a scratch folder beside `target` first; a file failing its tag is a BackupError
+    naming it.
 
     `load.sql` names the folder the export was written to (a temporary name, renamed since);
     DuckDB's IMPORT DATABASE reads each table's file from the folder it is given instead (pinned by
@@ -180,8 +217,24 @@ def import_backup(info: BackupInfo, target: Path) -> None:
     """
     if target.exists():
         raise BackupError(f"{target} already exists")
-    with connect(target) as con:
-        con.execute(f"IMPORT DATABASE '{sql_path(info.path)}'")
+    key = _key_for(info, keys)
+    if key is None:
+        with connect(target) as con:
+            con.execute(f"IMPORT DATABASE '{sql_path(info.path)}'")
+        return
+    plain = Path(tempfile.mkdtemp(prefix=f".{target.name}.plain-", dir=target.parent))
+    try:
+        for name in info.files:
+            if name.endswith(SUFFIX):
+                try:
+                    data = decrypt((info.path / name).read_bytes(), key, backup=info.name, name=name[:-len(SUFFIX)])
+                except TagMismatch as error:
+                    raise BackupError(f"backup {info.name}: file {error}; it is not restored") from None
+                (plain / name[:-len(SUFFIX)]).write_bytes(data)
+        with connect(target) as con:
+            con.execute(f"IMPORT DATABASE '{sql_path(plain)}'")
+    finally:
+        shutil.rmtree(plain, ignore_errors=True)
 
 
 def sql_path(path: Path) -> str:
@@ -189,14 +242,15 @@ def sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def verify_backup(info: BackupInfo, live: dict[str, str] | None = None, *, scratch: Path | None = None) -> BackupInfo:
+def verify_backup(info: BackupInfo, live: dict[str, str] | None = None, *, scratch: Path | None = None,
+                  keys: dict[str, BackupKey] | None = None) -> BackupInfo:
     """Prove a backup restorable: files match, and a restore of it holds exactly what the manifest
     (and, when given, the live warehouse's checksums) say. Marks the manifest verified."""
-    check_files(info)
+    check_files(info, keys)
     scratch_dir = Path(tempfile.mkdtemp(prefix="gridiron-verify-", dir=scratch))
     try:
         target = scratch_dir / "restored.duckdb"
-        import_backup(info, target)
+        import_backup(info, target, keys)
         with connect(target, read_only=True) as con:
             restored = content_checksums(con)
     finally:

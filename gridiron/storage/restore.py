@@ -30,6 +30,7 @@ from gridiron.storage.backup import (
     verify_backup,
 )
 from gridiron.storage.db import connect, content_checksums, damage_of, transaction
+from gridiron.storage.encryption import BackupKey, known_keys
 from gridiron.storage.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ def _merge_history(target: Path, replaced: Path) -> dict[str, int]:
 
 
 def restore(
-    warehouse: str | Path, backups_dir: str | Path, at: datetime, *, now: datetime | None = None
+    warehouse: str | Path, backups_dir: str | Path, at: datetime, *, now: datetime | None = None,
+    key: BackupKey | None = None,
 ) -> RestoreReport:
     """Bring the warehouse back to the latest verified backup at or before `at` that is whole.
 
@@ -138,13 +140,16 @@ def restore(
     manifest, backs up the warehouse it replaces, then swaps the new file in with an atomic rename.
     Any failure before the swap leaves the warehouse untouched. A backup whose files are damaged
     (missing, or not matching their checksums) or whose restore differs from its manifest is passed
-    over, with a warning, for the next older verified one; the report says which and why.
+    over, with a warning, for the next older verified one; the report says which and why. So is an
+    encrypted backup whose key is not at hand, or whose file fails its authentication tag. The
+    backup of the replaced warehouse is encrypted with `key` when one is given.
     """
     warehouse, backups_dir = Path(warehouse), Path(backups_dir)
+    keys = {**known_keys(), **({key.key_id: key} if key else {})}
     passed_over: list[str] = []
     for info in restorable(list_backups(backups_dir), at):
         try:
-            return _restore_from(info, warehouse, backups_dir, now, tuple(passed_over))
+            return _restore_from(info, warehouse, backups_dir, now, tuple(passed_over), key, keys)
         except BackupError as error:
             log.warning("restore: %s; trying the next older verified backup", error)
             passed_over.append(str(error))
@@ -152,15 +157,15 @@ def restore(
 
 
 def _restore_from(info: BackupInfo, warehouse: Path, backups_dir: Path, now: datetime | None,
-                  passed_over: tuple[str, ...]) -> RestoreReport:
+                  passed_over: tuple[str, ...], key: BackupKey | None, keys: dict[str, BackupKey]) -> RestoreReport:
     with step(f"restore: checking the files of backup {info.name}"):
-        check_files(info)
+        check_files(info, keys)
     target = warehouse.with_name(f".{warehouse.name}.restoring")
     for stale in (target, target.with_name(target.name + ".wal")):
         stale.unlink(missing_ok=True)
     try:
         with step(f"restore: importing {info.name} into a new file"):
-            import_backup(info, target)
+            import_backup(info, target, keys)
         with step("restore: checking the restored content against the backup's manifest"):
             with connect(target, read_only=True) as con:
                 restored = content_checksums(con)
@@ -171,7 +176,7 @@ def _restore_from(info: BackupInfo, warehouse: Path, backups_dir: Path, now: dat
         replaced, history = None, {}
         if warehouse.exists():
             with step("restore: backing up the warehouse it replaces"):
-                replaced = _keep_replaced(warehouse, backups_dir, now)
+                replaced = _keep_replaced(warehouse, backups_dir, now, key)
             try:
                 with step("restore: keeping the replaced warehouse's run history"):
                     history = _merge_history(target, warehouse)
@@ -189,12 +194,12 @@ def _restore_from(info: BackupInfo, warehouse: Path, backups_dir: Path, now: dat
     )
 
 
-def _keep_replaced(warehouse: Path, backups_dir: Path, now: datetime | None) -> str:
+def _keep_replaced(warehouse: Path, backups_dir: Path, now: datetime | None, key: BackupKey | None) -> str:
     """Back up the warehouse about to be replaced; if it cannot be opened, keep its file aside."""
     try:
         with connect(warehouse) as con:
-            info = create_backup(con, backups_dir, reason="replaced by restore", now=now)
-        return verify_backup(info).name
+            info = create_backup(con, backups_dir, reason="replaced by restore", now=now, key=key)
+        return verify_backup(info, keys={key.key_id: key} if key else None).name
     except (duckdb.Error, BackupError):
         stamp = (now or datetime.now(UTC)).strftime(NAME_FORMAT)
         aside = backups_dir / f"unreadable-{stamp}.duckdb"
