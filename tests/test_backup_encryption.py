@@ -158,3 +158,29 @@ def test_backup_list_says_which_backups_are_encrypted_and_which_key_is_missing(w
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert " NO KEY " in lines[encrypted.name] and f"key {KEY2.key_id} not available" in lines[encrypted.name]
     assert " yes " in lines[plain.name]
+
+
+def test_encrypt_existing_encrypts_the_plain_backups_keeping_their_times_and_content(warehouse, monkeypatch, capsys):
+    from cli import main
+
+    first, second = backup(warehouse, T1, None), backup(warehouse, T2, None)
+    monkeypatch.setenv("GRIDIRON_HOME", str(warehouse.parent))
+    assert main(["backup", "--encrypt-existing"]) == 1  # no key: one line naming the variable
+    assert "GRIDIRON_BACKUP_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("GRIDIRON_BACKUP_KEY", b64(KEY1))
+    assert main(["backup", "--encrypt-existing"]) == 0
+    assert "2 plain backups encrypted" in capsys.readouterr().out
+    after = {info.name: info for info in list_backups(warehouse.parent / "backups")}
+    assert set(after) == {first.name, second.name}  # the same names: the same points in time
+    for before in (first, second):
+        info = after[before.name]
+        assert info.key_id == KEY1.key_id and info.verified and info.created_at == before.created_at
+        assert info.tables == before.tables and not list(info.path.glob("*.parquet"))
+    assert not [p for p in (warehouse.parent / "backups").iterdir() if p.name.startswith(".")]
+    original = checksums(warehouse)
+    with connect(warehouse) as con:
+        con.execute("DELETE FROM games")
+    restore(warehouse, warehouse.parent / "backups", T1 + timedelta(hours=1), now=T2 + timedelta(hours=1), key=KEY1)
+    assert checksums(warehouse) == original
+    assert main(["backup", "--encrypt-existing"]) == 0
+    assert "no plain backups" in capsys.readouterr().out

@@ -89,6 +89,8 @@ def backup(config: PipelineConfig, args: argparse.Namespace) -> int:
                 + (f"{problem.split(': ', 1)[-1]}; a restore passes over it" if problem else reason)
             )
         return 0
+    if args.encrypt_existing:
+        return _encrypt_existing(config)
     if not config.warehouse_path.exists():
         raise CommandError(f"no warehouse at {config.warehouse_path} to back up")
     prefect_environment(config)
@@ -98,6 +100,27 @@ def backup(config: PipelineConfig, args: argparse.Namespace) -> int:
         result = backup(config.model_copy(update={"enable_backup": True}), None, True)
     print(f"backup {result.backup} written and verified; {result.kept} backups kept "
           f"({result.total_bytes / 1e6:.1f} MB)")
+    return 0
+
+
+def _encrypt_existing(config: PipelineConfig) -> int:
+    """gridiron backup --encrypt-existing: encrypt the plain backups with GRIDIRON_BACKUP_KEY."""
+    from gridiron.storage import list_backups
+    from gridiron.storage.backup import BackupError, encrypt_backup
+    from gridiron.storage.encryption import BackupKeyError, current_key
+
+    try:
+        key = current_key()
+    except BackupKeyError as error:
+        raise CommandError(str(error)) from None
+    plain = [info for info in list_backups(config.home / "backups") if info.encryption is None]
+    for info in plain:
+        try:
+            encrypt_backup(info, key)
+        except BackupError as error:
+            raise CommandError(f"{error} (the backups before it are encrypted; it and the rest are as they were)") from None
+        print(f"backup {info.name} encrypted with key {key.key_id} and verified")
+    print(f"{len(plain)} plain backups encrypted" if plain else "no plain backups: nothing to encrypt")
     return 0
 
 
@@ -151,8 +174,10 @@ def backtest(config: PipelineConfig, args: argparse.Namespace) -> int:
 STATUS = Command("status", "what the warehouse holds and how the last runs went", status)
 BACKUP = Command(
     "backup", "back the warehouse up now (verified by a restore); --list shows the backups a restore can use, "
-              "each checked against its checksums again",
-    backup, (arg("--list", action="store_true", help="list the backups a restore can use"),))
+              "each checked against its checksums again; --encrypt-existing encrypts the plain ones (GRIDIRON_BACKUP_KEY)",
+    backup, (arg("--list", action="store_true", help="list the backups a restore can use"),
+             arg("--encrypt-existing", action="store_true",
+                 help="encrypt the plain backups with GRIDIRON_BACKUP_KEY, keeping their times")))
 BACKTEST = Command(
     "backtest", "walk-forward backtest of the model on a season beside the baselines (home team, Elo, "
                 "Vegas line); --json prints one JSON object",

@@ -62,6 +62,11 @@ class BackupInfo:
     encryption: dict[str, str] | None = None  # {"algorithm": "AES-256-GCM", "key_id": ...}; None: plain files
 
     @property
+    def stamp(self) -> str:
+        """Its time as its folder is named: what an encrypted file is bound to (wherever the folder is)."""
+        return self.created_at.astimezone(UTC).strftime(NAME_FORMAT)
+
+    @property
     def key_id(self) -> str | None:
         """The id of the key its files are encrypted with, or None for a plain backup."""
         return self.encryption["key_id"] if self.encryption else None
@@ -173,6 +178,36 @@ def encrypt_files(folder: Path, backup: str, key: BackupKey) -> None:
         path.unlink()
 
 
+def encrypt_backup(info: BackupInfo, key: BackupKey) -> BackupInfo:
+    """A plain backup encrypted with `key`, keeping its name (its time), run and tables.
+
+    The encrypted copy is made in a hidden folder beside it and proven restorable to the content
+    its manifest records (so it is verified) first; then the plain folder is moved aside, the copy takes its name, and the plain one
+    is removed. A failure before that leaves the plain backup as it was."""
+    if info.encryption is not None:
+        return info
+    check_files(info)
+    staging = Path(tempfile.mkdtemp(prefix=f".{info.name}.encrypting-", dir=info.path.parent))
+    try:
+        for name in info.files:
+            shutil.copy2(info.path / name, staging / name)
+        encrypt_files(staging, info.stamp, key)
+        encrypted = BackupInfo(**{**asdict(info), "path": staging,
+                                  "files": {p.name: _sha256(p) for p in sorted(staging.iterdir()) if p.is_file()},
+                                  "encryption": {"algorithm": ALGORITHM, "key_id": key.key_id}})
+        encrypted.size_bytes = sum(p.stat().st_size for p in staging.iterdir())
+        verify_backup(encrypted, scratch=info.path.parent, keys={key.key_id: key})  # writes its manifest
+        aside = info.path.with_name(f".{info.name}.plain-old")
+        os.replace(info.path, aside)
+        os.replace(staging, info.path)
+        shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    encrypted.path = info.path
+    return encrypted
+
+
 def _key_for(info: BackupInfo, keys: dict[str, BackupKey] | None) -> BackupKey | None:
     """The key that decrypts the backup (None for a plain one); BackupError when this process lacks it."""
     if info.encryption is None:
@@ -227,7 +262,7 @@ def import_backup(info: BackupInfo, target: Path, keys: dict[str, BackupKey] | N
         for name in info.files:
             if name.endswith(SUFFIX):
                 try:
-                    data = decrypt((info.path / name).read_bytes(), key, backup=info.name, name=name[:-len(SUFFIX)])
+                    data = decrypt((info.path / name).read_bytes(), key, backup=info.stamp, name=name[:-len(SUFFIX)])
                 except TagMismatch as error:
                     raise BackupError(f"backup {info.name}: file {error}; it is not restored") from None
                 (plain / name[:-len(SUFFIX)]).write_bytes(data)
