@@ -24,7 +24,33 @@ sys.path.insert(0, str(REPO))
 
 from bench.report import write_section  # noqa: E402
 from gridiron.storage import connect, content_checksums, create_backup, restore, verify_backup  # noqa: E402
+from gridiron.storage.encryption import BackupKey  # noqa: E402
 from gridiron.testing.timing import environment_without_settings, gridiron_run  # noqa: E402
+
+STEPS = ("backup (EXPORT + checksums)", "verify (restore + compare)", "restore --at (check, import, swap)")
+
+
+def measure(warehouse: Path, backups: Path, repeat: int, key: BackupKey | None) -> tuple[dict[str, list[float]], list[int]]:
+    """Each step's times over `repeat` rounds (backup, verify, restore), and the backups' sizes."""
+    times: dict[str, list[float]] = {step: [] for step in STEPS}
+    sizes = []
+    keys = {key.key_id: key} if key else {}
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for index in range(repeat):
+        with connect(warehouse) as con:
+            start = time.perf_counter()
+            info = create_backup(con, backups, now=base + timedelta(minutes=index), key=key)
+            times[STEPS[0]].append(time.perf_counter() - start)
+            live = content_checksums(con)
+        start = time.perf_counter()
+        verify_backup(info, live, keys=keys)
+        times[STEPS[1]].append(time.perf_counter() - start)
+        sizes.append(info.size_bytes)
+        start = time.perf_counter()
+        restore(warehouse, backups, base + timedelta(minutes=index, seconds=30),
+                now=base + timedelta(minutes=index, seconds=40), key=key)
+        times[STEPS[2]].append(time.perf_counter() - start)
+    return times, sizes
 
 
 def main() -> None:
@@ -39,42 +65,32 @@ def main() -> None:
         with connect(warehouse) as con:
             con.execute("CHECKPOINT")
         warehouse_bytes = warehouse.stat().st_size
-        backups = work / "bench-backups"
-        times: dict[str, list[float]] = {"backup (EXPORT + checksums)": [], "verify (restore + compare)": [], "restore --at (check, import, swap)": []}
-        sizes = []
-        base = datetime(2026, 1, 1, tzinfo=UTC)
-        for index in range(args.repeat):
-            with connect(warehouse) as con:
-                start = time.perf_counter()
-                info = create_backup(con, backups, now=base + timedelta(minutes=index))
-                times["backup (EXPORT + checksums)"].append(time.perf_counter() - start)
-                live = content_checksums(con)
-            start = time.perf_counter()
-            verify_backup(info, live)
-            times["verify (restore + compare)"].append(time.perf_counter() - start)
-            sizes.append(info.size_bytes)
-            start = time.perf_counter()
-            restore(warehouse, backups, base + timedelta(minutes=index, seconds=30),
-                    now=base + timedelta(minutes=index, seconds=40))
-            times["restore --at (check, import, swap)"].append(time.perf_counter() - start)
+        plain, plain_sizes = measure(warehouse, work / "plain-backups", args.repeat, None)
+        encrypted, encrypted_sizes = measure(warehouse, work / "encrypted-backups", args.repeat,
+                                             BackupKey(os.urandom(32)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d} on this machine ({os.cpu_count()} cores), "
         f"`.venv/bin/python bench/backup.py --repeat {args.repeat}`: the warehouse of the full bundled "
-        f"snapshot ({warehouse_bytes / 1e6:.1f} MB DuckDB file after a checkpoint), median of {args.repeat}.",
+        f"snapshot ({warehouse_bytes / 1e6:.1f} MB DuckDB file after a checkpoint), median of {args.repeat}, "
+        "plain and encrypted (`backup.encryption`, AES-256-GCM per file).",
         "",
-        "| step | median | min - max |",
-        "|---|---|---|",
+        "| step | plain: median | min - max | encrypted: median | min - max |",
+        "|---|---|---|---|---|",
     ]
-    for step, samples in times.items():
-        lines.append(f"| {step} | {statistics.median(samples):.2f} s | {min(samples):.2f} - {max(samples):.2f} s |")
+    for step in plain:
+        a, b = plain[step], encrypted[step]
+        lines.append(f"| {step} | {statistics.median(a):.2f} s | {min(a):.2f} - {max(a):.2f} s "
+                     f"| {statistics.median(b):.2f} s | {min(b):.2f} - {max(b):.2f} s |")
+    size, encrypted_size = statistics.median(plain_sizes), statistics.median(encrypted_sizes)
     lines += [
         "",
-        f"Backup size: {statistics.median(sizes) / 1e6:.1f} MB (Parquet, zstd) for a "
-        f"{warehouse_bytes / 1e6:.1f} MB warehouse ({statistics.median(sizes) / warehouse_bytes:.0%}). "
-        "A restore also backs up the warehouse it replaces, so its time includes one backup and verify.",
+        f"Backup size: {size / 1e6:.1f} MB plain (Parquet, zstd), {encrypted_size / 1e6:.1f} MB encrypted, for a "
+        f"{warehouse_bytes / 1e6:.1f} MB warehouse ({size / warehouse_bytes:.0%}). Encryption adds 28 bytes a file "
+        "(nonce and tag): it is applied after compression. A restore also backs up the warehouse it replaces, so "
+        "its time includes one backup and verify.",
     ]
     print(write_section("backup", "Backup and recovery", "\n".join(lines)))
 
