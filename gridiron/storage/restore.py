@@ -176,7 +176,7 @@ def _restore_from(info: BackupInfo, warehouse: Path, backups_dir: Path, now: dat
         replaced, history = None, {}
         if warehouse.exists():
             with step("restore: backing up the warehouse it replaces"):
-                replaced = _keep_replaced(warehouse, backups_dir, now, key)
+                replaced = _keep_replaced(warehouse, backups_dir, now, key, keys)
             try:
                 with step("restore: keeping the replaced warehouse's run history"):
                     history = _merge_history(target, warehouse)
@@ -194,12 +194,13 @@ def _restore_from(info: BackupInfo, warehouse: Path, backups_dir: Path, now: dat
     )
 
 
-def _keep_replaced(warehouse: Path, backups_dir: Path, now: datetime | None, key: BackupKey | None) -> str:
+def _keep_replaced(warehouse: Path, backups_dir: Path, now: datetime | None, key: BackupKey | None,
+                   keys: dict[str, BackupKey]) -> str:
     """Back up the warehouse about to be replaced; if it cannot be opened, keep its file aside."""
     try:
         with connect(warehouse) as con:
             info = create_backup(con, backups_dir, reason="replaced by restore", now=now, key=key)
-        return verify_backup(info, keys={key.key_id: key} if key else None).name
+        return verify_backup(info, keys=keys).name
     except (duckdb.Error, BackupError):
         stamp = (now or datetime.now(UTC)).strftime(NAME_FORMAT)
         aside = backups_dir / f"unreadable-{stamp}.duckdb"
