@@ -25,17 +25,10 @@ sys.path.insert(0, str(REPO))
 
 from bench.report import write_section  # noqa: E402
 from gridiron.runs import high_water_mb  # noqa: E402
-from gridiron.testing.servers import PrefectServer, free_port, stop_process_group, wait_for  # noqa: E402
+from gridiron.testing.servers import PrefectServer, answers, free_port, stop_process_group, wait_for  # noqa: E402
 from gridiron.testing.timing import GRIDIRON, gridiron_run  # noqa: E402
 
 TARGET_SCRAPE_SECONDS, TARGET_RSS_MB, TARGET_SLOWDOWN = 0.100, 150, 0.02
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def timed_run(env: dict) -> float:
@@ -72,7 +65,7 @@ def main() -> int:
         exporter = subprocess.Popen([GRIDIRON, "metrics", "--port", str(port)], env=env, cwd=REPO,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            wait_for(lambda: answers(url), 60, "gridiron metrics")
+            wait_for(lambda: answers(url, timeout=5), 60, "gridiron metrics")
             idle = []
             for _ in range(50):
                 started = time.perf_counter()

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gridiron.testing.prometheus import ALERT_RULES, PrometheusServer, Pushgateway, prometheus_missing
-from gridiron.testing.servers import free_port, stop_process_group, wait_for
+from gridiron.testing.servers import answers, free_port, stop_process_group, wait_for
 from tests.helpers import API_KEY, REPO, query, seed_monitored_warehouse, write_config
 
 needs_prometheus = pytest.mark.skipif(prometheus_missing() is not None, reason=prometheus_missing() or "")
@@ -57,10 +57,7 @@ class Exporter:
     def _answers(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"gridiron metrics exited: {self.process.stdout.read()[-2000:]}")
-        try:
-            return httpx.get(self.url, timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(self.url, timeout=5)
 
     def scrape(self) -> str:
         response = httpx.get(self.url, timeout=10)

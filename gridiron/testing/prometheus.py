@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from gridiron.testing.servers import free_port, stop_process_group, wait_for
+from gridiron.testing.servers import answers, free_port, stop_process_group, wait_for
 
 ALERT_RULES = Path(__file__).resolve().parents[2] / "ops" / "prometheus" / "alerts.yml"
 
@@ -56,10 +56,7 @@ class PrometheusServer:
     def _ready(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"prometheus exited: {(self.dir / 'prometheus.log').read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(f"{self.url}/-/ready")
 
     def query(self, expr: str) -> list[dict]:
         """An instant query's result vector (ValueError naming the error when Prometheus refuses it)."""
@@ -117,10 +114,7 @@ class Pushgateway:
     def _ready(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError("prometheus-pushgateway exited")
-        try:
-            return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(f"{self.url}/-/ready")
 
     def metrics(self) -> str:
         """What the gateway serves on /metrics now."""

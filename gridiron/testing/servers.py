@@ -48,6 +48,15 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, every: 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether `url` answers 200 now (a refused or timed-out request is False): the readiness probe
+    `wait_for` polls for every server here."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def stop_process_group(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
     if process.poll() is None:
         os.killpg(process.pid, sig)
@@ -94,10 +103,7 @@ class PrefectServer:
     def _healthy(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return answers(f"{self.url}/health")
 
     def __exit__(self, *exc) -> None:
         stop_process_group(self.process)
