@@ -75,8 +75,7 @@ def pytest_sessionfinish(session, exitstatus):
 # take whole files in collection order, so the long ones start first and the short ones fill the
 # end: no worker is left running one long file while the others are done.
 LONGEST_FIRST = ("test_faults.py", "test_flows.py", "test_operate.py", "test_flows_api.py", "test_cli.py",
-                 "test_scale.py", "test_backup_flows.py", "test_quality_flows.py", "test_observability.py",
-                 "test_health.py", "test_deploy.py", "test_monitor.py", "test_model.py")
+                 "test_scale.py", "test_backup_flows.py", "test_monitor.py", "test_model.py", "test_quality_flows.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
