@@ -45,8 +45,8 @@ def main() -> None:
         ("+ whether both sides have box scores (shipped)", shipped.features, True, True, FEATURES, {}),
         ("(not kept) without elo_prob and rating_diff, which nearly duplicate elo_diff and rating_margin",
          shipped.features, True, True, tuple(f for f in FEATURES if f not in ("elo_prob", "rating_diff")), {}),
-        ("(not kept) probability from the predicted margin", shipped.features, True, True, FEATURES,
-         {"prob_from_margin": True}),
+        ("(not kept) the margin link: probability from the predicted margin alone (issue 36)", shipped.features,
+         True, True, FEATURES, {"link": "margin"}),
         ("(not kept) Elo regressed to the conference mean", replace(
             shipped.features, elo=replace(shipped.features.elo, regress_to="conference")), True, True, FEATURES, {}),
         ("(not kept) + preseason prior (last seasons' ratings and talent, fitted on earlier seasons) and "

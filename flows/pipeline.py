@@ -121,6 +121,7 @@ def _phases(config: PipelineConfig, run: RunTracker, full_refresh: bool) -> Pipe
         rows_by_table=report.rows_by_table, quarantined=report.quarantined,
         not_fetched=collected.held_for_quota, quality=validated.score,
         model=trained.champion, backup=saved.backup, warehouse=str(config.warehouse_path),
+        forecasts=trained.predictions if trained.champion else None, unscored=trained.unscored,
     )
 
 

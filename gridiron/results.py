@@ -52,7 +52,8 @@ class TrainResult:
     version: str | None = None
     champion: str | None = None
     is_promoted: bool = False
-    predictions: int = 0
+    predictions: int = 0  # games forecast: no result yet, kickoff after the data's as-of time
+    unscored: int = 0  # games past kickoff with no result: neither scored nor forecast
     report: dict[str, Any] | None = None
 
     @classmethod
@@ -107,7 +108,9 @@ class PipelineResult:
       but left for the next run by the API call budget (key -> reason);
     - `quality`: the validate phase's overall score; `model`: the champion model version whose
       predictions this run committed (None when it did not train); `backup`: the backup made
-      (None when none was needed); `warehouse`: the DuckDB file's path.
+      (None when none was needed); `warehouse`: the DuckDB file's path;
+    - `forecasts`: the upcoming games (kickoff after the data's as-of time) the champion forecast
+      this run (None when it did not train); `unscored`: games past kickoff with no result yet.
     """
 
     run_id: str
@@ -120,6 +123,8 @@ class PipelineResult:
     model: str | None
     backup: str | None
     warehouse: str
+    forecasts: int | None = None
+    unscored: int = 0
 
     @property
     def rows_loaded(self) -> int:
@@ -167,7 +172,8 @@ def flow_run_summary(value: Any) -> Any:
     if isinstance(value, TrainResult):
         return {"outputs": _keys(output.table for output in value.outputs), "rows": value.records,
                 "skipped": value.skipped, "version": value.version, "champion": value.champion,
-                "is_promoted": value.is_promoted, "predictions": value.predictions}
+                "is_promoted": value.is_promoted, "predictions": value.predictions,
+                "unscored": value.unscored}
     if isinstance(value, Mapping) and len(value) > SUMMARY_KEYS:
         return _keys(value)
     if isinstance(value, (list, tuple)) and len(value) > SUMMARY_KEYS:

@@ -57,10 +57,13 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
     ]
     m = result.report.model
     logger.info(
-        "train: model %s backtested on %d (%d FBS games): %.1f%% straight up, MAE %.2f, Brier %.3f; %s",
+        "train: model %s backtested on %d (%d FBS games): %.1f%% straight up, MAE %.2f, Brier %.3f; %s; "
+        "%d upcoming game(s) forecast (%d with little basis), %d past kickoff without a result (unscored)",
         result.card.version, result.report.season, result.report.games, 100 * m["su_accuracy"], m["mae"],
-        m["brier"], result.decision,
+        m["brier"], result.decision, result.predictions.height,
+        int(result.predictions["is_low_confidence"].sum()), result.unscored,
     )
     return TrainResult(outputs=outputs, version=result.card.version, champion=result.champion,
                        is_promoted=result.promoted, predictions=result.predictions.height,
+                       unscored=result.unscored,
                        report=result.report.as_json())

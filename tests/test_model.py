@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from gridiron.model import elo
-from gridiron.model.backtest import ModelSettings, backtest
+from gridiron.model.backtest import ModelSettings, backtest, walk_forward
 from gridiron.model.features import FEATURES, FeatureSettings, build_game_features
 from gridiron.model.registry import (
     CheckpointDir,
@@ -104,6 +104,17 @@ def test_backtest_gives_the_metrics_table_with_baselines(real_games, real_lines)
     assert 0 < report["model"]["ats"] < 1 and report["baselines"]["vegas"]["games"] < report["games"]
 
 
+def test_every_backtest_row_has_a_margin_and_a_probability_that_agree(real_games):
+    features = build_game_features(real_games)
+    for link in ("blend", "margin"):
+        rows = walk_forward(features, 2023, ModelSettings(link=link))
+        assert rows.height > 700 and agrees(rows).all(), link
+        near = rows.filter(pl.col("predicted_margin").abs() < 1)  # where two unreconciled fits disagreed most
+        assert near.height > 0 and near["home_win_prob"].is_between(0.4, 0.6).all()
+    with pytest.raises(ValueError, match="model link 'mean' is not one of blend, margin"):
+        walk_forward(features, 2023, ModelSettings(link="mean"))
+
+
 @pytest.mark.parametrize("challenger,champion,promoted", [
     ({"brier": 0.180, "mae": 12.8, "su_accuracy": 0.72}, None, True),
     ({"brier": 0.181, "mae": 12.9, "su_accuracy": 0.715}, {"brier": 0.180, "mae": 12.8, "su_accuracy": 0.72}, True),
@@ -116,22 +127,76 @@ def test_promotion_decision(challenger, champion, promoted):
     assert reason.startswith("worse than the champion") is (not promoted)
 
 
-def test_training_promotes_a_good_model_refuses_a_worse_one_and_predicts_unplayed_games(real_games, real_lines, tmp_path):
+AS_OF = datetime(2023, 10, 15, 12, tzinfo=UTC)
+
+
+def as_of(games: pl.DataFrame, moment: datetime) -> pl.DataFrame:
+    """The games as the API served them at `moment`: no result for a game that kicks off later."""
+    later = pl.col("start_date") > moment
+    return games.with_columns(
+        has_result=pl.when(later).then(False).otherwise(pl.col("has_result")),
+        home_points=pl.when(later).then(None).otherwise(pl.col("home_points")),
+        away_points=pl.when(later).then(None).otherwise(pl.col("away_points")),
+    )
+
+
+def agrees(frame: pl.DataFrame) -> pl.Series:
+    """Per row: the margin's sign and the probability's side of 0.5 tell the same story."""
+    return (frame["predicted_margin"] > 0) == (frame["home_win_prob"] > 0.5)
+
+
+def test_training_promotes_a_good_model_refuses_a_worse_one_and_forecasts_only_games_after_the_as_of_time(
+        real_games, real_lines, tmp_path):
     models = str(tmp_path / "models")
-    first = train(real_games, real_lines, models, settings=TrainSettings(), signature="a" * 64, now=NOW)
+    games = as_of(real_games, AS_OF)
+    first = train(games, real_lines, models, settings=TrainSettings(), signature="a" * 64, now=AS_OF)
     assert first.promoted and champion_version(models) == first.card.version
-    unplayed = real_games.filter(~pl.col("has_result") & pl.col("start_date").is_not_null()).height
-    assert first.predictions.height == unplayed > 0
+    upcoming = games.filter(~pl.col("has_result") & (pl.col("start_date") > AS_OF))
+    assert sorted(first.predictions["game_id"].to_list()) == sorted(upcoming["game_id"].to_list())
+    assert first.predictions.height > 300
+    # lower-division games kicked off before the as-of time and never got a score: counted, not forecast
+    unscored = games.filter(~pl.col("has_result")).height - upcoming.height
+    assert first.unscored == unscored > 0
     assert first.predictions["home_win_prob"].is_between(0, 1, closed="none").all()
+    assert agrees(first.predictions).all() and agrees(first.forecasts).all()
     assert set(first.predictions["model_version"].to_list()) == {first.card.version}
 
     worse = TrainSettings(model=ModelSettings(features=("is_neutral", "is_conference_game")))
-    second = train(real_games, real_lines, models, settings=worse, signature="b" * 64,
-                   now=NOW.replace(hour=1))
+    second = train(games, real_lines, models, settings=worse, signature="b" * 64, now=AS_OF.replace(hour=13))
     assert not second.promoted and "worse than the champion" in second.decision
     assert champion_version(models) == first.card.version
     assert set(second.predictions["model_version"].to_list()) == {first.card.version}  # the champion predicts
     assert second.model_run["is_promoted"].to_list() == [False]
+
+
+def test_a_forecast_for_a_side_the_ratings_barely_know_is_flagged(real_games, real_lines, tmp_path):
+    games = as_of(real_games, AS_OF)
+    result = train(games, real_lines, str(tmp_path / "m"), settings=TrainSettings(), signature="e" * 64, now=AS_OF)
+    flagged = result.predictions.join(games.select("game_id", "home_id", "away_id"), on="game_id")
+    played = games.filter(pl.col("has_result"))
+    record = pl.concat([played["home_id"], played["away_id"]]).value_counts(name="n")
+    counts = dict(zip(record[record.columns[0]].to_list(), record["n"].to_list()))
+    for row in flagged.iter_rows(named=True):
+        fewer = min(counts.get(row["home_id"], 0), counts.get(row["away_id"], 0))  # every game is in the lookback
+        assert row["basis_games"] == fewer and row["is_low_confidence"] is (fewer < 6), row
+    assert 0 < flagged["is_low_confidence"].sum() < flagged.height / 4
+
+
+def test_a_champion_written_before_forecasts_were_coherent_is_retrained(real_games, real_lines, tmp_path):
+    import pickle
+
+    models = tmp_path / "models"
+    games = as_of(real_games, AS_OF)
+    old = train(games, real_lines, str(models), settings=TrainSettings(), signature="f" * 64, now=AS_OF)
+    path = models / old.card.version / "model.pkl"
+    model = pickle.loads(path.read_bytes())
+    del model.__dict__["slope"]  # as the model class pickled before it had the link's curve
+    path.write_bytes(pickle.dumps(model))
+    with pytest.raises(ModelCompatibilityError, match="before margin and probability were one forecast"):
+        load_model(models, old.card.version)
+    worse = TrainSettings(model=ModelSettings(features=("is_neutral", "is_conference_game")))
+    new = train(games, real_lines, str(models), settings=worse, signature="9" * 64, now=AS_OF.replace(hour=13))
+    assert new.promoted and "could not be loaded" in new.decision and agrees(new.predictions).all()
 
 
 def test_a_model_from_another_scikit_learn_is_refused_clearly(real_games, real_lines, tmp_path):

@@ -38,6 +38,10 @@ def run(config: PipelineConfig, args: argparse.Namespace) -> int:
         f"ncaa-pipeline completed: {len(result.partitions_loaded)} partitions loaded from "
         f"{result.source} ({tables}); warehouse {result.warehouse}"
     )
+    if result.forecasts is not None:
+        print(f"forecasts: {result.forecasts} upcoming game(s) (kickoff after the data's as-of time) by model "
+              f"{result.model}" + (f"; {result.unscored} past kickoff without a result, unscored (not forecast)"
+                                   if result.unscored else ""))
     if result.not_fetched:
         print(f"warning: {len(result.not_fetched)} partitions due were not fetched for the API call budget "
               f"(they wait for the next run): {', '.join(sorted(result.not_fetched))}")

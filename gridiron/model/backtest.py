@@ -1,7 +1,12 @@
 """Models and the honest walk-forward backtest.
 
 Models (scikit-learn pipelines over `FEATURES`): a ridge regression for the home margin and a
-logistic regression for the home win probability (a proper, calibrated probability model).
+logistic regression for the home win probability, reconciled into one forecast. A logistic curve
+with no intercept (a margin of 0 is a coin toss) turns the predicted margin into log-odds; the
+forecast's log-odds are the mean of those and the feature model's, and its margin is those log-odds
+read back through the same curve. So the margin's sign and the probability's side of 0.5 always
+agree (`link="blend"`, chosen on 2015-2018; `link="margin"` keeps the ridge's margin and reads the
+probability from it alone).
 
 Walk-forward: for each slate (week) of a season in order, both models are fitted on every game with
 a result from earlier slates (FBS-involved games, after a burn-in season whose features are cold)
@@ -46,27 +51,42 @@ class ModelSettings:
     margin_alpha: float = 10.0
     prob_c: float = 0.1
     burn_in_seasons: int = 1  # the first season(s) of data only warm the features up
-    prob_from_margin: bool = False  # True: the win probability is a logistic curve of the predicted margin
-    # (better on 2021-2023, worse on the tuning seasons 2015-2018, so not the default)
+    link: str = "blend"  # how margin and probability become one forecast (see the module's docstring)
+
+
+LINKS = ("blend", "margin")
+MIN_SLOPE = 0.01  # log-odds per point: a floor for a degenerate fit, so the curve stays increasing
 
 
 @dataclass
 class Models:
-    """A fitted margin model and win-probability model, with the features they read."""
+    """A fitted margin model and win-probability model, the curve that links them, and the
+    features they read."""
 
     margin: Pipeline
     prob: Pipeline | LogisticRegression
     features: tuple[str, ...]
+    slope: float  # log-odds of a home win per point of predicted margin (the link's curve)
+    link: str = "blend"
 
-    from_margin: bool = False  # `prob` reads the predicted margin, not the features
+    def components(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The two fits' own outputs before they are reconciled: the ridge's margin and the
+        feature model's home-win probability (for the benchmark that compares links)."""
+        x = frame.select(self.features).to_numpy()
+        return self.margin.predict(x), self.prob.predict_proba(x)[:, 1]
 
     def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The frame with each game's predicted margin and home win probability."""
+        """The frame with each game's forecast: the predicted home margin and the home win
+        probability, whose sign and side of 0.5 agree."""
         x = frame.select(self.features).to_numpy()
         margin = self.margin.predict(x)
-        prob = self.prob.predict_proba(margin.reshape(-1, 1) if self.from_margin else x)[:, 1]
+        logit = self.slope * margin
+        if self.link == "blend":
+            logit = (logit + self.prob.decision_function(x)) / 2
+            margin = logit / self.slope
+        prob = 1.0 / (1.0 + np.exp(-logit))
         return frame.select("game_id").with_columns(
-            predicted_margin=pl.Series(margin), home_win_prob=pl.Series(prob))
+            predicted_margin=pl.Series(margin, dtype=pl.Float64), home_win_prob=pl.Series(prob, dtype=pl.Float64))
 
 
 def training_rows(features: pl.DataFrame, settings: ModelSettings) -> pl.DataFrame:
@@ -79,7 +99,7 @@ def training_rows(features: pl.DataFrame, settings: ModelSettings) -> pl.DataFra
 
 
 def fit_models(train: pl.DataFrame, settings: ModelSettings) -> Models:
-    """Fit the margin ridge and the win-probability logistic model on `train`."""
+    """Fit the margin ridge, the win-probability logistic model and the curve that links them on `train`."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -89,12 +109,13 @@ def fit_models(train: pl.DataFrame, settings: ModelSettings) -> Models:
     decided = train.filter(pl.col("margin") != 0)
     won = (decided["margin"] > 0).to_numpy()
     x_decided = decided.select(settings.features).to_numpy()
-    if settings.prob_from_margin:  # one curve from margin to probability: consistent and calibrated
-        prob = LogisticRegression(C=1.0, max_iter=1000).fit(margin.predict(x_decided).reshape(-1, 1), won)
-    else:
-        prob = make_pipeline(StandardScaler(), LogisticRegression(C=settings.prob_c, max_iter=1000)).fit(
-            x_decided, won)
-    return Models(margin=margin, prob=prob, features=settings.features, from_margin=settings.prob_from_margin)
+    if settings.link not in LINKS:
+        raise ValueError(f"model link {settings.link!r} is not one of {', '.join(LINKS)}")
+    prob = make_pipeline(StandardScaler(), LogisticRegression(C=settings.prob_c, max_iter=1000)).fit(x_decided, won)
+    curve = LogisticRegression(C=1.0, fit_intercept=False, max_iter=1000).fit(
+        margin.predict(x_decided).reshape(-1, 1), won)
+    return Models(margin=margin, prob=prob, features=settings.features,
+                  slope=max(float(curve.coef_[0, 0]), MIN_SLOPE), link=settings.link)
 
 
 def walk_forward(features: pl.DataFrame, season: int, settings: ModelSettings | None = None,

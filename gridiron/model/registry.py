@@ -117,7 +117,13 @@ def load_model(models_dir: str | Path, version: str) -> tuple[Models, ModelCard]
             "its pickled pipelines may not load or may predict differently; retrain it (the next "
             "`gridiron run` does, or `gridiron run --full-refresh`)"
         )
-    return pickle.loads((Path(models_dir) / version / "model.pkl").read_bytes()), card
+    models = pickle.loads((Path(models_dir) / version / "model.pkl").read_bytes())
+    if not hasattr(models, "slope"):
+        raise ModelCompatibilityError(
+            f"model {version} was written before margin and probability were one forecast: its "
+            "predictions could contradict themselves; retrain it (the next `gridiron run` does)"
+        )
+    return models, card
 
 
 def champion_version(models_dir: str | Path) -> str | None:

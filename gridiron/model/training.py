@@ -10,8 +10,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import polars as pl
@@ -74,7 +74,8 @@ class TrainSettings:
         """Settings from `as_dict`'s data."""
         features = dict(data["features"])
         features["elo"] = EloSettings(**features["elo"])
-        model = dict(data["model"])
+        known = {f.name for f in fields(ModelSettings)}  # an older card's retired settings are dropped
+        model = {key: value for key, value in data["model"].items() if key in known}
         model["features"] = tuple(model["features"])
         return cls(FeatureSettings(**features), ModelSettings(**model), tuple(data["tolerance"].items()))
 
@@ -120,6 +121,7 @@ class TrainedModel:
     promoted: bool
     decision: str
     champion: str
+    unscored: int = 0  # games without a result whose kickoff is past the as-of time: neither scored nor forecast
 
 
 def _scope(games: pl.DataFrame, conferences: Sequence[str]) -> pl.DataFrame:
@@ -143,7 +145,11 @@ def train(
     checkpoints_dir: str | None = None,
     backtests_dir: str | None = None,
 ) -> TrainedModel:
-    """`checkpoints_dir`: where the feature walk keeps each season's starting state, so a run that
+    """`now`: the data's as-of time. Games without a result whose kickoff is after it are
+    forecast (`predictions`, each with how much the ratings know of its sides); those whose
+    kickoff is past are counted as `unscored`, never forecast.
+
+    `checkpoints_dir`: where the feature walk keeps each season's starting state, so a run that
     changed one season's games walks from that season on (`build_game_features`);
     `backtests_dir`: where the backtest keeps each slate's predictions, so it refits only the
     slates whose inputs changed (`backtest.walk_forward`)."""
@@ -193,10 +199,12 @@ def train(
 
     scoped_ids = _scope(games, conferences).select("game_id")
     unplayed = features.filter(~pl.col("has_result")).join(scoped_ids, on="game_id")
+    upcoming = unplayed.filter(pl.col("start_date") > now)  # kickoff after the data's as-of time
     predictions = (
-        predictor.predict(unplayed) if unplayed.height else
+        predictor.predict(upcoming) if upcoming.height else
         pl.DataFrame(schema={"game_id": pl.Int64, "predicted_margin": pl.Float64, "home_win_prob": pl.Float64})
-    ).with_columns(model_version=pl.lit(champion), generated_at=pl.lit(now))
+    ).join(forecast_basis(games, upcoming, now, settings.features.lookback_days), on="game_id", how="left").with_columns(
+        model_version=pl.lit(champion), generated_at=pl.lit(now))
     m = report.model
     model_run = pl.DataFrame([{
         "version": version, "trained_at": now, "run_id": run_id,
@@ -211,4 +219,26 @@ def train(
     return TrainedModel(
         features=features.drop(*OUTCOME_COLUMNS), predictions=predictions, forecasts=forecasts, model_run=model_run,
         card=card, report=report, promoted=promoted, decision=decision, champion=champion,
+        unscored=unplayed.height - upcoming.height,
+    )
+
+
+LOW_CONFIDENCE_GAMES = 6  # results on record, for the side with fewer: under this a forecast has little basis
+
+
+def forecast_basis(games: pl.DataFrame, upcoming: pl.DataFrame, as_of: datetime, lookback_days: float) -> pl.DataFrame:
+    """Per upcoming game, how much the ratings know of it: `basis_games`, the results on record in
+    the ratings' lookback window for the side with fewer, and `is_low_confidence` when that is
+    under `LOW_CONFIDENCE_GAMES` (a lower-division team's first games against an FBS side)."""
+    played = games.filter(pl.col("has_result") & (pl.col("start_date") <= as_of)
+                          & (pl.col("start_date") > as_of - timedelta(days=lookback_days)))
+    record = pl.concat([played.select(team=pl.col("home_id")), played.select(team=pl.col("away_id"))]).group_by(
+        "team").agg(games=pl.len().cast(pl.Int64))
+    sides = upcoming.select("game_id", "home_id", "away_id")
+    return (
+        sides.join(record.rename({"team": "home_id", "games": "home_record"}), on="home_id", how="left")
+        .join(record.rename({"team": "away_id", "games": "away_record"}), on="away_id", how="left")
+        .select("game_id", basis_games=pl.min_horizontal(pl.col("home_record").fill_null(0),
+                                                          pl.col("away_record").fill_null(0)).cast(pl.Int32))
+        .with_columns(is_low_confidence=pl.col("basis_games") < LOW_CONFIDENCE_GAMES)
     )

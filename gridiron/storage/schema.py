@@ -181,6 +181,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (9, "the source's version tag of each loaded partition (a snapshot file unchanged is not read again)", [
         "ALTER TABLE raw_manifest ADD COLUMN source_version VARCHAR",
     ]),
+    (10, "predictions: how much the ratings know of each side (a forecast with little basis is flagged)", [
+        "ALTER TABLE predictions ADD COLUMN basis_games INTEGER",
+        "ALTER TABLE predictions ADD COLUMN is_low_confidence BOOLEAN",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
