@@ -174,7 +174,18 @@ def seed_monitored_warehouse(home: Path) -> Path:
         con.execute("INSERT INTO model_runs (version, trained_at, backtest_season, games, su_accuracy, mae, brier, "
                     "is_promoted, decision, metrics) VALUES ('m-1', ?, 2023, 792, 0.71, 12.9, 0.189, true, 'promoted', ?)",
                     [t0, json.dumps(report)])
-        unplayed = con.execute("SELECT game_id FROM games WHERE NOT has_result LIMIT 3").fetchall()
-        for (game_id,) in unplayed:
-            con.execute("INSERT INTO predictions VALUES (?, 'm-1', 0.62, 3.5, ?)", [game_id, t0])
+        # three games without a result, kicking off after now (so upcoming), one the ratings barely know;
+        # a fourth past kickoff without a result (unscored)
+        unplayed = con.execute("SELECT game_id FROM games WHERE NOT has_result ORDER BY game_id LIMIT 4").fetchall()
+        for i, (game_id,) in enumerate(unplayed[:3]):
+            con.execute("UPDATE games SET start_date = now() + to_days(?) WHERE game_id = ?", [3 + i, game_id])
+            con.execute("INSERT INTO predictions (game_id, model_version, home_win_prob, predicted_margin, "
+                        "generated_at, basis_games, is_low_confidence) VALUES (?, 'm-1', 0.62, 3.5, now(), ?, ?)",
+                        [game_id, 2 if i == 2 else 30, i == 2])
+        # the ledger: two games of Michigan's 2023 week 1 and 2, forecast the day before kickoff
+        played = con.execute("SELECT game_id, start_date FROM games WHERE has_result AND home_team = 'Michigan' "
+                             "ORDER BY start_date LIMIT 2").fetchall()
+        for game_id, kickoff in played:
+            con.execute("INSERT INTO forecasts VALUES (?, 'm-1', 'm-1', ?, 0.8, 21.0)",
+                        [game_id, kickoff - timedelta(days=1)])
     return path

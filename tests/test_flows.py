@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -53,8 +54,9 @@ def test_rerun_without_change_loads_nothing(config_file):
     assert query(config_file, "SELECT partition_key, loaded_at FROM raw_manifest ORDER BY 1") == loaded_at
     assert staged_files(config_file) == files
     runs = query(config_file, "SELECT partitions_changed, records_processed, records_loaded FROM pipeline_runs ORDER BY started_at")
-    # processed: the staged rows of the 7 partitions; loaded: those plus the trained marts (7,488: features, predictions, forecasts, the model run)
-    assert runs[0] == (7, 22270, 29758)
+    # processed: the staged rows of the 7 partitions; loaded: those plus the trained marts (7,440: features
+    # and the model run; no game kicks off after now, so no predictions and no forecasts)
+    assert runs[0] == (7, 22270, 29710)
     assert runs[1] == (0, 0, 0)
 
 
@@ -129,11 +131,19 @@ def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(confi
                                                                             capsys):
     from gridiron.storage import connect, forecast_scores
 
+    kickoff = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    for season in small_snapshot.glob("games/*.json.gz"):  # the 24 games without a result, rescheduled
+        rows = json.loads(gzip.decompress(season.read_bytes()))  # after now: upcoming, so forecast
+        for row in rows:  # no result: not completed, a score missing, or a completed 0-0 (suspect)
+            if not row.get("completed") or row.get("homePoints") is None or not (row["homePoints"] or row["awayPoints"]):
+                row.update(startDate=kickoff, completed=False, homePoints=None, awayPoints=None)
+        season.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    path = small_snapshot / "games" / "2023.json.gz"
+    rows = json.loads(gzip.decompress(path.read_bytes()))
     first = ncaa_pipeline(config_path=str(config_file))
     issued = query(config_file, "SELECT game_id, batch, predicted_margin FROM forecasts ORDER BY game_id")
     assert len(issued) == first.rows_by_table["forecasts"] == 24 and len({b for _, b, _ in issued}) == 1
-    path = small_snapshot / "games" / "2023.json.gz"  # one of them is played: a home win by 3
-    rows = json.loads(gzip.decompress(path.read_bytes()))
+    # one of them is played (early, before its kickoff as the data has it): a home win by 3
     game_id, batch, margin = next(f for f in issued if f[0] in {row["id"] for row in rows})
     for row in rows:
         if row["id"] == game_id:
@@ -156,6 +166,11 @@ def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(confi
     shown = capsys.readouterr().out
     assert "forecasts as issued, scored on the games played since:" in shown
     assert f": 1 of 24 played, {100.0 if margin > 0 else 0.0:.1f}% straight up, MAE {abs(margin - 3):.1f}, Brier " in shown
+    assert "next week's forecasts (23 games still to kick off" in shown
+    lines = shown.splitlines()
+    ledger = next(i for i, line in enumerate(lines) if line.startswith("how we did"))
+    [(week,)] = query(config_file, "SELECT week FROM games WHERE game_id = ?", [game_id])
+    assert lines[ledger + 2].split()[:4] == ["2023", "week", str(week), "1"], shown  # the week played, 1 game
 
 
 def test_full_refresh_refetches_and_rebuilds_everything(config_file):
@@ -221,7 +236,8 @@ def test_too_little_history_to_train_still_loads_the_data(tmp_path, small_snapsh
 
 def test_an_unchanged_rerun_does_not_retrain(config_file):
     first = ncaa_pipeline(config_path=str(config_file))
-    assert first.model and first.rows_by_table["predictions"] == 24  # the games with no result yet
+    # the 24 games with no result yet all kicked off long ago: unscored, never forecast
+    assert first.model and first.rows_by_table["predictions"] == 0 and (first.forecasts, first.unscored) == (0, 24)
     again = ncaa_pipeline(config_path=str(config_file))
     assert again.rows_by_table == {} and again.model is None
     assert query(config_file, "SELECT count(*) FROM model_runs") == [(1,)]

@@ -51,8 +51,14 @@ def test_the_analytics_page_shows_standings_predictions_and_model_quality(tmp_pa
     at = app_test(monkeypatch, tmp_path / "home")
     frames = [d.value for d in at.dataframe]
     standings, upcoming = frames[0], frames[1]
+    ledger = next(f for f in frames if "the line" in f.columns)
     assert set(standings["conference"]) == {"ACC"} and standings["season"].unique().tolist() == [2023]
-    assert len(upcoming) == 3 and set(upcoming["model_version"]) == {"m-1"}
+    week = upcoming.iloc[0]["week"]  # next week: the soonest game's week, with the pick and its probability
+    assert 1 <= len(upcoming) <= 3 and set(upcoming["week"]) == {week}
+    assert upcoming.iloc[0]["pick"].endswith(" by 3.5") and set(upcoming["win probability"]) == {"62%"}
+    captions = " ".join(c.value for c in at.caption)
+    assert "kickoff times in UTC" in captions and "15 game(s) past kickoff have no result yet" in captions
+    assert list(ledger["week"]) == ["2023 week 2", "2023 week 1"] and list(ledger["games"]) == [1, 1]
     at.multiselect(key="conferences").set_value(["Big Ten"]).run()
     standings = at.dataframe[0].value
     assert standings.iloc[0]["team"] == "Michigan" and standings.iloc[0]["wins"] == 15

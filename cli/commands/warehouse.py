@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 import time
+from datetime import UTC, datetime
 
 from cli.commands.base import Command, CommandError, arg, prefect_environment
 from cli.console import console
@@ -15,7 +16,17 @@ from gridiron.config import PipelineConfig
 
 def status(config: PipelineConfig, args: argparse.Namespace) -> int:
     """gridiron status: what the warehouse holds, the recent runs, quality and forecasts."""
-    from gridiron.storage import abandoned_run, connect, forecast_scores, schema_version, warehouse_status
+    from gridiron.forecast_view import how_we_did, next_week, pick_rows, still_upcoming
+    from gridiron.storage import (
+        abandoned_run,
+        connect,
+        forecast_scores,
+        read_frame,
+        schema_version,
+        upcoming_forecasts,
+        warehouse_status,
+        weekly_ledger,
+    )
 
     path = config.warehouse_path
     if not path.exists():
@@ -25,6 +36,9 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
             raise CommandError(f"{path} is not a gridiron warehouse (no schema_version table)")
         status = warehouse_status(con)
         forecasts = forecast_scores(con)
+        upcoming, ledger = upcoming_forecasts(con), weekly_ledger(con)
+        unscored = read_frame(con, "SELECT count(*) AS n FROM games WHERE NOT has_result "
+                                   "AND (start_date IS NULL OR start_date <= now())")["n"][0]
         gone = abandoned_run(con, config.home)
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
     print(f"warehouse {path} (schema version {status.schema_version}, {size / 1e6:.1f} MB)")
@@ -45,6 +59,26 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
         su = f"{100 * row['su_accuracy']:.1f}% straight up, " if row["su_accuracy"] is not None else ""
         print(f"  {row['issued_at']:%Y-%m-%d %H:%M} {row['model_version']}: {row['scored']} of {row['forecasts']} "
               f"played, {su}MAE {row['mae']:.1f}" + (f", Brier {row['brier']:.3f}" if row["brier"] is not None else ""))
+    ahead = still_upcoming(upcoming, datetime.now(UTC))
+    if ahead.height:
+        week = next_week(ahead)
+        zone = datetime.now().astimezone().tzname()
+        print(f"next week's forecasts ({ahead.height} games still to kick off; as of "
+              f"{week['generated_at'].max():%Y-%m-%d %H:%M} UTC; kickoff in {zone}):")
+        for row in pick_rows(week):
+            print(f"  {row['kickoff']}  {row['game']:<44} {row['pick']:<30} {row['win probability']:>4}  "
+                  f"line {row['line']}" + (f"  ({row['confidence']})" if row["confidence"] else ""))
+    else:
+        print("no forecasts: no game without a result kicks off after now")
+    if unscored:
+        print(f"{unscored} game(s) past kickoff have no result yet: unscored, not forecast")
+    if ledger.height:
+        print("how we did (each week, the last forecast before kickoff; the line on the games that have one):")
+        print(f"  {'week':<18} {'games':>5} {'straight up':>11} {'MAE':>5} {'Brier':>6}   {'with line':>9} "
+              f"{'we':>6} {'line':>6}")
+        for row in how_we_did(ledger.head(5)):
+            print(f"  {row['week']:<18} {row['games']:>5} {row['straight up']:>11} {row['MAE']:>5} {row['Brier']:>6}   "
+                  f"{row['games with a line']:>9} {row['we, on those']:>6} {row['the line']:>6}")
     api_url = os.environ.get("PREFECT_API_URL")
     if api_url:
         from cli.monitor.data import read_prefect

@@ -181,6 +181,30 @@ def pipeline_page(config) -> None:
         _chart(st, "system", lambda health: charts.system_history(health, limits), frames["health"])
 
 
+def forecast_section(upcoming: pl.DataFrame, ledger: pl.DataFrame, timezone: str, unscored: int) -> None:
+    """Next week's games with the pick, the margin, the probability and the line, in the reader's
+    timezone; the rest of the games still to kick off; and how past weeks went (the ledger)."""
+    from gridiron.forecast_view import how_we_did, next_week, pick_rows, still_upcoming
+
+    ahead = still_upcoming(upcoming, datetime.now(UTC))
+    st.subheader("Forecasts: next week (champion model)")
+    note = f"{unscored} game(s) past kickoff have no result yet: unscored, not forecast." if unscored else ""
+    if ahead.is_empty():
+        st.info(f"No game without a result kicks off after now: nothing to forecast. {note}".strip())
+    else:
+        week = next_week(ahead)
+        as_of = week["generated_at"].max()
+        st.caption(f"kickoff times in {timezone} · forecast as of {as_of:%Y-%m-%d %H:%M} UTC by "
+                   f"{week['model_version'][0]} · the pick's margin and win probability are one forecast · {note}")
+        st.dataframe(pick_rows(week, timezone), hide_index=True, use_container_width=True)
+        if ahead.height > week.height:
+            with st.expander(f"all {ahead.height} games still to kick off"):
+                st.dataframe(pick_rows(ahead, timezone), hide_index=True, use_container_width=True)
+    if not ledger.is_empty():
+        st.subheader("How we did: each week, the last forecast before kickoff")
+        st.dataframe(how_we_did(ledger), hide_index=True, use_container_width=True)
+
+
 def analytics_page(config) -> None:
     """The analytics page: standings, upcoming predictions and the model's quality."""
     frames, note = _frames(config)
@@ -199,13 +223,9 @@ def analytics_page(config) -> None:
     table = standings.filter((pl.col("season") == season) & pl.col("conference").is_in(chosen))
     st.dataframe(table.to_pandas(), hide_index=True, use_container_width=True)
 
-    st.subheader("Upcoming games (champion model)")
-    upcoming = frames["upcoming"]
-    if upcoming.is_empty():
-        st.info("No unplayed game has a prediction.")
-    else:
-        st.dataframe(upcoming.select("start_date", "home_team", "away_team", "predicted_margin", "home_win_prob",
-                                     "model_version").to_pandas(), hide_index=True, use_container_width=True)
+    unscored = frames.get("unscored", pl.DataFrame())
+    forecast_section(frames.get("upcoming", pl.DataFrame()), frames.get("ledger", pl.DataFrame()),
+                     st.context.timezone or "UTC", int(unscored["games"][0]) if unscored.height else 0)
 
     forecasts = frames.get("forecasts", pl.DataFrame())
     if not forecasts.is_empty() and forecasts["scored"].sum() > 0:

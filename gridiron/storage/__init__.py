@@ -52,7 +52,9 @@ from gridiron.storage.operations import (
     record_health,
     record_quality,
     record_run,
+    upcoming_forecasts,
     warehouse_status,
+    weekly_ledger,
 )
 from gridiron.storage.planned import PlannedWarehouse
 from gridiron.storage.raw import last_calls_remaining, read_manifest, read_raw_payload
@@ -68,7 +70,7 @@ __all__ = [
     "PartitionLoad", "PlannedWarehouse", "QuarantineRecord", "RestoreReport", "RetentionReport",
     "RollbackPoint", "RunInProgress", "SCHEMA_VERSION", "StagingArea", "TableOutput", "WarehouseBusy", "WarehouseStatus", "api_fetches", "version_updates",
     "apply_retention", "backup_damage", "choose_backup", "commit_partitions", "connect", "content_checksums",
-    "create_backup", "damage_of", "damaged_warehouse", "existing_parent", "forecast_scores", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "no_space", "record_health",
+    "create_backup", "damage_of", "damaged_warehouse", "existing_parent", "forecast_scores", "upcoming_forecasts", "weekly_ledger", "last_calls_remaining", "last_quality_rows", "list_backups", "lock_holder", "lock_state", "migrate", "monitor_frames", "no_space", "record_health",
     "parse_point_in_time", "read_frame", "read_manifest", "read_raw_payload", "record_backtest",
     "record_quality", "record_run", "restore", "rollback_on_failure", "run_lock", "schema_version", "table_counts",
     "transaction", "verify_backup", "warehouse_status",

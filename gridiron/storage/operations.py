@@ -177,10 +177,7 @@ MONITOR_QUERIES: dict[str, str] = {
     "health": "SELECT checked_at, name, healthy, value, threshold, detail FROM health_checks ORDER BY checked_at",
     "standings": "SELECT season, team, conference, wins, losses, ties, win_pct, conf_wins, conf_losses, "
                  "points_for, points_against FROM standings ORDER BY season DESC, conference, win_pct DESC",
-    "upcoming": "SELECT g.game_id, g.season, g.week, g.start_date, g.home_team, g.away_team, p.predicted_margin, "
-                "p.home_win_prob, p.model_version, p.generated_at FROM predictions p JOIN games g USING (game_id) "
-                "WHERE NOT g.has_result AND p.model_version = (SELECT version FROM model_runs WHERE is_promoted "
-                "ORDER BY trained_at DESC LIMIT 1) ORDER BY g.start_date",
+    "unscored": "SELECT count(*) AS games FROM games WHERE NOT has_result AND (start_date IS NULL OR start_date <= now())",
     "models": "SELECT version, trained_at, backtest_season, games, su_accuracy, mae, brier, is_promoted, decision, metrics "
               "FROM model_runs ORDER BY trained_at",
 }
@@ -199,6 +196,61 @@ FORECAST_SCORES = """
     FROM forecasts f JOIN games g USING (game_id)
     GROUP BY f.batch ORDER BY issued_at DESC"""
 FORECASTS_SINCE = 6  # the migration that made the forecasts table
+BASIS_SINCE = 10  # the migration that gave predictions how much the ratings know of each side
+
+# the champion's forecasts of games without a result, with the median closing line where one exists
+# (the reader filters on kickoff: `forecast_view.still_upcoming`)
+UPCOMING = """
+    SELECT g.game_id, g.season, g.season_type, g.week, g.start_date, g.home_team, g.away_team, g.is_neutral_site,
+           p.predicted_margin, p.home_win_prob, {basis}, p.model_version, p.generated_at, v.spread
+    FROM predictions p JOIN games g USING (game_id)
+    LEFT JOIN (SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id) v
+        USING (game_id)
+    WHERE NOT g.has_result AND p.model_version = (SELECT version FROM model_runs WHERE is_promoted
+                                                  ORDER BY trained_at DESC LIMIT 1)
+    ORDER BY g.start_date, g.game_id"""
+
+# per week played, the last forecast made before each kickoff against the result, beside the
+# median closing line on the games that have one; straight up and Brier leave out ties
+WEEKLY_LEDGER = """
+    WITH issued AS (
+        SELECT f.game_id, f.predicted_margin, f.home_win_prob,
+               row_number() OVER (PARTITION BY f.game_id ORDER BY f.generated_at DESC, f.batch DESC) AS newest
+        FROM forecasts f JOIN games g USING (game_id) WHERE f.generated_at < g.start_date),
+    scored AS (
+        SELECT g.season, g.season_type, g.week, g.start_date, i.predicted_margin, i.home_win_prob,
+               g.home_points - g.away_points AS margin, v.spread
+        FROM issued i JOIN games g USING (game_id)
+        LEFT JOIN (SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id) v
+            USING (game_id)
+        WHERE i.newest = 1 AND g.has_result)
+    SELECT season, season_type, week, min(start_date) AS first_kickoff, count(*) AS games,
+           avg(CASE WHEN margin <> 0 THEN ((predicted_margin > 0) = (margin > 0))::INTEGER END) AS su_accuracy,
+           avg(abs(predicted_margin - margin)) AS mae,
+           avg(CASE WHEN margin <> 0 THEN power(home_win_prob - (margin > 0)::INTEGER, 2) END) AS brier,
+           count(spread) AS line_games,
+           avg(CASE WHEN spread IS NOT NULL AND margin <> 0 THEN ((predicted_margin > 0) = (margin > 0))::INTEGER END)
+               AS su_on_line_games,
+           avg(CASE WHEN spread IS NOT NULL AND spread <> 0 AND margin <> 0 THEN ((spread < 0) = (margin > 0))::INTEGER END)
+               AS line_su_accuracy,
+           avg(CASE WHEN spread IS NOT NULL THEN abs(-spread - margin) END) AS line_mae
+    FROM scored GROUP BY season, season_type, week ORDER BY first_kickoff DESC"""
+
+
+def upcoming_forecasts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The champion's forecasts of the games without a result, soonest first, with the line."""
+    if schema_version(con) < FORECASTS_SINCE:
+        return pl.DataFrame()
+    basis = ("p.basis_games, p.is_low_confidence" if schema_version(con) >= BASIS_SINCE
+             else "NULL::INTEGER AS basis_games, NULL::BOOLEAN AS is_low_confidence")
+    return read_frame(con, UPCOMING.format(basis=basis))
+
+
+def weekly_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """How the forecasts made before kickoff did, one row per week played, newest first."""
+    if schema_version(con) < FORECASTS_SINCE:
+        return pl.DataFrame()
+    return read_frame(con, WEEKLY_LEDGER)
 
 
 def forecast_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -213,7 +265,9 @@ def monitor_frames(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     """What the dashboard shows of the warehouse, one frame per view (empty frames before the
     first run, or before the migration that made a view's table)."""
     if schema_version(con) < 4:
-        return {name: pl.DataFrame() for name in (*MONITOR_QUERIES, "forecasts")}
+        return {name: pl.DataFrame() for name in (*MONITOR_QUERIES, "forecasts", "upcoming", "ledger")}
     frames = {name: read_frame(con, query) for name, query in MONITOR_QUERIES.items()}
     frames["forecasts"] = forecast_scores(con)
+    frames["upcoming"] = upcoming_forecasts(con)
+    frames["ledger"] = weekly_ledger(con)
     return frames
