@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from prefect import get_run_logger
 
 from flows.fanout import fan_out, gathered, wait_all
 from flows.phases import phase
+from gridiron import clock
 from gridiron.config import PipelineConfig
 from gridiron.game_weeks import plan_weeks
 from gridiron.planning import (
@@ -50,7 +51,7 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
         calls_before = read_calls_left(source) if costs_quota else None  # fresh: /info costs nothing
         calls_before = calls_recorded if calls_before is None else calls_before
         budget = calls_before - config.source.min_calls_reserve if costs_quota and calls_before is not None else None
-        now = datetime.now(UTC)
+        now = clock.now()
         refresh_age = timedelta(days=config.source.refresh_age_days)
         partitions = plan_partitions(config.seasons, source.seasons_available)
         plan = plan_fetches(

@@ -3,13 +3,13 @@ gate: a partition failing its schema is quarantined, and a run below the quality
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import get_run_logger
 
 from flows.fanout import fan_out, gathered
 from flows.phases import phase
+from gridiron import clock
 from gridiron.config import PipelineConfig
 from gridiron.planning import CollectResult, dependencies_of, staleness
 from gridiron.quality.gate import PartitionVerdict, gate_outcome, gate_waves, passing
@@ -62,7 +62,7 @@ def process(config: PipelineConfig, collected: CollectResult, full_refresh: bool
 
 def _judge(config: PipelineConfig, loads: list[PartitionLoad]) -> dict[str, PartitionVerdict]:
     """Each staged partition against its schema and the ids the warehouse will hold, wave by wave."""
-    now = datetime.now(UTC)
+    now = clock.now()
     verdicts: dict[str, PartitionVerdict] = {}
     for wave in gate_waves(loads):
         known = known_ids(str(config.warehouse_path), passing(loads, verdicts))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prefect import get_run_logger
 
 from flows.phases import phase
+from gridiron import clock
 from gridiron.config import PipelineConfig
 from gridiron.planning import table_ages
 from gridiron.quality.gate import validation_outcome
@@ -38,7 +37,7 @@ def validate(config: PipelineConfig, run_id: str = "local", changed: bool = True
     manifest, _ = read_collect_state(warehouse)
     ages = table_ages(
         manifest.values(), PRODUCES, schedule_interval=config.schedule_interval,
-        refresh_age_days=config.source.refresh_age_days, now=datetime.now(UTC),
+        refresh_age_days=config.source.refresh_age_days, now=clock.now(),
     )
     tables = None if changed else last_quality_report(warehouse, "validate")
     if tables is None:

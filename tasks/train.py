@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gridiron import clock
 from gridiron.config import PipelineConfig
 from gridiron.endpoints import TRAINED_ON
 from gridiron.model.backtest import NotEnoughHistory
@@ -21,7 +20,7 @@ from gridiron.storage import MartOutput, PartitionLoad, PlannedWarehouse, Stagin
 def planned_train_signature(warehouse: str, loads: list[PartitionLoad], settings: TrainSettings) -> str:
     """The signature of what the model would be trained on once this run's partitions load."""
     signatures = PlannedWarehouse(warehouse, loads).signatures(TRAINED_ON)
-    return train_signature(signatures, settings, datetime.now(UTC))
+    return train_signature(signatures, settings, clock.now())
 
 
 @task(name="current-model-signature", cache_policy=NO_CACHE)
@@ -38,7 +37,7 @@ def train_models(config: PipelineConfig, loads: list[PartitionLoad], signature: 
         result = train(planned.frame("games"), planned.frame("lines"), str(config.home / "models"),
                        talent=planned.frame("team_talent"), box=planned.frame("game_team_stats", BOX_COLUMNS),
                        settings=TrainSettings.from_config(config), signature=signature,
-                       conferences=config.conferences, now=datetime.now(UTC), run_id=run_id,
+                       conferences=config.conferences, now=clock.now(), run_id=run_id,
                        checkpoints_dir=str(config.home / "cache" / "features"),
                        backtests_dir=str(config.home / "cache" / "backtests"))
     except NotEnoughHistory as reason:  # the data still loads; the model waits for more seasons

@@ -436,3 +436,43 @@ def test_the_snapshot_hands_out_each_week_of_a_season_file_once_and_keeps_nothin
     path = snapshot / "games_teams" / "2023.json.gz"
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
     assert source.fetch(Partition("games_teams", 2023, *weeks[1])).payload == served[weeks[1]]
+
+
+def test_at_an_as_of_time_the_fake_api_serves_later_games_unplayed_lines_unscored_and_no_box_score_yet(tmp_path):
+    from gridiron.testing.snapshots import copy_snapshot
+
+    snapshot = copy_snapshot(tmp_path / "snap", {"games": [2023], "lines": [2023], "games_teams": [2023]})
+    as_of = datetime(2023, 10, 15, 12, tzinfo=UTC)
+    with FakeCFBD(snapshot, api_key=API_KEY) as server, client(server) as api:
+        whole = ApiSource(api).fetch(Partition("games", 2023)).payload
+        server.as_of = as_of
+        games = ApiSource(api).fetch(Partition("games", 2023)).payload
+        lines = ApiSource(api).fetch(Partition("lines", 2023)).payload
+        played = ApiSource(api).fetch(Partition("games_teams", 2023, "regular", 6)).payload
+        later = ApiSource(api).fetch(Partition("games_teams", 2023, "regular", 8)).payload
+    kickoff = {g["id"]: datetime.fromisoformat(g["startDate"].replace("Z", "+00:00")) for g in whole}
+    assert [g["id"] for g in games] == [g["id"] for g in whole]  # the schedule is all there
+    after = [g for g in games if kickoff[g["id"]] > as_of]
+    assert len(after) > 1000 and all(not g["completed"] and g["homePoints"] is None and g["homeLineScores"] is None
+                                     and g["homePostgameElo"] is None for g in after)
+    before = {g["id"]: g for g in games if kickoff[g["id"]] <= as_of}
+    assert before == {g["id"]: g for g in whole if kickoff[g["id"]] <= as_of}  # what was played stays as it was
+    assert all(row["homeScore"] is None for row in lines if kickoff.get(row["id"], as_of) > as_of)
+    assert any(row["homeScore"] is not None for row in lines)
+    assert len(played) > 50 and later == []
+
+
+def test_the_pipeline_clock_is_the_wall_clock_unless_an_as_of_time_is_set(monkeypatch):
+    from gridiron import clock
+
+    monkeypatch.delenv(clock.AS_OF_VARIABLE, raising=False)
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 60 and clock.as_of_override() is None
+    monkeypatch.setenv(clock.AS_OF_VARIABLE, "2023-10-17T10:00:00Z")
+    assert clock.now() == datetime(2023, 10, 17, 10, tzinfo=UTC)
+    monkeypatch.setenv(clock.AS_OF_VARIABLE, "2023-10-17T06:00:00-04:00")
+    assert clock.now() == datetime(2023, 10, 17, 10, tzinfo=UTC)
+    monkeypatch.setenv(clock.AS_OF_VARIABLE, "2023-10-17 10:00")  # no zone: UTC
+    assert clock.now() == datetime(2023, 10, 17, 10, tzinfo=UTC)
+    monkeypatch.setenv(clock.AS_OF_VARIABLE, "last tuesday")
+    with pytest.raises(clock.ClockError, match=r"GRIDIRON_AS_OF='last tuesday' is not an ISO 8601 time"):
+        clock.now()

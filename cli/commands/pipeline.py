@@ -23,11 +23,20 @@ from gridiron.config import PipelineConfig
 
 def run(config: PipelineConfig, args: argparse.Namespace) -> int:
     """gridiron run: run the pipeline once, on the configured Prefect server or a temporary one."""
+    from gridiron import clock
+
+    try:
+        as_of = clock.as_of_override()
+    except clock.ClockError as error:
+        raise CommandError(str(error)) from None
     temporary = prefect_environment(config)
     from flows import ncaa_pipeline  # after the environment is set
 
     if not args.quiet:
         print(f"gridiron: running ncaa-pipeline on {prefect_api(temporary)}", file=sys.stderr, flush=True)
+    if as_of and not args.quiet:
+        print(f"gridiron: as of {as_of:%Y-%m-%d %H:%M} UTC ({clock.AS_OF_VARIABLE}): fetches are planned, data "
+              "is stamped and upcoming games are chosen as at that time", file=sys.stderr)
     if config.enable_notifications and temporary:
         print("gridiron: note: notifications are sent by the automations 'gridiron deploy' makes on a "
               "Prefect server; this temporary server has none, so this run notifies nobody", file=sys.stderr)

@@ -30,12 +30,11 @@ import logging
 import random
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from gridiron import __version__
+from gridiron import __version__, clock
 from gridiron.sources.base import FetchResult, Partition, check_shape
 from gridiron.sources.errors import (
     AuthError,
@@ -362,7 +361,7 @@ class ApiSource:
         return FetchResult(
             partition=partition,
             payload=rows,
-            fetched_at=datetime.now(UTC),
+            fetched_at=clock.now(),
             source=self.name,
             calls_remaining=self.client.remaining_by_partition.get(partition.key, self.client.calls_remaining),
             meta={"url": f"{self.client.base_url}{partition.spec.route}"},

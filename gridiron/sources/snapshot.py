@@ -18,11 +18,11 @@ import threading
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gridiron import clock
 from gridiron.sources.base import ENDPOINTS, FetchResult, Partition, check_shape
 from gridiron.sources.errors import PayloadError, RequestError
 
@@ -143,7 +143,7 @@ class SnapshotSource:
         return FetchResult(
             partition=partition,
             payload=check_shape(partition, payload),
-            fetched_at=datetime.now(UTC),
+            fetched_at=clock.now(),
             source=self.name,
             meta={"path": str(path), "mtime": stat.st_mtime},
             version=version,

@@ -210,20 +210,23 @@ UPCOMING = """
                                                   ORDER BY trained_at DESC LIMIT 1)
     ORDER BY g.start_date, g.game_id"""
 
-# per week played, the last forecast made before each kickoff against the result, beside the
-# median closing line on the games that have one; straight up and Brier leave out ties
-WEEKLY_LEDGER = """
+# per game played, the last forecast made before its kickoff, the result and the median closing line
+LEDGER_GAMES = """
     WITH issued AS (
-        SELECT f.game_id, f.predicted_margin, f.home_win_prob,
+        SELECT f.game_id, f.generated_at, f.predicted_margin, f.home_win_prob,
                row_number() OVER (PARTITION BY f.game_id ORDER BY f.generated_at DESC, f.batch DESC) AS newest
-        FROM forecasts f JOIN games g USING (game_id) WHERE f.generated_at < g.start_date),
-    scored AS (
-        SELECT g.season, g.season_type, g.week, g.start_date, i.predicted_margin, i.home_win_prob,
-               g.home_points - g.away_points AS margin, v.spread
-        FROM issued i JOIN games g USING (game_id)
-        LEFT JOIN (SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id) v
-            USING (game_id)
-        WHERE i.newest = 1 AND g.has_result)
+        FROM forecasts f JOIN games g USING (game_id) WHERE f.generated_at < g.start_date)
+    SELECT g.game_id, g.season, g.season_type, g.week, g.start_date, i.generated_at, i.predicted_margin,
+           i.home_win_prob, g.home_points - g.away_points AS margin, v.spread
+    FROM issued i JOIN games g USING (game_id)
+    LEFT JOIN (SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id) v
+        USING (game_id)
+    WHERE i.newest = 1 AND g.has_result"""
+
+# per week played, the ledger's games summed up, beside the line on the games that have one;
+# straight up and Brier leave out ties
+WEEKLY_LEDGER = f"""
+    WITH scored AS ({LEDGER_GAMES})
     SELECT season, season_type, week, min(start_date) AS first_kickoff, count(*) AS games,
            avg(CASE WHEN margin <> 0 THEN ((predicted_margin > 0) = (margin > 0))::INTEGER END) AS su_accuracy,
            avg(abs(predicted_margin - margin)) AS mae,
@@ -244,6 +247,14 @@ def upcoming_forecasts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     basis = ("p.basis_games, p.is_low_confidence" if schema_version(con) >= BASIS_SINCE
              else "NULL::INTEGER AS basis_games, NULL::BOOLEAN AS is_low_confidence")
     return read_frame(con, UPCOMING.format(basis=basis))
+
+
+def ledger_games(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every game played that was forecast before kickoff: the last such forecast, the result
+    (`margin`, home minus away) and the median closing line (`spread`, home side), by kickoff."""
+    if schema_version(con) < FORECASTS_SINCE:
+        return pl.DataFrame()
+    return read_frame(con, LEDGER_GAMES + " ORDER BY g.start_date, g.game_id")
 
 
 def weekly_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

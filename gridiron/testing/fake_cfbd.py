@@ -12,6 +12,10 @@ entry in `FAULT_KINDS`.
         server.add_fault(Fault("/games", "status", status=503, times=1))
         ... CFBDClient("k", server.url) ...
 
+An as-of time (`server.as_of = datetime`) serves the data as the API had it then: a game that kicks
+off later is scheduled but unplayed (no points, not completed, no post-game figures), its lines
+carry no score, and its box score does not exist yet. A season replayed week by week moves it.
+
 Also runs as a program: `python -m gridiron.testing.fake_cfbd --snapshot DIR --port 8765`.
 """
 
@@ -25,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -131,6 +136,32 @@ FAULT_KINDS: dict[str, Callable[[Fault, Callable[[], Reply]], Reply]] = {
 }
 
 
+# what a game row only has once it is played: hidden for a game after the as-of time
+GAME_RESULT_FIELDS = {"completed": False, "homePoints": None, "awayPoints": None, "homeLineScores": None,
+                      "awayLineScores": None, "homePostgameElo": None, "awayPostgameElo": None,
+                      "homePostgameWinProbability": None, "awayPostgameWinProbability": None,
+                      "excitementIndex": None, "attendance": None}
+LINE_RESULT_FIELDS = {"homeScore": None, "awayScore": None}
+
+
+def _kickoff(row: dict) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(row.get("startDate")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def as_it_was(rows: list[Any], as_of: datetime, hidden: dict[str, Any]) -> list[Any]:
+    """`/games` or `/lines` rows as served at `as_of`: the result fields of a game that kicks off
+    later set to what an unplayed game has (the rows are shared: changed ones are copies)."""
+    served = []
+    for row in rows:
+        kickoff = _kickoff(row) if isinstance(row, dict) else None
+        served.append({**row, **hidden} if kickoff is not None and kickoff > as_of else row)
+    return served
+
+
 class FakeCFBD:
     """A real HTTP server on loopback that speaks the CFBD v2 routes from a snapshot directory, with injectable faults and a monthly call quota."""
 
@@ -144,6 +175,7 @@ class FakeCFBD:
         port: int = 0,
     ):
         self.snapshot_dir = Path(snapshot_dir)
+        self.as_of: datetime | None = None  # serve the data as the API had it then (None: all of it)
         self.api_key = api_key
         self.calls_remaining = calls_remaining
         self.faults: list[Fault] = []
@@ -240,6 +272,8 @@ class FakeCFBD:
                 rows = [r for r in rows if r.get("seasonType") == season_type]
             if "week" in query and path in ("/games", "/lines"):
                 rows = [r for r in rows if str(r.get("week")) == query["week"]]
+            if self.as_of is not None and path in ("/games", "/lines"):
+                rows = as_it_was(rows, self.as_of, GAME_RESULT_FIELDS if path == "/games" else LINE_RESULT_FIELDS)
             return _json(200, rows)
         return _json(404, {"message": f"no route {path}"})
 
@@ -251,6 +285,8 @@ class FakeCFBD:
             if not query["week"].isdigit():
                 return _json(400, {"message": "week must be an integer"})
             games = self._load(f"games/{year}.json.gz") or []
+            if self.as_of is not None:  # a game not played by then has no box score yet
+                games = [g for g in games if (_kickoff(g) or self.as_of) <= self.as_of]
             rows = rows_of_week(rows, games, query.get("seasonType", "regular"), int(query["week"]))
         for name, field_ in (("team", "team"), ("conference", "conference")):
             if query.get(name):
