@@ -11,7 +11,7 @@ from flows.fanout import fan_out, gathered, wait_all
 from flows.phases import phase
 from gridiron import clock
 from gridiron.config import PipelineConfig
-from gridiron.game_weeks import plan_weeks
+from gridiron.game_weeks import kickoff_settles, plan_weeks
 from gridiron.planning import (
     CollectedPartition,
     CollectResult,
@@ -58,6 +58,8 @@ def collect(config: PipelineConfig, full_refresh: bool = False) -> CollectResult
             partitions, manifest, now=now, refresh_age=refresh_age,
             costs_quota=costs_quota, calls_budget=budget, full_refresh=full_refresh,
             versions={p.key: source.version(p) for p in partitions},
+            settles=kickoff_settles(partitions, read_calendar(warehouse, {}, list(config.seasons)))
+            if costs_quota else None,
         )
         logger.info("collect: source is %s", source.description)
         missing = seasons_missing(config.seasons, source.seasons_available)

@@ -35,6 +35,10 @@ class Endpoint:
     metered: bool = True  # a call costs one of the month's API calls
     first_season: int | None = None  # the first season the API has data for (None: every season)
     trains: bool = False  # the model reads its tables
+    # a season's data is final once the season's first game kicked off (the preseason talent
+    # composite, the season's FBS membership): after one fetch since then, it is refreshed like
+    # a complete season's instead of on every run of the season in progress
+    fixed_at_kickoff: bool = False
 
     @property
     def seasonal(self) -> bool:
@@ -66,12 +70,12 @@ ENDPOINTS: dict[str, Endpoint] = {
             trains=True,
         ),
         Endpoint("lines", "/lines", "season", (), ("id", "season", "week", "seasonType", "lines"), trains=True),
-        Endpoint("teams_fbs", "/teams/fbs", "season", (), ("id", "school", "conference")),
+        Endpoint("teams_fbs", "/teams/fbs", "season", (), ("id", "school", "conference"), fixed_at_kickoff=True),
         Endpoint("stats_season", "/stats/season", "season", (), ("season", "team", "statName", "statValue"),
                  depends_on=("teams_fbs", "teams")),
         # the 247Sports team talent composite begins with the 2015 season
         Endpoint("talent", "/talent", "season", (), ("year", "team", "talent"), depends_on=("teams",),
-                 first_season=2015, trains=True),
+                 first_season=2015, trains=True, fixed_at_kickoff=True),
         Endpoint("games_teams", "/games/teams", "week", (), ("id", "teams"), trains=True),
         Endpoint("teams", "/teams", "reference", (), ("id", "school")),
         Endpoint("conferences", "/conferences", "reference", (), ("id", "name")),

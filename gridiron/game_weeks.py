@@ -91,3 +91,15 @@ def plan_weeks(
                     settled = datetime(week.season + 1, 2, 1, tzinfo=UTC)
                 settles[partition.key] = settled
     return partitions, settles
+
+
+def kickoff_settles(partitions: Iterable[Partition], weeks: Iterable[GameWeek]) -> dict[str, datetime]:
+    """For the season partitions of endpoints fixed at kickoff (`Endpoint.fixed_at_kickoff`), when
+    they settle: their season's first kickoff, where the weeks know it (a season whose games are
+    not known yet is left out, so it is planned as in progress)."""
+    first: dict[int, datetime] = {}
+    for week in weeks:
+        first[week.season] = min(week.first_kickoff, first.get(week.season, week.first_kickoff))
+    return {p.key: first[p.season] for p in partitions
+            if ENDPOINTS[p.endpoint].fixed_at_kickoff and p.week is None and p.season in first}
+

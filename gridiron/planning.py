@@ -143,8 +143,9 @@ def plan_fetches(
             rank = 2
         else:
             age_days = (now - entry.fetched_at).total_seconds() / 86400
-            what = ("settled week" if partition.week is not None else "complete season"
-                    if partition.season is not None else "reference list")
+            what = ("settled week" if partition.week is not None else "reference list" if partition.season is None
+                    else "complete season" if is_season_complete(partition.season, now.date())
+                    else "season fixed since its first kickoff")
             skipped.append(
                 (partition, f"{what}, fetched {age_days:.1f} days ago "
                             f"(refresh age {refresh_age.total_seconds() / 86400:g} days)")
@@ -321,7 +322,8 @@ def allowed_age_days(
     """How old a partition's data may be before it counts as stale (None: it does not age).
 
     A season in progress changes every week: it may be as old as one and a half schedule
-    intervals. Reference lists may be as old as their refresh age plus one interval. A completed
+    intervals. Reference lists may be as old as their refresh age plus one interval, and so may a
+    season in progress of an endpoint fixed at kickoff (talent, FBS membership). A completed
     season does not age, nor does a week (once played, its box scores stay; the week's games, in the
     season's `games` partition, show whether the run keeps up).
     """
@@ -332,7 +334,7 @@ def allowed_age_days(
         return refresh_age_days + interval
     if is_season_complete(partition.season, today):
         return None
-    return 1.5 * interval
+    return refresh_age_days + interval if partition.spec.fixed_at_kickoff else 1.5 * interval
 
 
 def table_ages(

@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from gridiron.endpoints import ENDPOINTS
-from gridiron.game_weeks import current_season, game_weeks_of, is_season_complete, plan_weeks
+from gridiron.game_weeks import current_season, game_weeks_of, is_season_complete, kickoff_settles, plan_weeks
 from gridiron.planning import (
     CollectedPartition,
     ManifestEntry,
+    allowed_age_days,
     dependencies_of,
     mark_changes,
     plan_fetches,
@@ -267,3 +268,25 @@ def test_a_collected_partition_is_frozen_and_marking_changes_returns_new_ones():
         collected.is_changed = True
     marked = mark_changes([collected], {}, {"games": "g1"})
     assert marked[0].is_changed and marked[0].signature and not collected.is_changed and collected.signature == ""
+
+
+def test_in_season_the_talent_and_fbs_lists_are_fetched_once_after_kickoff_then_refreshed_like_a_complete_season():
+    """The preseason talent composite and the season's FBS membership do not change once the season
+    kicked off: a weekly run in season fetches them once after kickoff, not every week."""
+    season = [Partition(e, 2026) for e in ("games", "lines", "teams_fbs", "stats_season", "talent")]
+    weeks = game_weeks_of([(2026, "regular", 1, kickoff(88), True), (2026, "regular", 2, kickoff(80), True)])
+    settles = kickoff_settles([*season, Partition("teams")], weeks)
+    assert settles == {"teams_fbs/2026": kickoff(88), "talent/2026": kickoff(88)}
+    assert kickoff_settles(season, []) == {}  # the season's games not known yet: in progress, fetched
+    preseason = {p.key: ManifestEntry(p.key, "x", kickoff(90)) for p in season}  # fetched before kickoff
+    plan = plan_fetches(season, preseason, now=NOW, refresh_age=WEEK, costs_quota=True, settles=settles)
+    assert sorted(keys(plan.fetch)) == sorted(keys(season))  # once more after kickoff
+    since = {p.key: ManifestEntry(p.key, "x", kickoff(8)) for p in season}  # last week's run
+    plan = plan_fetches(season, since, now=NOW, refresh_age=timedelta(days=30), costs_quota=True, settles=settles)
+    assert keys(plan.fetch) == ["games/2026", "lines/2026", "stats_season/2026"]
+    reasons = {p.key: r for p, r in plan.skipped}
+    assert reasons["talent/2026"] == "season fixed since its first kickoff, fetched 8.0 days ago (refresh age 30 days)"
+    # and it is judged stale like a reference list, not like the week-old data of a season in progress
+    assert allowed_age_days(Partition("talent", 2026), "weekly", 30, NOW.date()) == 37
+    assert allowed_age_days(Partition("games", 2026), "weekly", 30, NOW.date()) == 10.5
+    assert allowed_age_days(Partition("talent", 2024), "weekly", 30, NOW.date()) is None
