@@ -173,3 +173,24 @@ def test_a_payload_many_partitions_read_is_parsed_once_and_each_path_keeps_its_o
     assert rows == TEAMS and area.read_shared_raw(str(first)) is rows  # the same parsed rows, not read again
     assert area.read_shared_raw(str(second)) == TEAMS[:1]
     assert StagingArea(area.root.parent).read_shared_raw(str(first)) is rows  # per process, not per area
+
+
+def test_a_partition_fetched_again_unchanged_counts_as_fetched_then(warehouse, area):
+    """An unchanged refetch loads nothing, but the data is as fresh as it: planning (is a week that
+    was fetched before it settled settled now?) and staleness read the last fetch of the loaded
+    content, never one of other content (changed, then quarantined)."""
+    from datetime import UTC, datetime
+
+    from gridiron.storage import FetchRecord
+
+    first, later, other = (datetime(2023, 10, d, 10, tzinfo=UTC) for d in (3, 10, 17))
+    load = replace(staged(area, Partition("games", 2023), [game(1, 10, 20, 24, 17)]), fetched_at=first)
+    commit_partitions(warehouse, [staged(area, Partition("teams"), TEAMS), load],
+                      [FetchRecord("games/2023", first, "api", load.checksum, 1, 900, True)], "run-1")
+    assert read_manifest(warehouse)["games/2023"].fetched_at == first
+    commit_partitions(warehouse, [], [FetchRecord("games/2023", later, "api", load.checksum, 1, 890, False)], "run-2")
+    commit_partitions(warehouse, [], [FetchRecord("games/2023", other, "api", "another", 1, 880, True)], "run-3")
+    entry = read_manifest(warehouse)["games/2023"]
+    assert entry.fetched_at == later and entry.checksum == load.checksum
+    teams = staged(area, Partition("teams"), TEAMS)
+    assert read_manifest(warehouse)["teams"].fetched_at == teams.fetched_at  # no fetch recorded: the load's

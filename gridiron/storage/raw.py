@@ -9,11 +9,17 @@ from gridiron.storage.schema import schema_version
 
 
 def read_manifest(con: duckdb.DuckDBPyConnection) -> dict[str, ManifestEntry]:
-    """What the warehouse last loaded of each partition (empty before the first load)."""
+    """What the warehouse last loaded of each partition (empty before the first load). Its
+    `fetched_at` is the last time a fetch returned the loaded content: a partition fetched again
+    and found unchanged was not loaded again, but its data is as fresh as that fetch (and a week
+    fetched before it settled, then unchanged after, is settled)."""
     if schema_version(con) == 0:
         return {}
     rows = con.execute(
-        "SELECT partition_key, checksum, fetched_at, signature, rows, source_version FROM raw_manifest"
+        "SELECT m.partition_key, m.checksum, greatest(m.fetched_at, coalesce(f.last_fetched, m.fetched_at)), "
+        "m.signature, m.rows, m.source_version FROM raw_manifest m LEFT JOIN ("
+        "  SELECT partition_key, checksum, max(fetched_at) AS last_fetched FROM raw_fetches GROUP BY ALL) f "
+        "ON f.partition_key = m.partition_key AND f.checksum = m.checksum"
     ).fetchall()
     return {
         key: ManifestEntry(key=key, checksum=checksum, fetched_at=fetched_at, signature=signature, rows=count,
