@@ -24,6 +24,9 @@ def is_season_complete(season: int, today: date) -> bool:
 
 
 WEEK_SETTLES_AFTER = timedelta(days=2)  # box scores are corrected for a day or two after a game
+# a game still not completed this long after its kickoff was moved, cancelled, or is a lower-division
+# game the API never scores: its week settles anyway instead of being fetched again every run
+WEEK_GIVES_UP_AFTER = timedelta(days=14)
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class GameWeek:
     completed: bool  # every game of it is completed
 
     @property
-    def settled_at(self) -> datetime | None:
-        """When its box scores stop changing (None: a game is still to be completed)."""
-        return self.last_kickoff + WEEK_SETTLES_AFTER if self.completed else None
+    def settled_at(self) -> datetime:
+        """When its box scores stop changing: two days after its last kickoff once every game is
+        completed, else two weeks after it (`WEEK_GIVES_UP_AFTER`)."""
+        return self.last_kickoff + (WEEK_SETTLES_AFTER if self.completed else WEEK_GIVES_UP_AFTER)
 
 
 def game_weeks_of(games: Iterable[tuple[int, str, int, datetime, bool]]) -> list[GameWeek]:
@@ -85,11 +89,7 @@ def plan_weeks(
             if ENDPOINTS[endpoint].serves(week.season) and (available is None or week.season in available):
                 partition = Partition(endpoint, week.season, week.season_type, week.week)
                 partitions.append(partition)
-                settled = week.settled_at
-                if settled is None and is_season_complete(week.season, now.date()):
-                    # a game never completed (cancelled): the week is over with its season
-                    settled = datetime(week.season + 1, 2, 1, tzinfo=UTC)
-                settles[partition.key] = settled
+                settles[partition.key] = week.settled_at
     return partitions, settles
 
 

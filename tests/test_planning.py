@@ -206,7 +206,8 @@ def test_weekly_partitions_follow_the_games_and_only_unsettled_weeks_are_fetched
     assert keys(weeks) == ["games_teams/2025/postseason/1", "games_teams/2026/regular/11",
                            "games_teams/2026/regular/12", "games_teams/2026/regular/13"]
     assert settles["games_teams/2026/regular/11"] == kickoff(15.5) + timedelta(days=2)
-    assert settles["games_teams/2026/regular/13"] is None  # a game still to be completed
+    # a game still to be completed: the week settles two weeks after its last kickoff, not before
+    assert settles["games_teams/2026/regular/13"] == kickoff(1) + timedelta(days=14)
     manifest = {
         # fetched after it settled: done
         "games_teams/2026/regular/11": ManifestEntry("games_teams/2026/regular/11", "x", kickoff(12)),
@@ -290,3 +291,25 @@ def test_in_season_the_talent_and_fbs_lists_are_fetched_once_after_kickoff_then_
     assert allowed_age_days(Partition("talent", 2026), "weekly", 30, NOW.date()) == 37
     assert allowed_age_days(Partition("games", 2026), "weekly", 30, NOW.date()) == 10.5
     assert allowed_age_days(Partition("talent", 2024), "weekly", 30, NOW.date()) is None
+
+
+def test_a_week_with_a_game_never_completed_settles_two_weeks_after_its_last_kickoff():
+    """A lower-division game the API never scores (or one moved or cancelled) must not make its
+    week cost a call on every run for the rest of the season."""
+    calendar = [(2026, "regular", 5, kickoff(30), True), (2026, "regular", 5, kickoff(29), False)]
+    weeks, settles = plan_weeks(game_weeks_of(calendar), lambda endpoint: None, now=NOW)
+    assert settles == {"games_teams/2026/regular/5": kickoff(29) + timedelta(days=14)}
+    fetched_before = {"games_teams/2026/regular/5": ManifestEntry("games_teams/2026/regular/5", "x", kickoff(22))}
+    fetched_after = {"games_teams/2026/regular/5": ManifestEntry("games_teams/2026/regular/5", "x", kickoff(8))}
+    plan = plan_fetches(weeks, fetched_before, now=NOW, refresh_age=timedelta(days=3650), costs_quota=True,
+                        settles=settles)
+    assert keys(plan.fetch) == ["games_teams/2026/regular/5"]  # once more, after it settled
+    plan = plan_fetches(weeks, fetched_after, now=NOW, refresh_age=timedelta(days=3650), costs_quota=True,
+                        settles=settles)
+    assert plan.fetch == [] and plan.skipped[0][1].startswith("settled week, fetched 8.0 days ago")
+
+
+def test_lines_are_asked_for_both_season_types_so_the_bowls_have_theirs():
+    # the API's /lines answers the regular season only when seasonType is not given
+    assert Partition("lines", 2023).params == {"year": 2023, "seasonType": "both"}
+    assert Partition("games", 2023).params == {"year": 2023, "seasonType": "both"}
