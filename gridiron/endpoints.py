@@ -69,7 +69,9 @@ ENDPOINTS: dict[str, Endpoint] = {
              "conferenceGame", "homeId", "homeTeam", "homePoints", "awayId", "awayTeam", "awayPoints"),
             trains=True,
         ),
-        Endpoint("lines", "/lines", "season", (), ("id", "season", "week", "seasonType", "lines"), trains=True),
+        # without seasonType the API answers the regular season only: the bowls' lines would never come
+        Endpoint("lines", "/lines", "season", (("seasonType", "both"),), ("id", "season", "week", "seasonType", "lines"),
+                 trains=True),
         Endpoint("teams_fbs", "/teams/fbs", "season", (), ("id", "school", "conference"), fixed_at_kickoff=True),
         Endpoint("stats_season", "/stats/season", "season", (), ("season", "team", "statName", "statValue"),
                  depends_on=("teams_fbs", "teams")),
