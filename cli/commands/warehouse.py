@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cli.commands.base import Command, CommandError, arg, prefect_environment
 from cli.console import console
@@ -16,13 +16,14 @@ from gridiron.config import PipelineConfig
 
 def status(config: PipelineConfig, args: argparse.Namespace) -> int:
     """gridiron status: what the warehouse holds, the recent runs, quality and forecasts."""
+    from gridiron import clock
     from gridiron.forecast_view import how_we_did, next_week, pick_rows, still_upcoming
     from gridiron.storage import (
         abandoned_run,
         connect,
         forecast_scores,
-        read_frame,
         schema_version,
+        unscored_games,
         upcoming_forecasts,
         warehouse_status,
         weekly_ledger,
@@ -37,8 +38,7 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
         status = warehouse_status(con)
         forecasts = forecast_scores(con)
         upcoming, ledger = upcoming_forecasts(con), weekly_ledger(con)
-        unscored = read_frame(con, "SELECT count(*) AS n FROM games WHERE NOT has_result "
-                                   "AND (start_date IS NULL OR start_date <= now())")["n"][0]
+        unscored = unscored_games(con, clock.now())
         gone = abandoned_run(con, config.home)
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
     print(f"warehouse {path} (schema version {status.schema_version}, {size / 1e6:.1f} MB)")
@@ -59,7 +59,7 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
         su = f"{100 * row['su_accuracy']:.1f}% straight up, " if row["su_accuracy"] is not None else ""
         print(f"  {row['issued_at']:%Y-%m-%d %H:%M} {row['model_version']}: {row['scored']} of {row['forecasts']} "
               f"played, {su}MAE {row['mae']:.1f}" + (f", Brier {row['brier']:.3f}" if row["brier"] is not None else ""))
-    ahead = still_upcoming(upcoming, datetime.now(UTC))
+    ahead = still_upcoming(upcoming, clock.now())
     if ahead.height:
         week = next_week(ahead)
         zone = datetime.now().astimezone().tzname()
@@ -69,7 +69,7 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
             print(f"  {row['kickoff']}  {row['game']:<44} {row['pick']:<30} {row['win probability']:>4}  "
                   f"line {row['line']}" + (f"  ({row['confidence']})" if row["confidence"] else ""))
     else:
-        print("no forecasts: no game without a result kicks off after now")
+        print(f"no forecasts: no game without a result kicks off after {clock.now():%Y-%m-%d %H:%M} UTC")
     if unscored:
         print(f"{unscored} game(s) past kickoff have no result yet: unscored, not forecast")
     if ledger.height:

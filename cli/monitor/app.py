@@ -184,13 +184,15 @@ def pipeline_page(config) -> None:
 def forecast_section(upcoming: pl.DataFrame, ledger: pl.DataFrame, timezone: str, unscored: int) -> None:
     """Next week's games with the pick, the margin, the probability and the line, in the reader's
     timezone; the rest of the games still to kick off; and how past weeks went (the ledger)."""
+    from gridiron import clock
     from gridiron.forecast_view import how_we_did, next_week, pick_rows, still_upcoming
 
-    ahead = still_upcoming(upcoming, datetime.now(UTC))
+    ahead = still_upcoming(upcoming, clock.now())
     st.subheader("Forecasts: next week (champion model)")
     note = f"{unscored} game(s) past kickoff have no result yet: unscored, not forecast." if unscored else ""
     if ahead.is_empty():
-        st.info(f"No game without a result kicks off after now: nothing to forecast. {note}".strip())
+        st.info(f"No game without a result kicks off after {clock.now():%Y-%m-%d %H:%M} UTC: nothing to forecast. "
+                f"{note}".strip())
     else:
         week = next_week(ahead)
         as_of = week["generated_at"].max()

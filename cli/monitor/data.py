@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 import psutil
 
+from gridiron import clock
 from gridiron.config import PipelineConfig
 from gridiron.storage import WarehouseBusy, connect, list_backups, monitor_frames
 
@@ -45,7 +46,7 @@ def read_warehouse(config: PipelineConfig) -> WarehouseView:
         return WarehouseView(problem=f"no warehouse at {path} yet: run `gridiron run` (or start the schedule)")
     try:
         with connect(path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
-            return WarehouseView(frames=monitor_frames(con), read_at=datetime.now(UTC))
+            return WarehouseView(frames=monitor_frames(con, clock.now()), read_at=datetime.now(UTC))
     except WarehouseBusy:
         return WarehouseView(problem="the warehouse is busy (a run is writing it)", busy=True)
     except Exception as error:  # noqa: BLE001 - shown on the page, the app goes on

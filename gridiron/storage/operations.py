@@ -177,7 +177,6 @@ MONITOR_QUERIES: dict[str, str] = {
     "health": "SELECT checked_at, name, healthy, value, threshold, detail FROM health_checks ORDER BY checked_at",
     "standings": "SELECT season, team, conference, wins, losses, ties, win_pct, conf_wins, conf_losses, "
                  "points_for, points_against FROM standings ORDER BY season DESC, conference, win_pct DESC",
-    "unscored": "SELECT count(*) AS games FROM games WHERE NOT has_result AND (start_date IS NULL OR start_date <= now())",
     "models": "SELECT version, trained_at, backtest_season, games, su_accuracy, mae, brier, is_promoted, decision, metrics "
               "FROM model_runs ORDER BY trained_at",
 }
@@ -217,7 +216,8 @@ LEDGER_GAMES = """
                row_number() OVER (PARTITION BY f.game_id ORDER BY f.generated_at DESC, f.batch DESC) AS newest
         FROM forecasts f JOIN games g USING (game_id) WHERE f.generated_at < g.start_date)
     SELECT g.game_id, g.season, g.season_type, g.week, g.start_date, i.generated_at, i.predicted_margin,
-           i.home_win_prob, g.home_points - g.away_points AS margin, v.spread
+           i.home_win_prob, g.home_points - g.away_points AS margin, v.spread,
+           g.home_classification = 'fbs' AND g.away_classification = 'fbs' AS is_fbs_game
     FROM issued i JOIN games g USING (game_id)
     LEFT JOIN (SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id) v
         USING (game_id)
@@ -257,6 +257,12 @@ def ledger_games(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return read_frame(con, LEDGER_GAMES + " ORDER BY g.start_date, g.game_id")
 
 
+def unscored_games(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
+    """Games past kickoff by `now` (or with no kickoff time) without a result: neither scored nor forecast."""
+    return con.execute("SELECT count(*) FROM games WHERE NOT has_result AND (start_date IS NULL OR start_date <= ?)",
+                       [now]).fetchone()[0]
+
+
 def weekly_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """How the forecasts made before kickoff did, one row per week played, newest first."""
     if schema_version(con) < FORECASTS_SINCE:
@@ -272,13 +278,15 @@ def forecast_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return read_frame(con, FORECAST_SCORES)
 
 
-def monitor_frames(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+def monitor_frames(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> dict[str, pl.DataFrame]:
     """What the dashboard shows of the warehouse, one frame per view (empty frames before the
-    first run, or before the migration that made a view's table)."""
+    first run, or before the migration that made a view's table); `now`: the pipeline's clock,
+    for the games past kickoff without a result (`unscored`)."""
     if schema_version(con) < 4:
-        return {name: pl.DataFrame() for name in (*MONITOR_QUERIES, "forecasts", "upcoming", "ledger")}
+        return {name: pl.DataFrame() for name in (*MONITOR_QUERIES, "forecasts", "upcoming", "ledger", "unscored")}
     frames = {name: read_frame(con, query) for name, query in MONITOR_QUERIES.items()}
     frames["forecasts"] = forecast_scores(con)
     frames["upcoming"] = upcoming_forecasts(con)
     frames["ledger"] = weekly_ledger(con)
+    frames["unscored"] = pl.DataFrame({"games": [unscored_games(con, now or datetime.now(UTC))]})
     return frames
