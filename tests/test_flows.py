@@ -127,36 +127,40 @@ def test_talent_loads_feeds_the_model_and_a_changed_composite_retrains(config_fi
     assert query(config_file, "SELECT talent FROM team_talent WHERE season = 2023 AND team = 'Alabama'") == [(500.0,)]
 
 
+TITLE_GAME = 401551789  # 2023's national championship, Michigan v Washington (FBS v FBS)
+
+
 def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(config_file, small_snapshot, tmp_path,
                                                                             capsys):
     from gridiron.storage import connect, forecast_scores
 
     kickoff = (datetime.now(UTC) + timedelta(days=3)).isoformat()
-    for season in small_snapshot.glob("games/*.json.gz"):  # the 24 games without a result, rescheduled
-        rows = json.loads(gzip.decompress(season.read_bytes()))  # after now: upcoming, so forecast
+    for season in small_snapshot.glob("games/*.json.gz"):  # the 24 games without a result, and the
+        rows = json.loads(gzip.decompress(season.read_bytes()))  # 2023 title game, rescheduled after now
         for row in rows:  # no result: not completed, a score missing, or a completed 0-0 (suspect)
-            if not row.get("completed") or row.get("homePoints") is None or not (row["homePoints"] or row["awayPoints"]):
+            if (not row.get("completed") or row.get("homePoints") is None or not (row["homePoints"] or row["awayPoints"])
+                    or row["id"] == TITLE_GAME):
                 row.update(startDate=kickoff, completed=False, homePoints=None, awayPoints=None)
         season.write_bytes(gzip.compress(json.dumps(rows).encode()))
     path = small_snapshot / "games" / "2023.json.gz"
     rows = json.loads(gzip.decompress(path.read_bytes()))
     first = ncaa_pipeline(config_path=str(config_file))
     issued = query(config_file, "SELECT game_id, batch, predicted_margin FROM forecasts ORDER BY game_id")
-    assert len(issued) == first.rows_by_table["forecasts"] == 24 and len({b for _, b, _ in issued}) == 1
-    # one of them is played (early, before its kickoff as the data has it): a home win by 3
-    game_id, batch, margin = next(f for f in issued if f[0] in {row["id"] for row in rows})
+    assert len(issued) == first.rows_by_table["forecasts"] == 25 and len({b for _, b, _ in issued}) == 1
+    # the title game is played (early, before its kickoff as the data has it): a home win by 3
+    game_id, batch, margin = next(f for f in issued if f[0] == TITLE_GAME)
     for row in rows:
         if row["id"] == game_id:
             row.update(completed=True, homePoints=24, awayPoints=21)
     path.write_bytes(gzip.compress(json.dumps(rows).encode()))
     second = ncaa_pipeline(config_path=str(config_file))
-    assert second.rows_by_table.get("forecasts") == 23, second  # a new batch for the games still to play
+    assert second.rows_by_table.get("forecasts") == 24, second  # a new batch for the games still to play
     # the first batch is untouched: what we predicted then, scored against what happened
     assert query(config_file, "SELECT predicted_margin FROM forecasts WHERE game_id = ? AND batch = ?",
                  [game_id, batch]) == [(margin,)]
     with connect(tmp_path / "home" / "gridiron.duckdb", read_only=True) as con:
         scores = forecast_scores(con)
-    assert scores["batch"].to_list()[1] == batch and scores["forecasts"].to_list() == [23, 24]
+    assert scores["batch"].to_list()[1] == batch and scores["forecasts"].to_list() == [24, 25]
     first_batch = scores.row(1, named=True)
     assert first_batch["scored"] == 1 and first_batch["mae"] == pytest.approx(abs(margin - 3))
     assert first_batch["su_accuracy"] == (1.0 if margin > 0 else 0.0)
@@ -165,12 +169,11 @@ def test_forecasts_are_kept_as_issued_and_scored_once_the_games_are_played(confi
     assert main(["--config", str(config_file), "status"]) == 0
     shown = capsys.readouterr().out
     assert "forecasts as issued, scored on the games played since:" in shown
-    assert f": 1 of 24 played, {100.0 if margin > 0 else 0.0:.1f}% straight up, MAE {abs(margin - 3):.1f}, Brier " in shown
-    assert "next week's forecasts (23 games still to kick off" in shown
+    assert f": 1 of 25 played, {100.0 if margin > 0 else 0.0:.1f}% straight up, MAE {abs(margin - 3):.1f}, Brier " in shown
+    assert "next week's forecasts (24 games still to kick off" in shown
     lines = shown.splitlines()
     ledger = next(i for i, line in enumerate(lines) if line.startswith("how we did"))
-    [(week,)] = query(config_file, "SELECT week FROM games WHERE game_id = ?", [game_id])
-    assert lines[ledger + 2].split()[:4] == ["2023", "week", str(week), "1"], shown  # the week played, 1 game
+    assert lines[ledger + 2].split()[:3] == ["2023", "postseason", "1"], shown  # the week played: 1 game
 
 
 def test_full_refresh_refetches_and_rebuilds_everything(config_file):

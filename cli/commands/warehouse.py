@@ -13,6 +13,8 @@ from cli.commands.base import Command, CommandError, arg, prefect_environment
 from cli.console import console
 from gridiron.config import PipelineConfig
 
+STATUS_GAMES = 20  # of next week's games, how many `gridiron status` prints
+
 
 def status(config: PipelineConfig, args: argparse.Namespace) -> int:
     """gridiron status: what the warehouse holds, the recent runs, quality and forecasts."""
@@ -65,15 +67,17 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
         zone = datetime.now().astimezone().tzname()
         print(f"next week's forecasts ({ahead.height} games still to kick off; as of "
               f"{week['generated_at'].max():%Y-%m-%d %H:%M} UTC; kickoff in {zone}):")
-        for row in pick_rows(week):
+        for row in pick_rows(week.head(STATUS_GAMES)):
             print(f"  {row['kickoff']}  {row['game']:<44} {row['pick']:<30} {row['win probability']:>4}  "
                   f"line {row['line']}" + (f"  ({row['confidence']})" if row["confidence"] else ""))
+        if week.height > STATUS_GAMES:
+            print(f"  ... and {week.height - STATUS_GAMES} more games that week (the dashboard lists them all)")
     else:
         print(f"no forecasts: no game without a result kicks off after {clock.now():%Y-%m-%d %H:%M} UTC")
     if unscored:
         print(f"{unscored} game(s) past kickoff have no result yet: unscored, not forecast")
     if ledger.height:
-        print("how we did (each week, the last forecast before kickoff; the line on the games that have one):")
+        print("how we did (FBS v FBS; each week, the last forecast before kickoff; the line on the games that have one):")
         print(f"  {'week':<18} {'games':>5} {'straight up':>11} {'MAE':>5} {'Brier':>6}   {'with line':>9} "
               f"{'we':>6} {'line':>6}")
         for row in how_we_did(ledger.head(5)):

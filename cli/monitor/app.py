@@ -203,7 +203,7 @@ def forecast_section(upcoming: pl.DataFrame, ledger: pl.DataFrame, timezone: str
             with st.expander(f"all {ahead.height} games still to kick off"):
                 st.dataframe(pick_rows(ahead, timezone), hide_index=True, use_container_width=True)
     if not ledger.is_empty():
-        st.subheader("How we did: each week, the last forecast before kickoff")
+        st.subheader("How we did: each week, the last forecast before kickoff (FBS v FBS)")
         st.dataframe(how_we_did(ledger), hide_index=True, use_container_width=True)
 
 

@@ -223,8 +223,8 @@ LEDGER_GAMES = """
         USING (game_id)
     WHERE i.newest = 1 AND g.has_result"""
 
-# per week played, the ledger's games summed up, beside the line on the games that have one;
-# straight up and Brier leave out ties
+# per week played, the ledger's FBS v FBS games (as the backtest scores them) summed up, beside the
+# line on the games that have one; straight up and Brier leave out ties
 WEEKLY_LEDGER = f"""
     WITH scored AS ({LEDGER_GAMES})
     SELECT season, season_type, week, min(start_date) AS first_kickoff, count(*) AS games,
@@ -237,7 +237,7 @@ WEEKLY_LEDGER = f"""
            avg(CASE WHEN spread IS NOT NULL AND spread <> 0 AND margin <> 0 THEN ((spread < 0) = (margin > 0))::INTEGER END)
                AS line_su_accuracy,
            avg(CASE WHEN spread IS NOT NULL THEN abs(-spread - margin) END) AS line_mae
-    FROM scored GROUP BY season, season_type, week ORDER BY first_kickoff DESC"""
+    FROM scored WHERE is_fbs_game GROUP BY season, season_type, week ORDER BY first_kickoff DESC"""
 
 
 def upcoming_forecasts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -264,7 +264,7 @@ def unscored_games(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
 
 
 def weekly_ledger(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """How the forecasts made before kickoff did, one row per week played, newest first."""
+    """How the forecasts made before kickoff did on FBS v FBS games, one row per week played, newest first."""
     if schema_version(con) < FORECASTS_SINCE:
         return pl.DataFrame()
     return read_frame(con, WEEKLY_LEDGER)
