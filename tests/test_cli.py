@@ -44,6 +44,14 @@ def test_status_without_warehouse_says_so(tmp_path):
     assert done.stderr.strip() == f"gridiron: status failed: no warehouse at {tmp_path}/gridiron.duckdb yet: run 'gridiron run' first"
 
 
+def test_an_as_of_time_that_is_not_a_time_stops_the_run_before_it_starts_naming_it(tmp_path):
+    done = gridiron("run", env={"GRIDIRON_HOME": str(tmp_path / "home"), "GRIDIRON_AS_OF": "next tuesday"})
+    assert done.returncode == 1 and not (tmp_path / "home" / "gridiron.duckdb").exists()
+    assert done.stderr.strip().splitlines()[-1] == (
+        "gridiron: run failed: GRIDIRON_AS_OF='next tuesday' is not an ISO 8601 time (e.g. 2023-10-16T06:00:00Z); "
+        "unset it to run on the wall clock")
+
+
 def test_unknown_command_is_refused():
     done = gridiron("frobnicate")
     assert done.returncode == 2 and "invalid choice: 'frobnicate'" in done.stderr
