@@ -43,6 +43,7 @@ import yaml  # noqa: E402
 from bench.backtest import snapshot_history  # noqa: E402
 from bench.report import write_section  # noqa: E402
 from gridiron.config import PipelineConfig  # noqa: E402
+from gridiron.game_weeks import game_calendar  # noqa: E402
 from gridiron.model.backtest import prediction_metrics, walk_forward  # noqa: E402
 from gridiron.model.features import build_game_features  # noqa: E402
 from gridiron.model.training import TrainSettings  # noqa: E402
@@ -76,7 +77,7 @@ class WeeklyRun:
 def mondays(snapshot: Path) -> list[datetime]:
     """Every Monday 10:00 UTC from the one before the season's first kickoff to the one after its last."""
     games = json.loads(gzip.decompress((snapshot / "games" / f"{SEASON}.json.gz").read_bytes()))
-    kickoffs = sorted(datetime.fromisoformat(g["startDate"].replace("Z", "+00:00")) for g in games)
+    kickoffs = sorted(kickoff for _, _, _, kickoff, _ in game_calendar(games))
     first, last = kickoffs[0], kickoffs[-1]
     day = (first - timedelta(days=first.weekday() or 7)).replace(hour=10, minute=0, second=0, microsecond=0)
     runs = []

@@ -62,18 +62,19 @@ def game_weeks_of(games: Iterable[tuple[int, str, int, datetime, bool]]) -> list
     return sorted(found, key=lambda week: (week.season, week.first_kickoff, week.season_type, week.week))
 
 
+def kickoff_of(row: Mapping) -> datetime | None:
+    """A raw `/games` or `/lines` row's `startDate` as a UTC-aware time (None: missing or unparseable)."""
+    try:
+        kickoff = datetime.fromisoformat(str(row.get("startDate")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return kickoff if kickoff.tzinfo is not None else kickoff.replace(tzinfo=UTC)
+
+
 def game_calendar(rows: Iterable[Mapping]) -> list[tuple[int, str, int, datetime, bool]]:
     """(season, season type, week, kickoff, completed) of raw `/games` rows (unparseable dates skipped)."""
-    calendar = []
-    for row in rows:
-        try:
-            kickoff = datetime.fromisoformat(str(row.get("startDate")).replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        if kickoff.tzinfo is None:
-            kickoff = kickoff.replace(tzinfo=UTC)
-        calendar.append((row.get("season"), row.get("seasonType"), row.get("week"), kickoff, bool(row.get("completed"))))
-    return calendar
+    return [(row.get("season"), row.get("seasonType"), row.get("week"), kickoff, bool(row.get("completed")))
+            for row in rows if (kickoff := kickoff_of(row)) is not None]
 
 
 def plan_weeks(

@@ -29,12 +29,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from gridiron.game_weeks import kickoff_of
 from gridiron.sources.base import ENDPOINTS
 from gridiron.sources.snapshot import rows_of_week
 
@@ -144,20 +145,12 @@ GAME_RESULT_FIELDS = {"completed": False, "homePoints": None, "awayPoints": None
 LINE_RESULT_FIELDS = {"homeScore": None, "awayScore": None}
 
 
-def _kickoff(row: dict) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(row.get("startDate")).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def as_it_was(rows: list[Any], as_of: datetime, hidden: dict[str, Any]) -> list[Any]:
     """`/games` or `/lines` rows as served at `as_of`: the result fields of a game that kicks off
     later set to what an unplayed game has (the rows are shared: changed ones are copies)."""
     served = []
     for row in rows:
-        kickoff = _kickoff(row) if isinstance(row, dict) else None
+        kickoff = kickoff_of(row) if isinstance(row, dict) else None
         served.append({**row, **hidden} if kickoff is not None and kickoff > as_of else row)
     return served
 
@@ -286,7 +279,7 @@ class FakeCFBD:
                 return _json(400, {"message": "week must be an integer"})
             games = self._load(f"games/{year}.json.gz") or []
             if self.as_of is not None:  # a game not played by then has no box score yet
-                games = [g for g in games if (_kickoff(g) or self.as_of) <= self.as_of]
+                games = [g for g in games if (kickoff_of(g) or self.as_of) <= self.as_of]
             rows = rows_of_week(rows, games, query.get("seasonType", "regular"), int(query["week"]))
         for name, field_ in (("team", "team"), ("conference", "conference")):
             if query.get(name):
