@@ -79,10 +79,10 @@ def game_calendar(rows: Iterable[Mapping]) -> list[tuple[int, str, int, datetime
 
 def plan_weeks(
     weeks: Iterable[GameWeek], seasons_available: Callable[[str], set[int] | None], *, now: datetime
-) -> tuple[list[Partition], dict[str, datetime | None]]:
+) -> tuple[list[Partition], dict[str, datetime]]:
     """The weekly endpoints' partitions of every week that has kicked off, and when each settles."""
     partitions: list[Partition] = []
-    settles: dict[str, datetime | None] = {}
+    settles: dict[str, datetime] = {}
     started = [week for week in weeks if week.first_kickoff <= now]
     for endpoint in WEEKLY:
         available = seasons_available(endpoint)

@@ -10,7 +10,7 @@
   stale ones, newest season first.
 - A weekly endpoint's partitions (`games_teams`: season, season type, week) are planned from the
   season's game weeks (`gridiron.game_weeks`): every week that has kicked off. A week settles two days after its last game ends
-  (when every game of it is completed); a week fetched after it settled is a complete partition like
+  when every game of it is completed, else two weeks after it; a week fetched after it settled is a complete partition like
   a complete season, and an unsettled one is fetched every run, so a weekly run in season fetches
   the new week (and any still settling) only.
 - A partition has changed when its signature differs from the one last loaded. The signature covers
@@ -107,11 +107,12 @@ def plan_fetches(
     costs_quota: bool,
     calls_budget: int | None = None,
     full_refresh: bool = False,
-    settles: Mapping[str, datetime | None] | None = None,
+    settles: Mapping[str, datetime] | None = None,
     versions: Mapping[str, str | None] | None = None,
 ) -> FetchPlan:
     """Choose what to fetch. `calls_budget` is the calls we may spend (None: unknown, no cap).
-    `settles`: weekly partition key -> when its week settles (None: not yet known). `versions`:
+    `settles`: partition key -> when it settles (a week: `GameWeek.settled_at`; a season of an
+    endpoint fixed at kickoff: its first kickoff). `versions`:
     partition key -> the source's version tag now (`Source.version`); a free source's partition
     whose tag equals the one it was loaded with is not read again."""
     settles, versions = settles or {}, versions or {}
@@ -132,7 +133,7 @@ def plan_fetches(
         entry = manifest.get(partition.key)
         if partition.key in settles:
             settled = settles[partition.key]
-            in_progress = settled is None or now < settled or (entry is not None and entry.fetched_at < settled)
+            in_progress = now < settled or (entry is not None and entry.fetched_at < settled)
         else:
             in_progress = partition.season is not None and not is_season_complete(partition.season, now.date())
         if full_refresh or entry is None:
