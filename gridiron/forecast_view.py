@@ -28,6 +28,15 @@ def next_week(upcoming: pl.DataFrame) -> pl.DataFrame:
     return upcoming.filter(*(pl.col(column) == first[column] for column in WEEK))
 
 
+def week_label(row: dict) -> str:
+    """"2023 week 8" for a regular-season week, "2023 postseason" for the bowls."""
+    return f"{row['season']} " + (f"week {row['week']}" if row["season_type"] == "regular" else row["season_type"])
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 def _side(margin: float, home: str, away: str) -> tuple[str, float]:
     return (home, margin) if margin >= 0 else (away, -margin)
 
@@ -54,7 +63,7 @@ def pick_rows(upcoming: pl.DataFrame, timezone: str | None = None) -> list[dict]
         basis = game.get("basis_games")
         rows.append({
             "kickoff": f"{kickoff:%a %Y-%m-%d %H:%M %Z}",
-            "week": f"{game['season']} {'week ' + str(game['week']) if game['season_type'] == 'regular' else game['season_type']}",
+            "week": week_label(game),
             "game": f"{away} {'v' if game.get('is_neutral_site') else 'at'} {home}",
             "pick": f"{pick} by {by:.1f}",
             "win probability": f"{100 * probability:.0f}%",
@@ -69,14 +78,10 @@ def how_we_did(ledger: pl.DataFrame) -> list[dict]:
     games, straight up, MAE and Brier, beside the closing line on the same games where it exists."""
     rows = []
     for week in ledger.iter_rows(named=True):
-        def share(value):
-            return "-" if value is None else f"{100 * value:.1f}%"
-
         rows.append({
-            "week": f"{week['season']} {'week ' + str(week['week']) if week['season_type'] == 'regular' else week['season_type']}",
-            "games": week["games"], "straight up": share(week["su_accuracy"]),
+            "week": week_label(week), "games": week["games"], "straight up": _share(week["su_accuracy"]),
             "MAE": f"{week['mae']:.1f}", "Brier": "-" if week["brier"] is None else f"{week['brier']:.3f}",
             "games with a line": week["line_games"],
-            "we, on those": share(week["su_on_line_games"]), "the line": share(week["line_su_accuracy"]),
+            "we, on those": _share(week["su_on_line_games"]), "the line": _share(week["line_su_accuracy"]),
         })
     return rows

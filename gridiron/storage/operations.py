@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from gridiron import clock
 from gridiron.storage.db import read_frame, transaction
 from gridiron.storage.loading import table_counts
 from gridiron.storage.runlock import lock_state
@@ -197,20 +198,22 @@ FORECAST_SCORES = """
 FORECASTS_SINCE = 6  # the migration that made the forecasts table
 BASIS_SINCE = 10  # the migration that gave predictions how much the ratings know of each side
 
+# each game's median closing spread across providers (home side), as `backtest.vegas_lines` takes it
+MEDIAN_LINE = "SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id"
+
 # the champion's forecasts of games without a result, with the median closing line where one exists
 # (the reader filters on kickoff: `forecast_view.still_upcoming`)
-UPCOMING = """
+UPCOMING = f"""
     SELECT g.game_id, g.season, g.season_type, g.week, g.start_date, g.home_team, g.away_team, g.is_neutral_site,
-           p.predicted_margin, p.home_win_prob, {basis}, p.model_version, p.generated_at, v.spread
+           p.predicted_margin, p.home_win_prob, {{basis}}, p.model_version, p.generated_at, v.spread
     FROM predictions p JOIN games g USING (game_id)
-    LEFT JOIN (SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id) v
-        USING (game_id)
+    LEFT JOIN ({MEDIAN_LINE}) v USING (game_id)
     WHERE NOT g.has_result AND p.model_version = (SELECT version FROM model_runs WHERE is_promoted
                                                   ORDER BY trained_at DESC LIMIT 1)
     ORDER BY g.start_date, g.game_id"""
 
 # per game played, the last forecast made before its kickoff, the result and the median closing line
-LEDGER_GAMES = """
+LEDGER_GAMES = f"""
     WITH issued AS (
         SELECT f.game_id, f.generated_at, f.predicted_margin, f.home_win_prob,
                row_number() OVER (PARTITION BY f.game_id ORDER BY f.generated_at DESC, f.batch DESC) AS newest
@@ -219,8 +222,7 @@ LEDGER_GAMES = """
            i.home_win_prob, g.home_points - g.away_points AS margin, v.spread,
            g.home_classification = 'fbs' AND g.away_classification = 'fbs' AS is_fbs_game
     FROM issued i JOIN games g USING (game_id)
-    LEFT JOIN (SELECT game_id, median(spread) AS spread FROM lines WHERE spread IS NOT NULL GROUP BY game_id) v
-        USING (game_id)
+    LEFT JOIN ({MEDIAN_LINE}) v USING (game_id)
     WHERE i.newest = 1 AND g.has_result"""
 
 # per week played, the ledger's FBS v FBS games (as the backtest scores them) summed up, beside the
@@ -288,5 +290,5 @@ def monitor_frames(con: duckdb.DuckDBPyConnection, now: datetime | None = None) 
     frames["forecasts"] = forecast_scores(con)
     frames["upcoming"] = upcoming_forecasts(con)
     frames["ledger"] = weekly_ledger(con)
-    frames["unscored"] = pl.DataFrame({"games": [unscored_games(con, now or datetime.now(UTC))]})
+    frames["unscored"] = pl.DataFrame({"games": [unscored_games(con, now or clock.now())]})
     return frames
