@@ -39,8 +39,9 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
             raise CommandError(f"{path} is not a gridiron warehouse (no schema_version table)")
         status = warehouse_status(con)
         forecasts = forecast_scores(con)
+        now = clock.now()
         upcoming, ledger = upcoming_forecasts(con), weekly_ledger(con)
-        unscored = unscored_games(con, clock.now())
+        unscored = unscored_games(con, now)
         gone = abandoned_run(con, config.home)
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
     print(f"warehouse {path} (schema version {status.schema_version}, {size / 1e6:.1f} MB)")
@@ -61,7 +62,7 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
         su = f"{100 * row['su_accuracy']:.1f}% straight up, " if row["su_accuracy"] is not None else ""
         print(f"  {row['issued_at']:%Y-%m-%d %H:%M} {row['model_version']}: {row['scored']} of {row['forecasts']} "
               f"played, {su}MAE {row['mae']:.1f}" + (f", Brier {row['brier']:.3f}" if row["brier"] is not None else ""))
-    ahead = still_upcoming(upcoming, clock.now())
+    ahead = still_upcoming(upcoming, now)
     if ahead.height:
         week = next_week(ahead)
         zone = datetime.now().astimezone().tzname()
@@ -73,7 +74,7 @@ def status(config: PipelineConfig, args: argparse.Namespace) -> int:
         if week.height > STATUS_GAMES:
             print(f"  ... and {week.height - STATUS_GAMES} more games that week (the dashboard lists them all)")
     else:
-        print(f"no forecasts: no game without a result kicks off after {clock.now():%Y-%m-%d %H:%M} UTC")
+        print(f"no forecasts: no game without a result kicks off after {now:%Y-%m-%d %H:%M} UTC")
     if unscored:
         print(f"{unscored} game(s) past kickoff have no result yet: unscored, not forecast")
     if ledger.height:

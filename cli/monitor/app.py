@@ -187,11 +187,12 @@ def forecast_section(upcoming: pl.DataFrame, ledger: pl.DataFrame, timezone: str
     from gridiron import clock
     from gridiron.forecast_view import how_we_did, next_week, pick_rows, still_upcoming
 
-    ahead = still_upcoming(upcoming, clock.now())
+    now = clock.now()
+    ahead = still_upcoming(upcoming, now)
     st.subheader("Forecasts: next week (champion model)")
     note = f"{unscored} game(s) past kickoff have no result yet: unscored, not forecast." if unscored else ""
     if ahead.is_empty():
-        st.info(f"No game without a result kicks off after {clock.now():%Y-%m-%d %H:%M} UTC: nothing to forecast. "
+        st.info(f"No game without a result kicks off after {now:%Y-%m-%d %H:%M} UTC: nothing to forecast. "
                 f"{note}".strip())
     else:
         week = next_week(ahead)
